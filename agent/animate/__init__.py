@@ -1,0 +1,1 @@
+"""Animate: speech audio -> ARKit blendshape weights per video frame, plus idle life."""

@@ -1,0 +1,68 @@
+"""Emotion offsets for the face, and the idle life that keeps the avatar from freezing."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .arkit import COUNT, INDEX
+
+EMOTION_POSES: dict[str, dict[str, float]] = {
+    "neutral": {"mouthSmileLeft": 0.08, "mouthSmileRight": 0.08},
+    "happy": {"mouthSmileLeft": 0.35, "mouthSmileRight": 0.35, "cheekSquintLeft": 0.2, "cheekSquintRight": 0.2, "browOuterUpLeft": 0.1, "browOuterUpRight": 0.1},
+    "concerned": {"browInnerUp": 0.45, "mouthFrownLeft": 0.15, "mouthFrownRight": 0.15},
+    "apologetic": {"browInnerUp": 0.35, "mouthPressLeft": 0.15, "mouthPressRight": 0.15, "mouthFrownLeft": 0.1, "mouthFrownRight": 0.1},
+    "surprised": {"browOuterUpLeft": 0.4, "browOuterUpRight": 0.4, "browInnerUp": 0.3, "eyeWideLeft": 0.35, "eyeWideRight": 0.35},
+}
+
+
+def emotion_pose(emotion: str) -> np.ndarray:
+    w = np.zeros(COUNT, np.float32)
+    for name, value in EMOTION_POSES.get(emotion, EMOTION_POSES["neutral"]).items():
+        w[INDEX[name]] = value
+    return w
+
+
+class IdleMotion:
+    """Blinks every few seconds, small eye saccades, breathing and slow head sway.
+
+    Deterministic for a given seed so tests and offline renders repeat.
+    """
+
+    BLINK_S = 0.16
+
+    def __init__(self, seed: int = 0) -> None:
+        self._rng = np.random.default_rng(seed)
+        self._next_blink = 1.0 + self._rng.uniform(0, 2)
+        self._blink_start = -10.0
+        self._next_saccade = 0.5
+        self._gaze = np.zeros(2, np.float32)
+
+    def step(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """Weights to add and head rotation (pitch, yaw, roll in radians) at time t seconds."""
+        w = np.zeros(COUNT, np.float32)
+        if t >= self._next_blink:
+            self._blink_start = t
+            self._next_blink = t + self._rng.uniform(2.0, 5.5)
+        phase = (t - self._blink_start) / self.BLINK_S
+        if 0.0 <= phase <= 1.0:
+            blink = math.sin(math.pi * phase)
+            w[INDEX["eyeBlinkLeft"]] = w[INDEX["eyeBlinkRight"]] = blink
+        if t >= self._next_saccade:
+            self._gaze = self._rng.normal(0, 0.12, 2).astype(np.float32)
+            self._next_saccade = t + self._rng.uniform(0.6, 2.5)
+        x, y = self._gaze
+        w[INDEX["eyeLookOutLeft" if x < 0 else "eyeLookInLeft"]] = abs(x)
+        w[INDEX["eyeLookInRight" if x < 0 else "eyeLookOutRight"]] = abs(x)
+        for side in ("Left", "Right"):
+            w[INDEX[f"eyeLookUp{side}" if y > 0 else f"eyeLookDown{side}"]] = abs(y)
+        breath = 0.5 + 0.5 * math.sin(2 * math.pi * t / 4.0)
+        head = np.array(
+            [
+                0.02 * math.sin(2 * math.pi * t / 7.3) + 0.008 * breath,
+                0.035 * math.sin(2 * math.pi * t / 11.0 + 1.0),
+                0.012 * math.sin(2 * math.pi * t / 9.1 + 2.0),
+            ],
+            np.float32,
+        )
+        return w, head

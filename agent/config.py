@@ -1,0 +1,107 @@
+"""Typed configuration, loaded from one YAML file and validated at start-up.
+
+Everything a user edits lives in `configs/agent.yaml`; relative paths in it are
+resolved against the folder of that file so the server can be started from
+anywhere.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "agent.yaml"
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IceServer(StrictModel):
+    urls: list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
+class ServerConfig(StrictModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    max_sessions: int = Field(4, ge=1)
+    max_offer_bytes: int = Field(64_000, ge=1_000)
+    ice_servers: list[IceServer] = Field(default_factory=list)
+
+
+class HearConfig(StrictModel):
+    asr_model: str = Field("tiny.en", description="tiny.en, base, or a CTranslate2 model folder")
+    language: str = "en"
+    vad_threshold: float = Field(0.5, gt=0, lt=1)
+    end_of_turn_ms: int = Field(450, ge=100, le=3000)
+    min_speech_ms: int = Field(250, ge=50)
+    max_turn_s: float = Field(20.0, gt=1)
+    barge_in: bool = True
+
+
+class AnswerConfig(StrictModel):
+    faq_path: Path
+    confidence_threshold: float = Field(0.5, gt=0, lt=1)
+    handoff_text: str = "I'm not sure about that one. Let me connect you to a person who can help."
+    greeting: str = "Hi, I'm your support assistant. How can I help you today?"
+
+
+class SpeakConfig(StrictModel):
+    voice: Literal["joe"] = "joe"
+    length_scale: float = Field(1.0, gt=0.3, lt=3.0)
+
+
+class RenderConfig(StrictModel):
+    width: int = Field(512, ge=64, le=2048)
+    height: int = Field(512, ge=64, le=2048)
+    fps: int = Field(25, ge=5, le=60)
+    backend: Literal["auto", "osmesa", "egl"] = "auto"
+
+    @field_validator("width", "height")
+    @classmethod
+    def even(cls, v: int) -> int:
+        if v % 2:
+            raise ValueError("must be even (video encoders need even sizes)")
+        return v
+
+
+class AgentConfig(StrictModel):
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    hear: HearConfig = Field(default_factory=HearConfig)
+    answer: AnswerConfig
+    speak: SpeakConfig = Field(default_factory=SpeakConfig)
+    render: RenderConfig = Field(default_factory=RenderConfig)
+    threads: int = Field(1, ge=1, description="torch / onnxruntime threads per model")
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; the message says where and why."""
+
+
+def load_config(path: Path | str = DEFAULT_CONFIG) -> AgentConfig:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    try:
+        config = AgentConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"{path}: invalid configuration"]
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            lines.append(f"  {where}: {err['msg']}")
+        raise ConfigError("\n".join(lines)) from None
+    if not config.answer.faq_path.is_absolute():
+        config.answer.faq_path = (path.parent / config.answer.faq_path).resolve()
+    if not config.answer.faq_path.exists():
+        raise ConfigError(f"{path}: answer.faq_path does not exist: {config.answer.faq_path}")
+    return config

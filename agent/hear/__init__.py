@@ -1,0 +1,1 @@
+"""Hear: browser audio -> voice activity -> end of turn -> transcript."""

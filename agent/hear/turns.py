@@ -1,0 +1,103 @@
+"""End-of-turn detection: groups VAD decisions into customer turns."""
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from .vad import SAMPLE_RATE, WINDOW, SileroVad
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    at: float
+
+
+@dataclass(frozen=True)
+class TurnEnded:
+    audio: np.ndarray
+    at: float
+
+
+class TurnDetector:
+    """Feed 16 kHz mono audio of any length; get SpeechStarted / TurnEnded events back.
+
+    A turn starts after `start_ms` of speech and ends after `end_of_turn_ms` of
+    silence. Turns shorter than `min_speech_ms` of speech (a cough, a click)
+    are dropped. Some audio before the start is kept so the first syllable is
+    not clipped.
+    """
+
+    def __init__(
+        self,
+        threshold: float = 0.5,
+        end_of_turn_ms: int = 450,
+        min_speech_ms: int = 250,
+        max_turn_s: float = 20.0,
+        start_ms: int = 96,
+        preroll_ms: int = 300,
+        vad: SileroVad | None = None,
+    ) -> None:
+        self.vad = vad or SileroVad()
+        self.threshold = threshold
+        self._start_windows = max(1, start_ms * SAMPLE_RATE // 1000 // WINDOW)
+        self._end_windows = max(1, end_of_turn_ms * SAMPLE_RATE // 1000 // WINDOW)
+        self._min_speech_windows = max(1, min_speech_ms * SAMPLE_RATE // 1000 // WINDOW)
+        self._max_windows = int(max_turn_s * SAMPLE_RATE / WINDOW)
+        self._preroll: deque[np.ndarray] = deque(maxlen=max(1, preroll_ms * SAMPLE_RATE // 1000 // WINDOW))
+        self._pending = np.zeros(0, np.float32)
+        self._in_turn = False
+        self._turn: list[np.ndarray] = []
+        self._speech_run = 0
+        self._silence_run = 0
+        self._speech_windows = 0
+
+    @property
+    def in_turn(self) -> bool:
+        return self._in_turn
+
+    def feed(self, audio: np.ndarray, now: float | None = None) -> list[SpeechStarted | TurnEnded]:
+        now = time.monotonic() if now is None else now
+        self._pending = np.concatenate([self._pending, np.asarray(audio, np.float32)])
+        events: list[SpeechStarted | TurnEnded] = []
+        n_windows = len(self._pending) // WINDOW
+        for i in range(n_windows):
+            window = self._pending[i * WINDOW : (i + 1) * WINDOW]
+            event = self._step(window, now)
+            if event is not None:
+                events.append(event)
+        self._pending = self._pending[n_windows * WINDOW :]
+        return events
+
+    def _step(self, window: np.ndarray, now: float) -> SpeechStarted | TurnEnded | None:
+        is_speech = self.vad(window) >= self.threshold
+        if not self._in_turn:
+            self._preroll.append(window)
+            self._speech_run = self._speech_run + 1 if is_speech else 0
+            if self._speech_run >= self._start_windows:
+                self._in_turn = True
+                self._turn = list(self._preroll)
+                self._speech_windows = self._speech_run
+                self._silence_run = 0
+                return SpeechStarted(at=now)
+            return None
+        self._turn.append(window)
+        if is_speech:
+            self._speech_windows += 1
+            self._silence_run = 0
+        else:
+            self._silence_run += 1
+        if self._silence_run >= self._end_windows or len(self._turn) >= self._max_windows:
+            return self._close(now)
+        return None
+
+    def _close(self, now: float) -> TurnEnded | None:
+        audio = np.concatenate(self._turn)
+        long_enough = self._speech_windows >= self._min_speech_windows
+        self._in_turn = False
+        self._turn = []
+        self._speech_run = 0
+        self._preroll.clear()
+        return TurnEnded(audio=audio, at=now) if long_enough else None

@@ -1,0 +1,62 @@
+"""Typed messages that flow between the pipeline stages of one session.
+
+hear -> UserTurn -> (transcribe) -> Transcript -> answer -> Reply
+     -> speak -> SpeechChunk (audio) -> animate -> AnimatedSpeech -> playout
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class UserTurn:
+    """One stretch of customer speech, ended by silence (16 kHz mono float32)."""
+
+    turn_id: int
+    audio: np.ndarray
+    ended_at: float  # time.monotonic() when the end of speech was heard
+
+
+@dataclass(frozen=True)
+class Transcript:
+    turn_id: int
+    text: str
+    ended_at: float
+
+
+@dataclass(frozen=True)
+class Reply:
+    turn_id: int
+    text: str
+    emotion: str = "neutral"
+    handoff: bool = False
+    confidence: float = 1.0
+    matched_question: str | None = None
+    ended_at: float | None = None
+
+
+@dataclass(frozen=True)
+class SpeechChunk:
+    """One synthesised sentence."""
+
+    turn_id: int
+    text: str
+    audio: np.ndarray  # float32 mono
+    sample_rate: int
+
+
+@dataclass(frozen=True)
+class AnimatedSpeech:
+    """A sentence ready to play: audio at the output rate and one pose per video frame."""
+
+    turn_id: int
+    text: str
+    audio: np.ndarray  # float32 mono at the playout sample rate
+    sample_rate: int
+    weights: np.ndarray  # [frames, 52] ARKit blendshape weights at `fps`
+    fps: int
+    emotion: str = "neutral"
+    is_last: bool = False
+    meta: dict = field(default_factory=dict)

@@ -1,0 +1,61 @@
+"""An avatar is a mesh plus one vertex offset per ARKit blendshape.
+
+Deforming it is one matrix product: positions = base + weights @ deltas.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..animate.arkit import ARKIT_NAMES, COUNT
+
+
+@dataclass
+class Avatar:
+    name: str
+    positions: np.ndarray  # [V, 3] float32, rest pose
+    faces: np.ndarray  # [F, 3] uint32
+    colors: np.ndarray  # [V, 4] float32 in 0..1
+    deltas: np.ndarray  # [52, V, 3] float32, ARKit order
+    missing: tuple[str, ...] = ()  # ARKit shapes the avatar does not have (their deltas are zero)
+
+    def __post_init__(self) -> None:
+        n = len(self.positions)
+        if self.deltas.shape != (COUNT, n, 3):
+            raise ValueError(f"deltas must be [{COUNT}, {n}, 3], got {self.deltas.shape}")
+        self._flat_deltas = np.ascontiguousarray(self.deltas.reshape(COUNT, n * 3), np.float32)
+        self._flat_base = np.ascontiguousarray(self.positions.reshape(-1), np.float32)
+        self._incidence = _vertex_face_incidence(self.faces, n)
+
+    @property
+    def vertex_count(self) -> int:
+        return len(self.positions)
+
+    def deform(self, weights: np.ndarray) -> np.ndarray:
+        """Vertex positions [V, 3] for ARKit weights [52]."""
+        w = np.asarray(weights, np.float32)
+        active = np.flatnonzero(np.abs(w) > 1e-4)
+        flat = self._flat_base + w[active] @ self._flat_deltas[active] if active.size else self._flat_base.copy()
+        return flat.reshape(-1, 3)
+
+    def normals(self, positions: np.ndarray) -> np.ndarray:
+        """Smooth vertex normals (area-weighted face normals summed per vertex)."""
+        tri = positions[self.faces]
+        face_n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+        vn = self._incidence @ face_n
+        length = np.linalg.norm(vn, axis=1, keepdims=True)
+        return (vn / np.maximum(length, 1e-12)).astype(np.float32)
+
+    def shape_extent(self, name: str) -> float:
+        """Largest vertex movement of one blendshape at weight 1."""
+        return float(np.linalg.norm(self.deltas[ARKIT_NAMES.index(name)], axis=1).max())
+
+
+def _vertex_face_incidence(faces: np.ndarray, n_vertices: int):
+    from scipy.sparse import csr_matrix
+
+    rows = faces.reshape(-1)
+    cols = np.repeat(np.arange(len(faces)), 3)
+    data = np.ones(len(rows), np.float32)
+    return csr_matrix((data, (rows, cols)), shape=(n_vertices, len(faces)))

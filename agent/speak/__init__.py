@@ -1,0 +1,1 @@
+"""Speak: reply text -> sentences -> speech audio, one sentence at a time."""

