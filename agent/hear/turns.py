@@ -18,7 +18,7 @@ class SpeechStarted:
 @dataclass(frozen=True)
 class TurnEnded:
     audio: np.ndarray
-    at: float
+    at: float  # when the customer stopped speaking (before the end-of-turn silence)
 
 
 class TurnDetector:
@@ -95,9 +95,10 @@ class TurnDetector:
 
     def _close(self, now: float) -> TurnEnded | None:
         audio = np.concatenate(self._turn)
+        speech_end = now - self._silence_run * WINDOW / SAMPLE_RATE
         long_enough = self._speech_windows >= self._min_speech_windows
         self._in_turn = False
         self._turn = []
         self._speech_run = 0
         self._preroll.clear()
-        return TurnEnded(audio=audio, at=now) if long_enough else None
+        return TurnEnded(audio=audio, at=speech_end) if long_enough else None

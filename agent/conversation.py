@@ -1,0 +1,169 @@
+"""One customer's conversation: hear -> transcribe -> answer -> speak -> animate -> playout.
+
+Transport-free, so the same pipeline runs behind WebRTC, in tests and in
+benchmarks. Events for the page (captions, hand-off, state) go to `send_event`.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Callable
+
+import numpy as np
+from scipy.signal import resample_poly
+
+from . import metrics
+from .config import AgentConfig
+from .engines import Engines
+from .hear.turns import SpeechStarted, TurnDetector, TurnEnded
+from .messages import AnimatedSpeech, Reply, Transcript, UserTurn
+from .playout import OUTPUT_RATE, Playout, PlayoutEvent
+from .speak.sentences import split_sentences
+
+log = logging.getLogger(__name__)
+
+
+def to_output_rate(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    if sample_rate == OUTPUT_RATE:
+        return audio.astype(np.float32)
+    from math import gcd
+
+    g = gcd(OUTPUT_RATE, sample_rate)
+    return resample_poly(audio, OUTPUT_RATE // g, sample_rate // g).astype(np.float32)
+
+
+class Conversation:
+    def __init__(self, session_id: str, engines: Engines, config: AgentConfig, send_event: Callable[[dict], None]) -> None:
+        self.session_id = session_id
+        self.engines = engines
+        self.config = config
+        self.send_event = send_event
+        self.playout = Playout(on_event=self._on_playout)
+        hear = config.hear
+        self.turns = TurnDetector(hear.vad_threshold, hear.end_of_turn_ms, hear.min_speech_ms, hear.max_turn_s)
+        self.log = logging.LoggerAdapter(log, {"session": session_id})
+        self._turn_counter = 0
+        self._responding: asyncio.Task | None = None
+        self._awaiting_first_audio: dict[int, float] = {}
+        self.response_latencies: list[float] = []
+        self.history: list[Reply] = []
+        self._closed = False
+
+    # ----- input ---------------------------------------------------------------
+    def hear(self, audio_16k: np.ndarray) -> None:
+        """Feed customer audio (16 kHz mono float32) as it arrives."""
+        for event in self.turns.feed(audio_16k):
+            if isinstance(event, SpeechStarted):
+                self._on_speech_started()
+            elif isinstance(event, TurnEnded):
+                self._turn_counter += 1
+                self._start_response(self._respond_to_audio(UserTurn(self._turn_counter, event.audio, event.at)))
+
+    def ask_text(self, text: str) -> None:
+        """A typed question from the page."""
+        self._interrupt()
+        self._turn_counter += 1
+        self._start_response(self._respond_to_text(Transcript(self._turn_counter, text.strip()[:500], time.monotonic())))
+
+    def say(self, text: str, emotion: str = "neutral") -> asyncio.Task:
+        self._turn_counter += 1
+        return self._start_response(self._speak(Reply(self._turn_counter, text, emotion)))
+
+    def _on_speech_started(self) -> None:
+        self.send_event({"type": "state", "state": "listening"})
+        if self.config.hear.barge_in:
+            self._interrupt()
+
+    def _interrupt(self) -> None:
+        if self._responding and not self._responding.done():
+            self._responding.cancel()
+        self.playout.flush()
+
+    def _start_response(self, coro) -> asyncio.Task:
+        if self._responding and not self._responding.done():
+            self._responding.cancel()
+        self._responding = asyncio.get_running_loop().create_task(coro, name=f"respond-{self.session_id}")
+        self._responding.add_done_callback(self._response_done)
+        return self._responding
+
+    def _response_done(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            metrics.ERRORS.labels("response").inc()
+            self.log.error("response failed: %r", task.exception(), exc_info=task.exception())
+            self.send_event({"type": "error", "message": "Sorry, something went wrong while answering."})
+
+    # ----- stages --------------------------------------------------------------
+    async def _run(self, stage: str, fn, *args):
+        started = time.perf_counter()
+        result = await asyncio.get_running_loop().run_in_executor(self.engines.executor, fn, *args)
+        metrics.STAGE_SECONDS.labels(stage).observe(time.perf_counter() - started)
+        return result
+
+    async def _respond_to_audio(self, turn: UserTurn) -> None:
+        self.send_event({"type": "state", "state": "thinking"})
+        text = await self._run("transcribe", self.engines.transcriber, turn.audio)
+        self.log.info("turn %d heard %r (%.1f s of audio)", turn.turn_id, text, len(turn.audio) / 16000)
+        if not text:
+            metrics.TURNS_TOTAL.labels("nothing_heard").inc()
+            self.send_event({"type": "state", "state": "idle"})
+            return
+        await self._respond_to_text(Transcript(turn.turn_id, text, turn.ended_at))
+
+    async def _respond_to_text(self, transcript: Transcript) -> None:
+        self.send_event({"type": "user", "text": transcript.text, "turn": transcript.turn_id})
+        answer = await self._run("answer", self.engines.answerer.answer, transcript.text)
+        reply = Reply(transcript.turn_id, answer.text, answer.emotion, answer.handoff, answer.confidence, answer.matched_question, transcript.ended_at)
+        self.log.info(
+            "turn %d answer %r confidence %.2f handoff %s", reply.turn_id, reply.matched_question, reply.confidence, reply.handoff
+        )
+        metrics.TURNS_TOTAL.labels("handoff" if reply.handoff else "answered").inc()
+        if reply.handoff:
+            self.send_event({"type": "handoff", "turn": reply.turn_id, "reason": "low_confidence" if answer.matched_question is None else "requested"})
+        await self._speak(reply)
+
+    async def _speak(self, reply: Reply) -> None:
+        self.history.append(reply)
+        if reply.ended_at is not None:
+            self._awaiting_first_audio[reply.turn_id] = reply.ended_at
+        sentences = split_sentences(reply.text)
+        for index, sentence in enumerate(sentences):
+            audio = await self._run("tts", self.engines.voice.synthesize, sentence)
+            speech = await self._run("animate", self._animate, reply, sentence, audio, index == len(sentences) - 1)
+            self.playout.enqueue(speech)
+
+    def _animate(self, reply: Reply, sentence: str, audio: np.ndarray, is_last: bool) -> AnimatedSpeech:
+        rate = self.engines.voice.sample_rate
+        weights = self.engines.lipsync(audio, rate)
+        return AnimatedSpeech(
+            reply.turn_id, sentence, to_output_rate(audio, rate), OUTPUT_RATE, weights, self.engines.lipsync.fps, reply.emotion, is_last
+        )
+
+    # ----- playout events ------------------------------------------------------
+    def _on_playout(self, event: PlayoutEvent) -> None:
+        if event.kind == "started":
+            ended_at = self._awaiting_first_audio.pop(event.turn_id, None)
+            if ended_at is not None:
+                latency = event.at - ended_at
+                self.response_latencies.append(latency)
+                metrics.RESPONSE_SECONDS.observe(latency)
+                self.log.info("turn %d first audio %.0f ms after end of speech", event.turn_id, latency * 1000)
+            self.send_event({"type": "avatar", "text": event.text, "turn": event.turn_id})
+            self.send_event({"type": "state", "state": "speaking"})
+        elif event.kind == "finished":
+            self.send_event({"type": "state", "state": "idle"})
+        elif event.kind == "flushed":
+            self.log.info("turn %d interrupted by the customer", event.turn_id)
+            self.send_event({"type": "interrupted", "turn": event.turn_id})
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._responding and not self._responding.done():
+            self._responding.cancel()
+            try:
+                await self._responding
+            except (asyncio.CancelledError, Exception):
+                pass
+        self.playout.flush()

@@ -1,0 +1,25 @@
+"""Prometheus metrics, scraped from GET /metrics."""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry()
+
+SESSIONS_ACTIVE = Gauge("avatar_sessions_active", "Calls in progress", registry=REGISTRY)
+SESSIONS_TOTAL = Counter("avatar_sessions_total", "Calls started", registry=REGISTRY)
+SESSIONS_REJECTED = Counter("avatar_sessions_rejected_total", "Calls refused", ["reason"], registry=REGISTRY)
+TURNS_TOTAL = Counter("avatar_turns_total", "Customer turns answered", ["outcome"], registry=REGISTRY)
+STAGE_SECONDS = Histogram(
+    "avatar_stage_seconds", "Time spent per pipeline stage", ["stage"], registry=REGISTRY,
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0),
+)
+RESPONSE_SECONDS = Histogram(
+    "avatar_response_seconds", "End of customer speech to first avatar audio", registry=REGISTRY,
+    buckets=(0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0),
+)
+VIDEO_FRAMES = Counter("avatar_video_frames_total", "Video frames sent", registry=REGISTRY)
+RENDER_SECONDS = Histogram(
+    "avatar_render_seconds", "Time to render one video frame", registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.02, 0.03, 0.04, 0.06, 0.1, 0.2),
+)
+ERRORS = Counter("avatar_errors_total", "Errors by kind", ["kind"], registry=REGISTRY)

@@ -1,0 +1,96 @@
+"""Playout: the one owner of what the avatar is saying right now.
+
+The audio track pulls 20 ms frames from here in real time; the video track asks
+for the pose that belongs to the audio most recently handed out, so the mouth
+never runs ahead of the sound.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .animate.arkit import COUNT
+from .messages import AnimatedSpeech
+
+OUTPUT_RATE = 48_000
+FRAME_SAMPLES = 960  # 20 ms at 48 kHz
+
+
+@dataclass(frozen=True)
+class PlayoutEvent:
+    kind: str  # "started" (a sentence began playing), "finished" (the reply ended), "flushed"
+    turn_id: int
+    text: str = ""
+    at: float = 0.0
+
+
+class Playout:
+    def __init__(self, on_event: Callable[[PlayoutEvent], None] | None = None) -> None:
+        self._queue: deque[AnimatedSpeech] = deque()
+        self._current: AnimatedSpeech | None = None
+        self._offset = 0  # samples of the current sentence already handed out
+        self._pose = np.zeros(COUNT, np.float32)
+        self._emotion = "neutral"
+        self._on_event = on_event or (lambda event: None)
+
+    @property
+    def speaking(self) -> bool:
+        return self._current is not None or bool(self._queue)
+
+    @property
+    def emotion(self) -> str:
+        return self._emotion
+
+    def enqueue(self, speech: AnimatedSpeech) -> None:
+        if speech.sample_rate != OUTPUT_RATE:
+            raise ValueError(f"playout expects {OUTPUT_RATE} Hz audio, got {speech.sample_rate}")
+        self._queue.append(speech)
+
+    def flush(self) -> int | None:
+        """Drops everything queued or playing (barge-in). Returns the interrupted turn, if any."""
+        interrupted = self._current.turn_id if self._current else (self._queue[0].turn_id if self._queue else None)
+        self._queue.clear()
+        self._current = None
+        self._offset = 0
+        self._pose = np.zeros(COUNT, np.float32)
+        if interrupted is not None:
+            self._on_event(PlayoutEvent("flushed", interrupted, at=time.monotonic()))
+        return interrupted
+
+    def next_audio_frame(self) -> np.ndarray:
+        """The next 20 ms of output as int16 mono; silence when nothing is being said."""
+        out = np.zeros(FRAME_SAMPLES, np.float32)
+        filled = 0
+        while filled < FRAME_SAMPLES:
+            if self._current is None:
+                if not self._queue:
+                    break
+                self._current = self._queue.popleft()
+                self._offset = 0
+                self._emotion = self._current.emotion
+                self._on_event(PlayoutEvent("started", self._current.turn_id, self._current.text, time.monotonic()))
+            take = min(FRAME_SAMPLES - filled, len(self._current.audio) - self._offset)
+            out[filled : filled + take] = self._current.audio[self._offset : self._offset + take]
+            filled += take
+            self._offset += take
+            self._pose = self._pose_at_offset()
+            if self._offset >= len(self._current.audio):
+                finished = self._current
+                self._current = None
+                if finished.is_last:
+                    self._pose = np.zeros(COUNT, np.float32)
+                    self._on_event(PlayoutEvent("finished", finished.turn_id, at=time.monotonic()))
+        return (np.clip(out, -1.0, 1.0) * 32767).astype(np.int16)
+
+    def _pose_at_offset(self) -> np.ndarray:
+        speech = self._current
+        frame = int(self._offset / speech.sample_rate * speech.fps)
+        return speech.weights[min(frame, len(speech.weights) - 1)]
+
+    def pose(self) -> np.ndarray:
+        """Speech blendshape weights for the audio most recently handed out."""
+        return self._pose

@@ -1,0 +1,1 @@
+"""Transport: aiohttp signalling, WebRTC media tracks and the data channel."""

@@ -1,0 +1,129 @@
+"""HTTP side of the agent: the web client, WebRTC signalling, health and metrics."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from .. import metrics
+from ..config import AgentConfig
+from ..engines import Engines
+from .call import CallSession
+
+log = logging.getLogger(__name__)
+
+WEB_CLIENT = Path(__file__).resolve().parents[2] / "web_client"
+ENGINES = web.AppKey("engines", Engines)
+CONFIG = web.AppKey("config", AgentConfig)
+SESSIONS = web.AppKey("sessions", dict)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler):
+    """Every failure is a JSON body with a message a person can read."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        metrics.ERRORS.labels(f"http_{exc.status}").inc()
+        return _error(exc.status, exc.reason if exc.text is None or exc.text.startswith(f"{exc.status}:") else exc.text)
+    except Exception:
+        metrics.ERRORS.labels("http_500").inc()
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _error(500, "internal error")
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(WEB_CLIENT / "index.html")
+
+
+async def ice_servers(request: web.Request) -> web.Response:
+    servers = [s.model_dump(exclude_none=True) for s in request.app[CONFIG].server.ice_servers]
+    return web.json_response({"iceServers": servers})
+
+
+async def offer(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
+    if request.content_type != "application/json":
+        return _error(415, "send the offer as application/json")
+    if request.content_length is not None and request.content_length > config.server.max_offer_bytes:
+        return _error(413, f"offer larger than {config.server.max_offer_bytes} bytes")
+    try:
+        body = json.loads(await request.text())
+    except web.HTTPRequestEntityTooLarge:
+        return _error(413, f"offer larger than {config.server.max_offer_bytes} bytes")
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "body is not valid JSON")
+    if not isinstance(body, dict) or not isinstance(body.get("sdp"), str) or body.get("type") != "offer":
+        return _error(400, 'expected {"sdp": "<offer SDP>", "type": "offer"}')
+    sdp = body["sdp"]
+    if "m=audio" not in sdp or "m=video" not in sdp:
+        return _error(400, "the offer must include an audio and a video media section")
+    sessions = request.app[SESSIONS]
+    if len(sessions) >= config.server.max_sessions:
+        metrics.SESSIONS_REJECTED.labels("busy").inc()
+        return _error(503, "all agents are busy, please try again in a minute")
+
+    session = CallSession(request.app[ENGINES], config, on_closed=lambda s: _forget(request.app, s))
+    sessions[session.id] = session
+    metrics.SESSIONS_ACTIVE.set(len(sessions))
+    try:
+        answer = await session.answer(sdp, "offer")
+    except Exception as exc:  # aiortc raises ValueError and others for SDP it cannot use
+        session.log.warning("rejected offer: %s", exc)
+        metrics.SESSIONS_REJECTED.labels("bad_sdp").inc()
+        await session.close()
+        return _error(400, f"could not use the offer SDP: {exc}")
+    metrics.SESSIONS_TOTAL.inc()
+    session.log.info("call started from %s", request.remote)
+    return web.json_response({"sdp": answer.sdp, "type": answer.type, "session": session.id})
+
+
+def _forget(app: web.Application, session: CallSession) -> None:
+    app[SESSIONS].pop(session.id, None)
+    metrics.SESSIONS_ACTIVE.set(len(app[SESSIONS]))
+
+
+async def hangup(request: web.Request) -> web.Response:
+    session = request.app[SESSIONS].get(request.match_info["session"])
+    if session is None:
+        return _error(404, "no such session")
+    await session.close()
+    return web.json_response({"closed": session.id})
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "sessions": len(request.app[SESSIONS])})
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _close_sessions(app: web.Application) -> None:
+    for session in list(app[SESSIONS].values()):
+        await session.close()
+
+
+def create_app(config: AgentConfig, engines: Engines) -> web.Application:
+    app = web.Application(middlewares=[json_errors], client_max_size=config.server.max_offer_bytes)
+    app[CONFIG] = config
+    app[ENGINES] = engines
+    app[SESSIONS] = {}
+    app.router.add_get("/", index)
+    app.router.add_get("/api/ice-servers", ice_servers)
+    app.router.add_post("/api/offer", offer)
+    app.router.add_delete("/api/sessions/{session}", hangup)
+    app.router.add_get("/healthz", health)
+    app.router.add_get("/metrics", metrics_endpoint)
+    app.router.add_static("/client/", WEB_CLIENT)
+    app.on_shutdown.append(_close_sessions)
+    return app

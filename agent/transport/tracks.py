@@ -1,0 +1,97 @@
+"""aiortc media tracks: the avatar's voice and face, paced by one real-time clock each."""
+from __future__ import annotations
+
+import asyncio
+import fractions
+import time
+
+import av
+import numpy as np
+from aiortc import MediaStreamTrack
+
+from .. import metrics
+from ..animate.expression import IdleMotion, emotion_pose
+from ..playout import FRAME_SAMPLES, OUTPUT_RATE, Playout
+from ..render.renderer import RenderThread
+
+VIDEO_CLOCK = 90_000
+
+
+class AvatarAudioTrack(MediaStreamTrack):
+    kind = "audio"
+
+    def __init__(self, playout: Playout) -> None:
+        super().__init__()
+        self.playout = playout
+        self._start: float | None = None
+        self._pts = 0
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise _media_error()
+        if self._start is None:
+            self._start = time.time()
+        else:
+            self._pts += FRAME_SAMPLES
+            wait = self._start + self._pts / OUTPUT_RATE - time.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        pcm = self.playout.next_audio_frame()
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = OUTPUT_RATE
+        frame.pts = self._pts
+        frame.time_base = fractions.Fraction(1, OUTPUT_RATE)
+        return frame
+
+
+class AvatarVideoTrack(MediaStreamTrack):
+    """Renders the face for the audio just handed out, with emotion and idle life on top."""
+
+    kind = "video"
+
+    def __init__(self, playout: Playout, renderer: RenderThread, fps: int = 25, seed: int = 0) -> None:
+        super().__init__()
+        self.playout = playout
+        self.renderer = renderer
+        self.fps = fps
+        self.idle = IdleMotion(seed)
+        self._emotion = emotion_pose("neutral")
+        self._start: float | None = None
+        self._pts = 0
+        self.frames_sent = 0
+
+    def current_weights(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        target = emotion_pose(self.playout.emotion if self.playout.speaking else "neutral")
+        self._emotion += 0.12 * (target - self._emotion)
+        idle, head = self.idle.step(t)
+        return np.clip(self.playout.pose() + self._emotion + idle, 0.0, 1.0), head
+
+    async def recv(self) -> av.VideoFrame:
+        if self.readyState != "live":
+            raise _media_error()
+        step = VIDEO_CLOCK // self.fps
+        if self._start is None:
+            self._start = time.time()
+        else:
+            self._pts += step
+            wait = self._start + self._pts / VIDEO_CLOCK - time.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            elif wait < -0.5:  # fell far behind (busy machine): skip ahead rather than burst
+                self._pts = int((time.time() - self._start) * VIDEO_CLOCK)
+        weights, head = self.current_weights(self._pts / VIDEO_CLOCK)
+        started = time.perf_counter()
+        image = await self.renderer.render(weights, head)
+        metrics.RENDER_SECONDS.observe(time.perf_counter() - started)
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        frame.pts = self._pts
+        frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
+        self.frames_sent += 1
+        metrics.VIDEO_FRAMES.inc()
+        return frame
+
+
+def _media_error():
+    from aiortc.mediastreams import MediaStreamError
+
+    return MediaStreamError()

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Sets up everything on a fresh Debian/Ubuntu machine: system packages, a virtual
+# environment in .venv, the project and its offline models. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WITH_TEST_TOOLS=${WITH_TEST_TOOLS:-0}
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+packages=(espeak-ng libosmesa6 libegl1 libgl1)
+[ "$WITH_TEST_TOOLS" = 1 ] && packages+=(chromium)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing system packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+PIP=".venv/bin/python -m pip"
+stamp=.venv/.installed-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)-$WITH_TEST_TOOLS
+if [ ! -f "$stamp" ]; then
+  echo "== installing Python packages into .venv"
+  # The CPU build of torch; pip takes a local copy where the machine has one.
+  .venv/bin/python -c "import torch" 2>/dev/null || $PIP install -q torch==2.13.0
+  extras=""
+  [ "$WITH_TEST_TOOLS" = 1 ] && extras="[dev]"
+  $PIP install -q -e ".$extras"
+  $PIP install -q --no-deps pyrender==0.1.45
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
+echo "== setup done"

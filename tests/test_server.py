@@ -1,0 +1,112 @@
+"""Signalling, bad input and clean-up, against the real aiohttp + aiortc server."""
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaPlayer
+
+from agent.transport.server import SESSIONS, create_app
+
+from .conftest import espeak
+
+
+@pytest.fixture
+async def client(engines, config):
+    cfg = config.model_copy(deep=True)
+    cfg.server.max_sessions = 1
+    app = create_app(cfg, engines)
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+async def _browser_like_offer(wav_path=None):
+    pc = RTCPeerConnection()
+    player = None
+    if wav_path is not None:
+        player = MediaPlayer(str(wav_path))
+        pc.addTrack(player.audio)
+    else:
+        pc.addTransceiver("audio", direction="sendrecv")
+    pc.addTransceiver("video", direction="recvonly")
+    channel = pc.createDataChannel("events")
+    await pc.setLocalDescription(await pc.createOffer())
+    return pc, channel, player
+
+
+def _session_tasks() -> list[asyncio.Task]:
+    return [t for t in asyncio.all_tasks() if any(t.get_name().startswith(p) for p in ("mic-", "respond-", "close-"))]
+
+
+async def test_bad_requests_get_clear_4xx(client):
+    r = await client.post("/api/offer", data="sdp=x", headers={"Content-Type": "text/plain"})
+    assert r.status == 415 and "application/json" in (await r.json())["error"]
+    r = await client.post("/api/offer", data="{not json", headers={"Content-Type": "application/json"})
+    assert r.status == 400 and "JSON" in (await r.json())["error"]
+    r = await client.post("/api/offer", json={"sdp": 5, "type": "offer"})
+    assert r.status == 400
+    r = await client.post("/api/offer", json={"sdp": "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nm=video garbage\r\n", "type": "offer"})
+    assert r.status == 400 and "SDP" in (await r.json())["error"]
+    r = await client.post("/api/offer", json={"sdp": "m=audio m=video " + "x" * 100_000, "type": "offer"})
+    assert r.status == 413
+    r = await client.get("/no/such/route")
+    assert r.status == 404 and "error" in await r.json()
+    r = await client.delete("/api/sessions/unknown")
+    assert r.status == 404
+    assert client.server.app[SESSIONS] == {}
+    r = await client.get("/healthz")
+    assert (await r.json())["status"] == "ok"
+
+
+async def test_call_answers_streams_and_cleans_up(client, speech_dir):
+    wav = espeak("How do I reset my password?", speech_dir / "password.wav", rate=48000, lead_s=3.0, tail_s=8.0)
+    pc, channel, player = await _browser_like_offer(wav)
+    events: list[dict] = []
+    channel.on("message", lambda m: events.append(json.loads(m)))
+    video = []
+    pc.on("track", lambda t: video.append(t) if t.kind == "video" else None)
+
+    r = await client.post("/api/offer", json={"sdp": pc.localDescription.sdp, "type": "offer"})
+    assert r.status == 200, await r.text()
+    body = await r.json()
+    await pc.setRemoteDescription(RTCSessionDescription(body["sdp"], body["type"]))
+
+    # A second caller is told the agents are busy, and the first call is not disturbed.
+    pc2, _, _ = await _browser_like_offer()
+    r2 = await client.post("/api/offer", json={"sdp": pc2.localDescription.sdp, "type": "offer"})
+    assert r2.status == 503 and "busy" in (await r2.json())["error"]
+    await pc2.close()
+
+    for _ in range(300):
+        if any(e["type"] == "avatar" and "password" in e["text"] for e in events):
+            break
+        await asyncio.sleep(0.1)
+    kinds = [e["type"] for e in events]
+    assert "avatar" in kinds, events
+    assert any(e["type"] == "user" and "password" in e["text"].lower() for e in events), events
+    assert any(e["type"] == "avatar" and "forgot password" in e["text"] for e in events), events
+    frame = await asyncio.wait_for(video[0].recv(), 10)
+    assert (frame.width, frame.height) == (512, 512)
+
+    metrics = await (await client.get("/metrics")).text()
+    assert "avatar_sessions_active 1.0" in metrics
+    assert "avatar_response_seconds_count" in metrics
+
+    # Hang up mid-answer: the server must tear the whole session down.
+    channel.send(json.dumps({"type": "bye"}))
+    await asyncio.sleep(0.5)
+    if player is not None and player.audio:
+        player.audio.stop()
+    await pc.close()
+    for _ in range(100):
+        if not client.server.app[SESSIONS] and not _session_tasks():
+            break
+        await asyncio.sleep(0.1)
+    assert client.server.app[SESSIONS] == {}
+    assert _session_tasks() == []
+    assert not [t for t in threading.enumerate() if t.name.startswith("render")], "render thread leaked"
+    assert "avatar_sessions_active 0.0" in await (await client.get("/metrics")).text()
