@@ -36,6 +36,7 @@ class ServerConfig(StrictModel):
 class HearConfig(StrictModel):
     asr_model: str = Field("tiny.en", description="tiny.en, base, or a CTranslate2 model folder")
     language: str = "en"
+    asr_threads: int = Field(2, ge=1, description="CPU threads for Whisper (2 measured faster than 1 on 2 cores)")
     vad_threshold: float = Field(0.5, gt=0, lt=1)
     end_of_turn_ms: int = Field(450, ge=100, le=3000)
     min_speech_ms: int = Field(250, ge=50)

@@ -47,6 +47,7 @@ class Conversation:
         self._responding: asyncio.Task | None = None
         self._awaiting_first_audio: dict[int, float] = {}
         self.response_latencies: list[float] = []
+        self.stage_timings: list[tuple[str, float]] = []
         self.history: list[Reply] = []
         self._closed = False
 
@@ -97,7 +98,9 @@ class Conversation:
     async def _run(self, stage: str, fn, *args):
         started = time.perf_counter()
         result = await asyncio.get_running_loop().run_in_executor(self.engines.executor, fn, *args)
-        metrics.STAGE_SECONDS.labels(stage).observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        metrics.STAGE_SECONDS.labels(stage).observe(elapsed)
+        self.stage_timings.append((stage, elapsed))
         return result
 
     async def _respond_to_audio(self, turn: UserTurn) -> None:

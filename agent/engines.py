@@ -33,7 +33,7 @@ class Engines:
         entries = load_faq(config.answer.faq_path)
         answerer = FaqAnswerer(entries, load_embedder(config.threads), config.answer.confidence_threshold, config.answer.handoff_text)
         engines = cls(
-            transcriber=Transcriber(config.hear.asr_model, config.hear.language, config.threads),
+            transcriber=Transcriber(config.hear.asr_model, config.hear.language, config.hear.asr_threads),
             answerer=answerer,
             voice=PiperVoice.joe(config.threads, config.speak.length_scale),
             lipsync=SpectralLipSync(fps=config.render.fps),

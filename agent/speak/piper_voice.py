@@ -78,6 +78,8 @@ class PiperVoice:
 
     def synthesize(self, text: str) -> np.ndarray:
         """Mono float32 audio at `self.sample_rate`; empty for text with nothing to say."""
+        if not any(ch.isalnum() for ch in text):
+            return np.zeros(0, np.float32)
         ids = self.phoneme_ids(self.phonemes(text))
         if len(ids) <= 3:
             return np.zeros(0, np.float32)

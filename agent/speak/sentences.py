@@ -7,7 +7,9 @@ _BOUNDARY = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'])")
 _ABBREVIATIONS = ("e.g.", "i.e.", "Mr.", "Mrs.", "Ms.", "Dr.", "St.", "etc.", "a.m.", "p.m.")
 
 
-def split_sentences(text: str, max_chars: int = 220) -> list[str]:
+def split_sentences(text: str, max_chars: int = 220, first_max_chars: int = 60) -> list[str]:
+    """Sentences of at most `max_chars`; the first piece is kept short (cut at a comma)
+    because the customer waits for it, later pieces are synthesised while earlier ones play."""
     text = " ".join(text.split())
     if not text:
         return []
@@ -18,7 +20,8 @@ def split_sentences(text: str, max_chars: int = 220) -> list[str]:
             sentences[-1] += " " + piece
         else:
             sentences.append(piece)
-    return [chunk for s in sentences for chunk in _wrap(s, max_chars)]
+    first = _wrap(sentences[0], first_max_chars)
+    return [*first, *(chunk for s in sentences[1:] for chunk in _wrap(s, max_chars))]
 
 
 def _wrap(sentence: str, max_chars: int) -> list[str]:

@@ -1,0 +1,84 @@
+"""End to end in real headless Chromium: its fake microphone asks a question, the avatar answers on video."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from .conftest import ARTIFACTS, ROOT, espeak
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    log = open(ARTIFACTS.mkdir(parents=True, exist_ok=True) or ARTIFACTS / "e2e-server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent.cli", "serve", "--port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        assert proc.poll() is None, (ARTIFACTS / "e2e-server.log").read_text()
+        try:
+            urllib.request.urlopen(url + "/healthz", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.5)
+    yield url
+    proc.terminate()
+    proc.wait(20)
+    log.close()
+
+
+def test_browser_call_gets_spoken_answer_and_smooth_video(server, speech_dir):
+    from playwright.sync_api import sync_playwright
+
+    # The fake microphone loops this file: one question, then a long pause so the answer plays out.
+    question = espeak("What are your opening hours?", speech_dir / "browser_question.wav", rate=48000, lead_s=1.0, tail_s=25.0)
+    args = [
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={question}",
+        "--autoplay-policy=no-user-gesture-required", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run",
+    ]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        page = browser.new_page(viewport={"width": 600, "height": 900})
+        page.goto(server)
+        page.click("#call")
+        page.wait_for_function(
+            "() => (window.avatarEvents || []).some(e => e.type === 'avatar' && e.text.startsWith('We are open'))", timeout=90_000
+        )
+        events = page.evaluate("window.avatarEvents")
+        assert any(e["type"] == "user" and "hours" in e["text"].lower() for e in events), events
+        frames_before = page.evaluate("document.getElementById('avatar-video').getVideoPlaybackQuality().totalVideoFrames")
+        page.wait_for_timeout(4000)
+        frames_after = page.evaluate("document.getElementById('avatar-video').getVideoPlaybackQuality().totalVideoFrames")
+        fps = (frames_after - frames_before) / 4.0
+        page.screenshot(path=str(ARTIFACTS / "e2e-call.png"))
+        assert page.locator("#captions li.avatar").count() >= 2  # greeting and answer
+        page.click("#hangup")
+        browser.close()
+    print(f"browser received {fps:.1f} fps")
+    assert fps >= 20, f"video arrived at {fps:.1f} fps"
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        if '"sessions": 0' in urllib.request.urlopen(server + "/healthz").read().decode():
+            break
+        time.sleep(0.5)
+    assert '"sessions": 0' in urllib.request.urlopen(server + "/healthz").read().decode()

@@ -1,0 +1,27 @@
+import subprocess
+import sys
+
+import pytest
+
+from agent.cli import build_parser, main
+
+
+@pytest.mark.parametrize("job", ["serve", "check", "benchmark"])
+def test_every_job_has_help(job, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args([job, "--help"])
+    assert exit_.value.code == 0
+    assert "--config" in capsys.readouterr().out
+
+
+def test_check_reports_broken_faq_without_traceback(tmp_path):
+    (tmp_path / "faq.csv").write_text("question,answer\n,missing question\n")
+    (tmp_path / "agent.yaml").write_text("answer:\n  faq_path: faq.csv\n")
+    result = subprocess.run([sys.executable, "-m", "agent.cli", "check", "--config", str(tmp_path / "agent.yaml")], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "faq.csv:2: empty question" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_check_accepts_the_shipped_config(capsys):
+    assert main(["check"]) == 0
+    assert "FAQ OK: 8 entries" in capsys.readouterr().out

@@ -1,0 +1,62 @@
+"""The default avatar and the offscreen renderer."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agent.animate.arkit import ARKIT_NAMES, INDEX
+from agent.render.default_head import MOUTH_Y, build_default_head
+from agent.render.renderer import FaceRenderer
+
+
+@pytest.fixture(scope="module")
+def head():
+    return build_default_head()
+
+
+def test_default_head_has_every_arkit_shape(head):
+    assert head.missing == ()
+    assert 5_000 < len(head.faces) < 25_000, "keep the default head light enough for 25 fps on CPU"
+    for name in ("jawOpen", "mouthFunnel", "mouthSmileLeft", "eyeBlinkLeft", "browInnerUp"):
+        assert head.shape_extent(name) > 0.01, name
+
+
+def test_known_weight_moves_known_vertices(head):
+    w = np.zeros(52, np.float32)
+    w[INDEX["jawOpen"]] = 1.0
+    moved = np.linalg.norm(head.deform(w) - head.positions, axis=1)
+    chin = (head.positions[:, 1] < MOUTH_Y - 0.2) & (head.positions[:, 1] > -1.0) & (head.positions[:, 2] > 0.4) & (np.abs(head.positions[:, 0]) < 0.1)
+    forehead = (head.positions[:, 1] > 0.5) & (head.positions[:, 2] > 0.4)
+    assert moved[chin].min() > 0.05 and moved[forehead].max() == 0
+    # Linear: half the weight moves half as far, and weights add.
+    half = np.zeros(52, np.float32)
+    half[INDEX["jawOpen"]] = 0.5
+    assert np.allclose(head.deform(half) - head.positions, 0.5 * (head.deform(w) - head.positions), atol=1e-6)
+    # Left is the subject's left (+x): a left smile moves the +x mouth corner.
+    smile = np.zeros(52, np.float32)
+    smile[INDEX["mouthSmileLeft"]] = 1.0
+    moved = head.deform(smile) - head.positions
+    assert moved[head.positions[:, 0] > 0.1, 1].max() > 0.03 and np.abs(moved[head.positions[:, 0] < -0.1]).max() < 0.01
+
+
+def test_render_is_not_blank_and_mouth_follows_jaw(head):
+    renderer = FaceRenderer(head, 256, 256)
+    try:
+        closed = renderer.render(np.zeros(52, np.float32)).astype(np.float32)
+        w = np.zeros(52, np.float32)
+        w[INDEX["jawOpen"]] = 1.0
+        opened = renderer.render(w).astype(np.float32)
+        blink = np.zeros(52, np.float32)
+        blink[INDEX["eyeBlinkLeft"]] = blink[INDEX["eyeBlinkRight"]] = 1.0
+        blinked = renderer.render(blink).astype(np.float32)
+    finally:
+        renderer.close()
+    assert closed.std() > 20, "frame looks blank"
+    diff = np.abs(opened - closed).mean(axis=2)
+    ys, xs = np.nonzero(diff > 30)
+    assert len(ys) > 200, "jawOpen should change the picture"
+    # The change sits in the lower-middle of the face, not the eyes or background corners.
+    assert 0.45 < ys.mean() / 256 < 0.85 and 0.35 < xs.mean() / 256 < 0.65
+    eye_change = np.abs(blinked - closed).mean(axis=2)
+    ys, _ = np.nonzero(eye_change > 30)
+    assert len(ys) > 20 and ys.mean() / 256 < 0.5, "blinks change the eye region"
