@@ -49,8 +49,8 @@ def server():
 def test_browser_call_gets_spoken_answer_and_smooth_video(server, speech_dir):
     from playwright.sync_api import sync_playwright
 
-    # The fake microphone loops this file: one question, then a long pause so the answer plays out.
-    question = espeak("What are your opening hours?", speech_dir / "browser_question.wav", rate=48000, lead_s=1.0, tail_s=25.0)
+    # The fake microphone loops this file: a pause for the greeting, the question, then a long pause for the answer.
+    question = espeak("What are your opening hours?", speech_dir / "browser_question.wav", rate=48000, lead_s=6.0, tail_s=25.0)
     args = [
         "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={question}",
         "--autoplay-policy=no-user-gesture-required", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -82,3 +82,20 @@ def test_browser_call_gets_spoken_answer_and_smooth_video(server, speech_dir):
             break
         time.sleep(0.5)
     assert '"sessions": 0' in urllib.request.urlopen(server + "/healthz").read().decode()
+
+
+def test_denied_microphone_is_explained_in_words(server):
+    from playwright.sync_api import sync_playwright
+
+    args = ["--use-fake-device-for-media-stream", "--deny-permission-prompts", "--no-sandbox", "--disable-gpu",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        page = browser.new_page()
+        page.goto(server)
+        page.click("#call")
+        page.wait_for_function("() => document.getElementById('status').classList.contains('error')", timeout=20_000)
+        status = page.inner_text("#status")
+        page.screenshot(path=str(ARTIFACTS / "e2e-mic-denied.png"))
+        browser.close()
+    assert "Microphone permission was denied" in status

@@ -89,6 +89,13 @@ async def test_call_answers_streams_and_cleans_up(client, speech_dir):
     assert "avatar" in kinds, events
     assert any(e["type"] == "user" and "password" in e["text"].lower() for e in events), events
     assert any(e["type"] == "avatar" and "forgot password" in e["text"] for e in events), events
+    channel.send("not json at all")
+    channel.send(json.dumps({"type": "launch-rockets"}))
+    await asyncio.sleep(0.3)
+    assert [e for e in events if e["type"] == "error"][:2] == [
+        {"type": "error", "message": "messages must be JSON objects"},
+        {"type": "error", "message": "unknown message type 'launch-rockets'"},
+    ]
     frame = await asyncio.wait_for(video[0].recv(), 10)
     assert (frame.width, frame.height) == (512, 512)
 

@@ -59,12 +59,29 @@ class AvatarVideoTrack(MediaStreamTrack):
         self._start: float | None = None
         self._pts = 0
         self.frames_sent = 0
+        self._next_image: asyncio.Task | None = None
 
     def current_weights(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         target = emotion_pose(self.playout.emotion if self.playout.speaking else "neutral")
         self._emotion += 0.12 * (target - self._emotion)
         idle, head = self.idle.step(t)
         return np.clip(self.playout.pose() + self._emotion + idle, 0.0, 1.0), head
+
+    def _render_now(self) -> asyncio.Task:
+        weights, head = self.current_weights(time.time() - (self._start or time.time()))
+
+        async def render() -> np.ndarray:
+            started = time.perf_counter()
+            image = await self.renderer.render(weights, head)
+            metrics.RENDER_SECONDS.observe(time.perf_counter() - started)
+            return image
+
+        return asyncio.get_running_loop().create_task(render())
+
+    def stop(self) -> None:
+        if self._next_image is not None:
+            self._next_image.cancel()
+        super().stop()
 
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
@@ -79,10 +96,12 @@ class AvatarVideoTrack(MediaStreamTrack):
                 await asyncio.sleep(wait)
             elif wait < -0.5:  # fell far behind (busy machine): skip ahead rather than burst
                 self._pts = int((time.time() - self._start) * VIDEO_CLOCK)
-        weights, head = self.current_weights(self._pts / VIDEO_CLOCK)
-        started = time.perf_counter()
-        image = await self.renderer.render(weights, head)
-        metrics.RENDER_SECONDS.observe(time.perf_counter() - started)
+        if self._next_image is None:
+            self._next_image = self._render_now()
+        image = await self._next_image
+        # Render the next frame while this one is encoded and sent: the pose is taken now,
+        # so the mouth can only lag the audio by a frame, never lead it.
+        self._next_image = self._render_now()
         frame = av.VideoFrame.from_ndarray(image, format="rgb24")
         frame.pts = self._pts
         frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
