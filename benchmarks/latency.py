@@ -41,6 +41,11 @@ def spoken(text: str, rate: int = 16000) -> np.ndarray:
     return resample_poly(pcm, rate, src).astype(np.float32)
 
 
+def _current_rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
@@ -102,6 +107,7 @@ async def run(config_path: str, runs: int) -> dict:
         "fps_mean": float(len(intervals) / (frame_times[-1] - frame_times[0])) if len(intervals) else 0.0,
         "cpu_cores": cpu,
         "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_mb": _current_rss_mb(),
     }
 
 
@@ -121,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         ms = [v * 1000 for v in values]
         print(f"  {stage:<11} median {statistics.median(ms):6.1f}   p95 {pct(ms, 95):6.1f}   n={len(ms)}")
     print(f"video: {result['fps_mean']:.1f} fps rendered while answering (median frame interval -> {result['fps']:.1f} fps)")
-    print(f"CPU: {result['cpu_cores']:.2f} cores for one session (of {os.cpu_count()}), peak RSS {result['max_rss_mb']:.0f} MB")
+    print(f"CPU: {result['cpu_cores']:.2f} cores for one session (of {os.cpu_count()}), RSS {result['rss_mb']:.0f} MB at the end, peak {result['max_rss_mb']:.0f} MB")
     return 0
 
 

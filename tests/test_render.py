@@ -60,3 +60,24 @@ def test_render_is_not_blank_and_mouth_follows_jaw(head):
     eye_change = np.abs(blinked - closed).mean(axis=2)
     ys, _ = np.nonzero(eye_change > 30)
     assert len(ys) > 20 and ys.mean() / 256 < 0.5, "blinks change the eye region"
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+
+def test_rendering_many_frames_does_not_grow_memory(head):
+    renderer = FaceRenderer(head, 256, 256)
+    try:
+        w = np.zeros(52, np.float32)
+        for i in range(20):
+            renderer.render(w)
+        before = _rss_mb()
+        for i in range(150):
+            w[INDEX["jawOpen"]] = (i % 10) / 10
+            renderer.render(w, (0.01, 0.02, 0.0))
+        grown = _rss_mb() - before
+    finally:
+        renderer.close()
+    assert grown < 40, f"memory grew {grown:.0f} MB over 150 frames"

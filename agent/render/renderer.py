@@ -52,6 +52,22 @@ def _look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
     return pose
 
 
+def _cache_shader_programs(cache) -> None:
+    """pyrender keys its shader cache on the GL context object, which current PyOpenGL
+    returns anew on every call: it compiled (and leaked) a program per frame, about
+    3 MB each. One renderer owns one context, so the key can leave the context out."""
+    original = cache.get_program
+    programs: dict = {}
+
+    def get_program(vertex_shader, fragment_shader, geometry_shader=None, defines=None):
+        key = (vertex_shader, fragment_shader, geometry_shader, tuple(sorted((defines or {}).items())))
+        if key not in programs:
+            programs[key] = original(vertex_shader, fragment_shader, geometry_shader, defines)
+        return programs[key]
+
+    cache.get_program = get_program
+
+
 class FaceRenderer:
     """Renders an Avatar at given blendshape weights. Use from one thread only."""
 
@@ -87,6 +103,9 @@ class FaceRenderer:
         self.scene.add(pyrender.DirectionalLight(color=(0.85, 0.9, 1.0), intensity=0.9), pose=fill)
         self.scene.add(pyrender.DirectionalLight(color=(1.0, 1.0, 1.0), intensity=0.7), pose=rim)
         self._renderer = pyrender.OffscreenRenderer(width, height)
+        _cache_shader_programs(self._renderer._renderer._program_cache)
+        self._pixels = np.empty((height, width, 3), np.uint8)
+        self._renderer._renderer._read_main_framebuffer = self._read_color
         self._vertex_buffer = None
         self.render(np.zeros(52, np.float32))  # uploads the mesh to the GPU context
         self._vertex_buffer = self._primitive._buffers[0]
@@ -106,6 +125,21 @@ class FaceRenderer:
         self.scene.set_pose(self._node, pose)
         color, _ = self._renderer.render(self.scene, flags=pyrender.RenderFlags.NONE)
         return color
+
+    def _read_color(self, scene, flags):
+        """Replaces pyrender's read-back: colour only, into one reused array
+        (pyrender also reads and converts a depth image we never use)."""
+        from OpenGL import GL
+
+        inner = self._renderer._renderer
+        width, height = inner._main_fb_dims
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, inner._main_fb_ms)
+        GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, inner._main_fb)
+        GL.glBlitFramebuffer(0, 0, width, height, 0, 0, width, height, GL.GL_COLOR_BUFFER_BIT, GL.GL_LINEAR)
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, inner._main_fb)
+        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
+        GL.glReadPixels(0, 0, width, height, GL.GL_RGB, GL.GL_UNSIGNED_BYTE, self._pixels)
+        return self._pixels[::-1].copy(), None
 
     def _upload(self, positions: np.ndarray, normals: np.ndarray) -> None:
         from OpenGL import GL
