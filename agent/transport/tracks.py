@@ -17,29 +17,46 @@ from ..render.renderer import RenderThread
 VIDEO_CLOCK = 90_000
 
 
+class _Pacer:
+    """Hands out presentation timestamps no faster than real time."""
+
+    def __init__(self, clock_rate: int) -> None:
+        self.clock_rate = clock_rate
+        self.start: float | None = None
+        self.pts = 0
+
+    def elapsed(self) -> float:
+        return 0.0 if self.start is None else time.time() - self.start
+
+    async def next(self, step: int) -> int:
+        if self.start is None:
+            self.start = time.time()
+            return 0
+        self.pts += step
+        wait = self.start + self.pts / self.clock_rate - time.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        elif wait < -0.5:  # fell far behind (busy machine): skip ahead rather than burst
+            self.pts = int((time.time() - self.start) * self.clock_rate)
+        return self.pts
+
+
 class AvatarAudioTrack(MediaStreamTrack):
     kind = "audio"
 
     def __init__(self, playout: Playout) -> None:
         super().__init__()
         self.playout = playout
-        self._start: float | None = None
-        self._pts = 0
+        self._pacer = _Pacer(OUTPUT_RATE)
 
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
             raise _media_error()
-        if self._start is None:
-            self._start = time.time()
-        else:
-            self._pts += FRAME_SAMPLES
-            wait = self._start + self._pts / OUTPUT_RATE - time.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
+        pts = await self._pacer.next(FRAME_SAMPLES)
         pcm = self.playout.next_audio_frame()
         frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = OUTPUT_RATE
-        frame.pts = self._pts
+        frame.pts = pts
         frame.time_base = fractions.Fraction(1, OUTPUT_RATE)
         return frame
 
@@ -56,8 +73,7 @@ class AvatarVideoTrack(MediaStreamTrack):
         self.fps = fps
         self.idle = IdleMotion(seed)
         self._emotion = emotion_pose("neutral")
-        self._start: float | None = None
-        self._pts = 0
+        self._pacer = _Pacer(VIDEO_CLOCK)
         self.frames_sent = 0
         self._next_image: asyncio.Task | None = None
 
@@ -68,7 +84,7 @@ class AvatarVideoTrack(MediaStreamTrack):
         return np.clip(self.playout.pose() + self._emotion + idle, 0.0, 1.0), head
 
     def _render_now(self) -> asyncio.Task:
-        weights, head = self.current_weights(time.time() - (self._start or time.time()))
+        weights, head = self.current_weights(self._pacer.elapsed())
 
         async def render() -> np.ndarray:
             started = time.perf_counter()
@@ -86,16 +102,7 @@ class AvatarVideoTrack(MediaStreamTrack):
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
             raise _media_error()
-        step = VIDEO_CLOCK // self.fps
-        if self._start is None:
-            self._start = time.time()
-        else:
-            self._pts += step
-            wait = self._start + self._pts / VIDEO_CLOCK - time.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            elif wait < -0.5:  # fell far behind (busy machine): skip ahead rather than burst
-                self._pts = int((time.time() - self._start) * VIDEO_CLOCK)
+        pts = await self._pacer.next(VIDEO_CLOCK // self.fps)
         if self._next_image is None:
             self._next_image = self._render_now()
         image = await self._next_image
@@ -103,7 +110,7 @@ class AvatarVideoTrack(MediaStreamTrack):
         # so the mouth can only lag the audio by a frame, never lead it.
         self._next_image = self._render_now()
         frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-        frame.pts = self._pts
+        frame.pts = pts
         frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
         self.frames_sent += 1
         metrics.VIDEO_FRAMES.inc()
