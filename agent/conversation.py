@@ -76,13 +76,18 @@ class Conversation:
         if self.config.hear.barge_in:
             self._interrupt()
 
+    @property
+    def responding(self) -> bool:
+        """True while a reply is being transcribed, answered or synthesised."""
+        return self._responding is not None and not self._responding.done()
+
     def _interrupt(self) -> None:
-        if self._responding and not self._responding.done():
+        if self.responding:
             self._responding.cancel()
         self.playout.flush()
 
     def _start_response(self, coro) -> asyncio.Task:
-        if self._responding and not self._responding.done():
+        if self.responding:
             self._responding.cancel()
         self._responding = asyncio.get_running_loop().create_task(coro, name=f"respond-{self.session_id}")
         self._responding.add_done_callback(self._response_done)
@@ -163,7 +168,7 @@ class Conversation:
         if self._closed:
             return
         self._closed = True
-        if self._responding and not self._responding.done():
+        if self.responding:
             self._responding.cancel()
             try:
                 await self._responding

@@ -87,7 +87,7 @@ async def run(config_path: str, runs: int) -> dict:
         for i in range(0, len(audio), 320):
             conversation.hear(audio[i : i + 320])
             await asyncio.sleep(max(0.0, start + (i + 320) / 16000 - time.perf_counter()))
-        while conversation.playout.speaking or (conversation._responding and not conversation._responding.done()):
+        while conversation.playout.speaking or conversation.responding:
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.5)
     cpu = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
