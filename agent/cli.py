@@ -5,6 +5,9 @@ import argparse
 import logging
 import sys
 
+from pathlib import Path
+
+from .animate.expression import EMOTION_POSES
 from .config import DEFAULT_CONFIG, ConfigError, load_config
 
 
@@ -55,9 +58,32 @@ def _check(args) -> int:
 
 
 def _benchmark(args) -> int:
+    if args.suite == "render":
+        from benchmarks.render import main as render_main
+
+        return render_main(["--config", str(args.config), "--frames", str(args.frames)] + [a for spec in args.avatar or [] for a in ("--avatar", spec)])
     from benchmarks.latency import main as latency_main
 
     return latency_main(["--config", str(args.config), "--runs", str(args.runs)])
+
+
+def _render(args) -> int:
+    from .animate.lipsync import ModelLipSync
+    from .engines import load_avatar
+    from .render.offline import render_clip, speech_for
+    from .speak.piper_voice import PiperVoice
+
+    config = load_config(args.config)
+    try:
+        audio, rate = speech_for(args.wav, args.text, lambda: PiperVoice.joe(config.threads, config.speak.length_scale))
+    except (ValueError, OSError, EOFError) as exc:
+        print(f"error: cannot read the speech: {exc}", file=sys.stderr)
+        return 2
+    lipsync = ModelLipSync(config.render.fps, config.animate.model_dir, config.animate.device, config.threads)
+    result = render_clip(load_avatar(args.avatar or config.render.avatar), lipsync, audio, rate, Path(args.out), args.emotion,
+                         config.render.width, config.render.height, config.render.backend)
+    print(f"wrote {result['path']}: {result['frames']} frames at {result['fps']} fps, {result['seconds']:.2f} s")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,8 +103,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = jobs.add_parser("benchmark", help="measure end-of-speech to first-audio latency and render fps", description="Latency and render benchmark on recorded questions.")
     bench.add_argument("--config", default=DEFAULT_CONFIG, help="YAML config (default: %(default)s)")
-    bench.add_argument("--runs", type=int, default=5, help="questions to time (default: %(default)s)")
+    bench.add_argument("suite", nargs="?", default="latency", choices=["latency", "render"], help="what to measure (default: %(default)s)")
+    bench.add_argument("--runs", type=int, default=5, help="latency: questions to time (default: %(default)s)")
+    bench.add_argument("--frames", type=int, default=200, help="render: frames to time (default: %(default)s)")
+    bench.add_argument("--avatar", action="append", help="render: avatar to measure, 'default' or a GLB (repeatable)")
     bench.set_defaults(run=_benchmark)
+
+    render = jobs.add_parser("render", help="render speech (WAV or text) to an MP4 with the avatar",
+                             description="Offline render: the live pipeline's lip-sync, expression and renderer, written to MP4 (H.264 + AAC).")
+    source = render.add_mutually_exclusive_group(required=True)
+    source.add_argument("--wav", type=Path, help="16-bit PCM WAV to lip-sync (any voice)")
+    source.add_argument("--text", help="text for the agent's voice to say")
+    render.add_argument("--out", required=True, help="MP4 file to write")
+    render.add_argument("--emotion", default="neutral", choices=list(EMOTION_POSES), help="expression (default: %(default)s)")
+    render.add_argument("--avatar", help="override render.avatar: 'default' or a .glb/.gltf file")
+    render.add_argument("--config", default=DEFAULT_CONFIG, help="YAML config (default: %(default)s)")
+    render.set_defaults(run=_render)
+
+    from models.audio2face.commands import add_commands
+
+    add_commands(jobs)
     return parser
 
 
@@ -91,11 +135,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # FAQ or model problems at start-up: say what, not a traceback
+        from models.audio2face.runtime import ModelMissing
+
         from .answer.faq import FaqError
         from .hear.transcriber import AsrModelMissing
+        from .render.gltf_avatar import AvatarError
         from .speak.piper_voice import VoiceUnavailable
 
-        if isinstance(exc, (FaqError, AsrModelMissing, VoiceUnavailable)):
+        if isinstance(exc, (FaqError, AsrModelMissing, VoiceUnavailable, AvatarError, ModelMissing)):
             print(f"error: {exc}", file=sys.stderr)
             return 2
         raise

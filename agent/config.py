@@ -56,7 +56,13 @@ class SpeakConfig(StrictModel):
     length_scale: float = Field(1.0, gt=0.3, lt=3.0)
 
 
+class AnimateConfig(StrictModel):
+    model_dir: Path | None = Field(None, description="folder with audio2face.onnx + audio2face.json; default: the shipped model")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
 class RenderConfig(StrictModel):
+    avatar: str = Field("default", description="'default' (the project's own head) or a .glb/.gltf file with ARKit morph targets")
     width: int = Field(512, ge=64, le=2048)
     height: int = Field(512, ge=64, le=2048)
     fps: int = Field(25, ge=5, le=60)
@@ -75,6 +81,7 @@ class AgentConfig(StrictModel):
     hear: HearConfig = Field(default_factory=HearConfig)
     answer: AnswerConfig
     speak: SpeakConfig = Field(default_factory=SpeakConfig)
+    animate: AnimateConfig = Field(default_factory=AnimateConfig)
     render: RenderConfig = Field(default_factory=RenderConfig)
     threads: int = Field(1, ge=1, description="torch / onnxruntime threads per model")
 
@@ -105,4 +112,15 @@ def load_config(path: Path | str = DEFAULT_CONFIG) -> AgentConfig:
         config.answer.faq_path = (path.parent / config.answer.faq_path).resolve()
     if not config.answer.faq_path.exists():
         raise ConfigError(f"{path}: answer.faq_path does not exist: {config.answer.faq_path}")
+    if config.render.avatar != "default":
+        avatar = Path(config.render.avatar)
+        avatar = avatar if avatar.is_absolute() else (path.parent / avatar).resolve()
+        if not avatar.exists():
+            raise ConfigError(f"{path}: render.avatar file does not exist: {avatar}")
+        config.render.avatar = str(avatar)
+    model_dir = config.animate.model_dir
+    if model_dir is not None:
+        config.animate.model_dir = model_dir if model_dir.is_absolute() else (path.parent / model_dir).resolve()
+        if not (config.animate.model_dir / "audio2face.onnx").exists():
+            raise ConfigError(f"{path}: animate.model_dir has no audio2face.onnx: {config.animate.model_dir}")
     return config

@@ -11,12 +11,12 @@ import time
 from typing import Callable
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from . import metrics
 from .config import AgentConfig
 from .engines import Engines
 from .hear.turns import SpeechStarted, TurnDetector, TurnEnded
+from .audio import resample
 from .messages import AnimatedSpeech, Reply, Transcript, UserTurn
 from .playout import OUTPUT_RATE, Playout, PlayoutEvent
 from .speak.sentences import split_sentences
@@ -25,12 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def to_output_rate(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    if sample_rate == OUTPUT_RATE:
-        return audio.astype(np.float32)
-    from math import gcd
-
-    g = gcd(OUTPUT_RATE, sample_rate)
-    return resample_poly(audio, OUTPUT_RATE // g, sample_rate // g).astype(np.float32)
+    return resample(audio, sample_rate, OUTPUT_RATE)
 
 
 class Conversation:
@@ -142,7 +137,7 @@ class Conversation:
 
     def _animate(self, reply: Reply, sentence: str, audio: np.ndarray, is_last: bool) -> AnimatedSpeech:
         rate = self.engines.voice.sample_rate
-        weights = self.engines.lipsync(audio, rate)
+        weights = self.engines.lipsync(audio, rate, reply.emotion)
         return AnimatedSpeech(
             reply.turn_id, sentence, to_output_rate(audio, rate), OUTPUT_RATE, weights, self.engines.lipsync.fps, reply.emotion, is_last
         )

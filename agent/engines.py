@@ -6,16 +6,28 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .animate.lipsync import SpectralLipSync
+from .animate.lipsync import ModelLipSync
 from .answer.answerer import FaqAnswerer, load_embedder
 from .answer.faq import load_faq
 from .config import AgentConfig
 from .hear.transcriber import Transcriber
 from .render.avatar import Avatar
 from .render.default_head import build_default_head
+from .render.gltf_avatar import load_gltf_avatar
 from .speak.piper_voice import PiperVoice
 
 log = logging.getLogger(__name__)
+
+
+def load_avatar(spec: str) -> Avatar:
+    """'default' or a glTF/GLB path; missing ARKit shapes are reported, not fatal."""
+    if spec == "default":
+        return build_default_head()
+    avatar = load_gltf_avatar(spec)
+    if avatar.missing:
+        log.warning("avatar %s lacks %d ARKit shapes (they will not move): %s", avatar.name, len(avatar.missing), ", ".join(avatar.missing))
+    log.info("avatar %s: %d vertices, %d triangles", avatar.name, avatar.vertex_count, len(avatar.faces))
+    return avatar
 
 
 @dataclass
@@ -23,7 +35,7 @@ class Engines:
     transcriber: Transcriber
     answerer: FaqAnswerer
     voice: PiperVoice
-    lipsync: SpectralLipSync
+    lipsync: ModelLipSync
     avatar: Avatar
     executor: ThreadPoolExecutor  # model work runs here, off the event loop
 
@@ -36,8 +48,8 @@ class Engines:
             transcriber=Transcriber(config.hear.asr_model, config.hear.language, config.hear.asr_threads),
             answerer=answerer,
             voice=PiperVoice.joe(config.threads, config.speak.length_scale),
-            lipsync=SpectralLipSync(fps=config.render.fps),
-            avatar=build_default_head(),
+            lipsync=ModelLipSync(config.render.fps, config.animate.model_dir, config.animate.device, config.threads),
+            avatar=load_avatar(config.render.avatar),
             executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="models"),
         )
         log.info("models loaded in %.1f s (%d FAQ entries)", time.perf_counter() - started, len(entries))

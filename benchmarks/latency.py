@@ -13,10 +13,11 @@ import statistics
 import subprocess
 import tempfile
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
+
+from agent.audio import read_wav, resample
 
 QUESTIONS = [
     "What are your opening hours?",
@@ -30,15 +31,11 @@ QUESTIONS = [
 
 
 def spoken(text: str, rate: int = 16000) -> np.ndarray:
-    from scipy.signal import resample_poly
-
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "q.wav"
         subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(path), text], check=True)
-        with wave.open(str(path)) as w:
-            src = w.getframerate()
-            pcm = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768
-    return resample_poly(pcm, rate, src).astype(np.float32)
+        pcm, src = read_wav(path)
+    return resample(pcm, src, rate)
 
 
 def _current_rss_mb() -> float:

@@ -4,10 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WITH_TEST_TOOLS=${WITH_TEST_TOOLS:-0}
+# GPU=1 (or auto-detected with nvidia-smi) swaps onnxruntime for onnxruntime-gpu,
+# which runs the face model and the voice on CUDA and still works on the CPU.
+GPU=${GPU:-auto}
+if [ "$GPU" = auto ]; then command -v nvidia-smi >/dev/null 2>&1 && GPU=1 || GPU=0; fi
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-packages=(espeak-ng libosmesa6 libegl1 libgl1)
+packages=(espeak-ng flite libosmesa6 libegl1 libgl1)
 [ "$WITH_TEST_TOOLS" = 1 ] && packages+=(chromium)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -20,7 +24,7 @@ fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 PIP=".venv/bin/python -m pip"
-stamp=.venv/.installed-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)-$WITH_TEST_TOOLS
+stamp=.venv/.installed-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)-$WITH_TEST_TOOLS-$GPU
 if [ ! -f "$stamp" ]; then
   echo "== installing Python packages into .venv"
   # The CPU build of torch; pip takes a local copy where the machine has one.
@@ -29,6 +33,11 @@ if [ ! -f "$stamp" ]; then
   [ "$WITH_TEST_TOOLS" = 1 ] && extras="[dev]"
   $PIP install -q -e ".$extras"
   $PIP install -q --no-deps pyrender==0.1.45
+  if [ "$GPU" = 1 ]; then
+    # Both wheels provide the same `onnxruntime` module; keep only the GPU one.
+    $PIP uninstall -q -y onnxruntime
+    $PIP install -q onnxruntime-gpu
+  fi
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from agent.animate.arkit import ARKIT_NAMES, INDEX
-from agent.animate.expression import IdleMotion, emotion_pose
-from agent.animate.lipsync import SpectralLipSync
+from agent.animate.expression import EXPRESSION_CHANNELS, FaceComposer, IdleMotion, emotion_pose
 from agent.answer.faq import FaqError, load_faq
 from agent.config import ConfigError, load_config
 from agent.hear.turns import SpeechStarted, TurnDetector, TurnEnded
@@ -127,7 +126,7 @@ def test_voice_speaks_text_that_whisper_understands(engines):
 
 # --- animate ------------------------------------------------------------------
 def test_lipsync_opens_jaw_with_speech_and_closes_in_silence(engines):
-    sync = SpectralLipSync(fps=25)
+    sync = engines.lipsync  # our model, at the video frame rate
     speech = engines.voice.synthesize("Hello, how are you today?")
     audio = np.concatenate([np.zeros(22050, np.float32), speech, np.zeros(22050, np.float32)])
     weights = sync(audio, 22050)
@@ -138,6 +137,21 @@ def test_lipsync_opens_jaw_with_speech_and_closes_in_silence(engines):
     speaking = jaw[25 : 25 + int(len(speech) / 22050 * 25)]
     assert speaking.max() > 0.3 and speaking.std() > 0.05, "jaw should open and close with syllables"
     assert ((weights >= 0) & (weights <= 1)).all()
+
+
+def test_face_composer_eases_expression_but_not_the_mouth():
+    face = FaceComposer(seed=1)
+    happy = emotion_pose("happy")
+    happy[INDEX["jawOpen"]] = 0.6
+    first, _ = face.compose(happy, True, 0.0)
+    assert first[INDEX["jawOpen"]] == pytest.approx(0.6, abs=1e-6), "articulation is not delayed"
+    assert first[INDEX["mouthSmileLeft"]] < 0.2, "a new emotion blends in"
+    for i in range(1, 40):
+        settled, _ = face.compose(happy, True, i / 25)
+    assert np.allclose(settled[EXPRESSION_CHANNELS], happy[EXPRESSION_CHANNELS], atol=0.01)
+    for i in range(40, 80):
+        rest, _ = face.compose(np.zeros(52, np.float32), False, i / 25)
+    assert rest[INDEX["mouthSmileLeft"]] == pytest.approx(emotion_pose("neutral")[INDEX["mouthSmileLeft"]], abs=0.01)
 
 
 def test_idle_motion_blinks_and_emotions_differ():

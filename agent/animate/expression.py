@@ -16,6 +16,12 @@ EMOTION_POSES: dict[str, dict[str, float]] = {
 }
 
 
+# Channels that carry expression rather than articulation: they change slowly.
+EXPRESSION_CHANNELS = np.array(
+    [i for name, i in INDEX.items() if name.startswith(("brow", "cheek", "eyeWide", "eyeSquint", "mouthSmile", "mouthFrown", "noseSneer"))]
+)
+
+
 def emotion_pose(emotion: str) -> np.ndarray:
     w = np.zeros(COUNT, np.float32)
     for name, value in EMOTION_POSES.get(emotion, EMOTION_POSES["neutral"]).items():
@@ -66,3 +72,27 @@ class IdleMotion:
             np.float32,
         )
         return w, head
+
+
+class FaceComposer:
+    """The final pose of each video frame.
+
+    The speech pose (lip-sync plus the expression the model gives the reply's
+    emotion) when speaking, a friendly rest expression when quiet; expression
+    channels are eased so emotions blend in and out instead of jumping; idle
+    life (blinks, gaze, breathing, head sway) goes on top.
+    """
+
+    EASE = 0.12  # per frame at 25 fps: about 0.3 s to settle
+
+    def __init__(self, seed: int = 0, rest_emotion: str = "neutral") -> None:
+        self.idle = IdleMotion(seed)
+        self.rest = emotion_pose(rest_emotion)
+        self._expression = self.rest[EXPRESSION_CHANNELS].copy()
+
+    def compose(self, speech_pose: np.ndarray, speaking: bool, t: float) -> tuple[np.ndarray, np.ndarray]:
+        pose = np.array(speech_pose if speaking else self.rest, np.float32)
+        self._expression += self.EASE * (pose[EXPRESSION_CHANNELS] - self._expression)
+        pose[EXPRESSION_CHANNELS] = self._expression
+        idle, head = self.idle.step(t)
+        return np.clip(pose + idle, 0.0, 1.0), head

@@ -13,12 +13,13 @@ from ..animate.arkit import ARKIT_NAMES, COUNT
 from .avatar import Avatar
 
 SKIN = (0.86, 0.66, 0.54, 1.0)
-LIPS = (0.72, 0.38, 0.38, 1.0)
+LIPS = (0.74, 0.36, 0.38, 1.0)
 HAIR = (0.16, 0.11, 0.08, 1.0)
 BROW = (0.20, 0.13, 0.09, 1.0)
 EYE_WHITE = (0.94, 0.94, 0.92, 1.0)
-IRIS = (0.33, 0.22, 0.13, 1.0)
+IRIS = (0.28, 0.42, 0.55, 1.0)
 PUPIL = (0.03, 0.03, 0.03, 1.0)
+LASHES = (0.12, 0.08, 0.07, 1.0)
 MOUTH = (0.30, 0.08, 0.10, 1.0)
 TEETH = (0.95, 0.94, 0.90, 1.0)
 TONGUE = (0.75, 0.35, 0.38, 1.0)
@@ -30,6 +31,8 @@ MOUTH_HALF_WIDTH = 0.21
 EYE_Y = 0.17
 EYE_X = 0.27
 EYE_R = 0.105
+EYE_Z = 0.66
+LID_REST = 1.15  # radians from the top of the eye that the upper lid covers at rest
 JAW_PIVOT = np.array([0.0, -0.05, -0.15], np.float32)
 
 
@@ -70,6 +73,21 @@ def _gauss(p: np.ndarray, center, radii) -> np.ndarray:
     return np.exp(-0.5 * np.sum(d * d, axis=1)).astype(np.float32)
 
 
+def _facing(points: np.ndarray, faces: np.ndarray, outward: np.ndarray) -> np.ndarray:
+    """Winds each triangle so its normal points along `outward` (per vertex or one vector).
+
+    Thin sheets (lids, teeth) get one side only: a second, reversed copy would
+    cancel the smooth vertex normals and shade as noise.
+    """
+    tri = points[faces]
+    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    direction = outward[faces].mean(axis=1) if np.ndim(outward) == 2 else np.broadcast_to(outward, normal.shape)
+    flip = np.sum(normal * direction, axis=1) < 0
+    faces = faces.copy()
+    faces[flip] = faces[flip][:, ::-1]
+    return faces
+
+
 def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
     t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
     return t * t * (3 - 2 * t)
@@ -94,7 +112,7 @@ def _head(b: _Builder) -> tuple[slice, int, int, np.ndarray]:
     front = _smoothstep(0.1, 0.6, p[:, 2])
     # Jaw and chin narrow, the skull is wider.
     lower = _smoothstep(-0.1, -0.9, p[:, 1])
-    p[:, 0] *= 1.0 - 0.28 * lower * (0.5 + 0.5 * front)
+    p[:, 0] *= 1.0 - 0.2 * lower * (0.5 + 0.5 * front)
     p[:, 2] -= 0.10 * lower * (1 - front)
     # Flatter face plane, cheeks, chin, nose, brow ridge, eye sockets, lips.
     p[:, 2] += 0.07 * _gauss(p, (0.34, -0.18, 0.8), (0.16, 0.16, 0.5)) + 0.07 * _gauss(p, (-0.34, -0.18, 0.8), (0.16, 0.16, 0.5))
@@ -103,7 +121,8 @@ def _head(b: _Builder) -> tuple[slice, int, int, np.ndarray]:
     p[:, 2] += 0.25 * nose
     p[:, 2] += 0.06 * _gauss(p, (0, -0.22, 0.9), (0.1, 0.04, 0.5))  # nostril wings
     for sx in (-1, 1):
-        p[:, 2] -= 0.10 * _gauss(p, (sx * EYE_X, EYE_Y, 0.8), (0.11, 0.075, 0.4))
+        # A socket deep enough that the eyeball shows between the lids.
+        p[:, 2] -= 0.19 * _gauss(p, (sx * EYE_X, EYE_Y, 0.8), (0.105, 0.068, 0.4))
         p[:, 2] += 0.035 * _gauss(p, (sx * EYE_X, EYE_Y + 0.16, 0.8), (0.16, 0.04, 0.4))
     p[:, 2] += 0.07 * _gauss(p, (0, MOUTH_Y, 0.85), (0.19, 0.07, 0.5))
     # Ears.
@@ -135,8 +154,9 @@ def _head(b: _Builder) -> tuple[slice, int, int, np.ndarray]:
     lip = np.clip(lip * 1.6, 0, 1)[:, None]
     colors = colors * (1 - lip) + np.array(LIPS, np.float32) * lip
     for sx in (-1, 1):
-        brow = _gauss(p, (sx * (EYE_X + 0.02), EYE_Y + 0.17, 0.8), (0.10, 0.022, 0.4))
-        brow = np.clip(brow * 2.0 - 0.6, 0, 1)[:, None] * (p[:, 2:3] > 0.3)
+        arched = p + np.stack([0 * p[:, 0], 0.9 * (p[:, 0] - sx * EYE_X) ** 2, 0 * p[:, 0]], -1)  # brows arch
+        brow = _gauss(arched, (sx * (EYE_X + 0.02), EYE_Y + 0.165, 0.8), (0.11, 0.026, 0.4))
+        brow = np.clip(brow * 2.2 - 0.5, 0, 1)[:, None] * (p[:, 2:3] > 0.3)
         colors = colors * (1 - brow) + np.array(BROW, np.float32) * brow
     hairline = 0.62 - 0.05 * np.abs(p[:, 0]) * 3 - 0.9 * _smoothstep(0.2, -0.5, p[:, 2])
     hair = _smoothstep(-0.03, 0.03, p[:, 1] - hairline)
@@ -160,23 +180,24 @@ def _sphere(radius, center, n_lat=16, n_lon=24, scale=(1, 1, 1)):
 
 
 def _eye(b: _Builder, side: int) -> tuple[slice, slice, np.ndarray]:
-    center = np.array([side * EYE_X, EYE_Y, 0.63], np.float32)
-    p, f = _sphere(EYE_R, center, 18, 28)
+    center = np.array([side * EYE_X, EYE_Y, EYE_Z], np.float32)
+    p, f = _sphere(EYE_R, center, 30, 44)
     d = (p - center) / EYE_R
     cos_fwd = d[:, 2]
     colors = np.tile(np.array(EYE_WHITE, np.float32), (len(p), 1))
-    colors[cos_fwd > 0.86] = IRIS
-    colors[cos_fwd > 0.96] = PUPIL
+    colors[cos_fwd > 0.83] = IRIS
+    colors[cos_fwd > 0.95] = PUPIL
     eye = b.add(f"eye{side}", p, f, colors)
     # Upper lid: a shell slightly larger than the eye, from the top down to the open angle.
     n_a, n_l = 10, 28
     alpha = np.linspace(0.0, 1.0, n_a)
     lon = np.linspace(-np.pi * 0.75, np.pi * 0.75, n_l)
     aa, ll = np.meshgrid(alpha, lon, indexing="ij")
-    lid = _lid_points(center, aa, ll, open_angle=1.05).reshape(-1, 3)
-    lid_colors = np.tile(np.array(SKIN, np.float32) * np.array([0.97, 0.95, 0.95, 1.0], np.float32), (len(lid), 1))
+    lid = _lid_points(center, aa, ll, open_angle=LID_REST).reshape(-1, 3)
+    lid_colors = np.tile(np.array(SKIN, np.float32) * np.array([0.95, 0.92, 0.92, 1.0], np.float32), (len(lid), 1))
+    lid_colors[(aa.reshape(-1) > 0.88)] = LASHES  # a lash line gives the eye its outline
     lid_faces = _grid_faces(n_a, n_l, wrap=False)
-    lid_faces = np.concatenate([lid_faces, lid_faces[:, ::-1]])  # visible from both sides
+    lid_faces = _facing(lid, lid_faces, lid - center)
     lid_slice = b.add(f"lid{side}", lid, lid_faces, lid_colors)
     return eye, lid_slice, center
 
@@ -204,7 +225,7 @@ def _mouth_parts(b: _Builder) -> dict[str, slice]:
         z = 0.70 + 0.09 * np.cos(aa) - 0.09
         pts = np.stack([x, yy, z * np.ones_like(yy)], -1).reshape(-1, 3)
         tf = _grid_faces(16, 2, wrap=False)
-        tf = np.concatenate([tf, tf[:, ::-1]])
+        tf = _facing(pts, tf, np.array([0.0, 0.0, 1.0]))
         parts[name] = b.add(name, pts, tf, np.tile(np.array(TEETH, np.float32), (len(pts), 1)))
     p, f = _sphere(1.0, (0, MOUTH_Y - 0.07, 0.6), 10, 16, scale=(0.12, 0.04, 0.12))
     parts["tongue"] = b.add("tongue", p, f, np.tile(np.array(TONGUE, np.float32), (len(p), 1)))
@@ -216,7 +237,7 @@ def _body(b: _Builder) -> None:
     hh = np.linspace(-1.55, -0.55, n_h)
     aa = np.linspace(-np.pi, np.pi, n_a, endpoint=False)
     H, A = np.meshgrid(hh, aa, indexing="ij")
-    p = np.stack([0.36 * np.sin(A), H, 0.36 * np.cos(A) - 0.12], -1).reshape(-1, 3)
+    p = np.stack([0.42 * np.sin(A), H, 0.40 * np.cos(A) - 0.14], -1).reshape(-1, 3)
     b.add("neck", p, _grid_faces(n_h, n_a, wrap=True), np.tile(np.array(SKIN, np.float32) * 0.93, (len(p), 1)))
     p, f = _sphere(1.0, (0, -2.35, -0.2), 16, 36, scale=(1.55, 0.9, 0.62))
     colors = np.tile(np.array(SHIRT, np.float32), (len(p), 1))
@@ -320,10 +341,10 @@ def build_default_head() -> Avatar:
     lon = np.linspace(-np.pi * 0.75, np.pi * 0.75, n_l)
     aa, ll = np.meshgrid(alpha, lon, indexing="ij")
     for side, lid, eye, center in (("Left", lid_l, eye_l, center_l), ("Right", lid_r, eye_r, center_r)):
-        rest = _lid_points(center, aa, ll, 1.05).reshape(-1, 3)
+        rest = _lid_points(center, aa, ll, LID_REST).reshape(-1, 3)
         shape(f"eyeBlink{side}")[lid] = _lid_points(center, aa, ll, 2.45).reshape(-1, 3) - rest
-        shape(f"eyeWide{side}")[lid] = _lid_points(center, aa, ll, 0.7).reshape(-1, 3) - rest
-        shape(f"eyeSquint{side}")[lid] = _lid_points(center, aa, ll, 1.45).reshape(-1, 3) - rest
+        shape(f"eyeWide{side}")[lid] = _lid_points(center, aa, ll, 0.85).reshape(-1, 3) - rest
+        shape(f"eyeSquint{side}")[lid] = _lid_points(center, aa, ll, 1.6).reshape(-1, 3) - rest
         rel_e = positions[eye] - center
         angle = 0.35
         c, s = np.cos(angle), np.sin(angle)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..animate.arkit import ARKIT_NAMES
 from .avatar import Avatar
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,35 @@ def _cache_shader_programs(cache) -> None:
     cache.get_program = get_program
 
 
+def _framing(avatar: Avatar) -> tuple[np.ndarray, float, np.ndarray]:
+    """Camera target, distance and head pivot, found from what the blendshapes move.
+
+    The eyelids (eyeBlink) and the chin (jawOpen) give eye line and chin on any
+    head, with or without shoulders, in any units; the picture then runs from
+    below the chin to above the crown.
+    """
+    def moved_by(*names: str) -> np.ndarray:
+        idx = [ARKIT_NAMES.index(n) for n in names if n not in avatar.missing]
+        if not idx:
+            return np.zeros((0, 3), np.float32)
+        amount = np.linalg.norm(avatar.deltas[idx], axis=2).max(axis=0)
+        return avatar.positions[amount > 0.3 * max(float(amount.max()), 1e-9)]
+
+    lids, chin = moved_by("eyeBlinkLeft", "eyeBlinkRight"), moved_by("jawOpen")
+    if len(lids) and len(chin):
+        eye_y, chin_y = float(lids[:, 1].mean()), float(chin[:, 1].min())
+        centre_x, front_z = float(lids[:, 0].mean()), float(lids[:, 2].mean())
+    else:  # no eyes or jaw to go by: frame the whole mesh
+        lo, hi = avatar.positions.min(0), avatar.positions.max(0)
+        chin_y, eye_y = lo[1] + 0.15 * (hi[1] - lo[1]), lo[1] + 0.55 * (hi[1] - lo[1])
+        centre_x, front_z = 0.5 * (lo[0] + hi[0]), 0.5 * (lo[2] + hi[2])
+    unit = max(eye_y - chin_y, 1e-6)
+    target = np.array([centre_x, chin_y + 0.8 * unit, front_z - 0.5 * unit])
+    distance = 2.6 * unit / (2 * np.tan(0.3))
+    pivot = np.array([centre_x, chin_y - 0.3 * unit, front_z - 0.8 * unit])  # about the top of the neck
+    return target, distance, pivot
+
+
 class FaceRenderer:
     """Renders an Avatar at given blendshape weights. Use from one thread only."""
 
@@ -87,13 +117,8 @@ class FaceRenderer:
         mesh = pyrender.Mesh([self._primitive])
         self.scene = pyrender.Scene(bg_color=(0.93, 0.95, 0.98, 1.0), ambient_light=(0.22, 0.22, 0.24))
         self._node = self.scene.add(mesh)
-        lo, hi = positions.min(0), positions.max(0)
-        height_span = hi[1] - lo[1]
-        # Frame the face and shoulders: centre on the upper part of the model.
-        self._pivot = np.array([0.5 * (lo[0] + hi[0]), hi[1] - 0.38 * height_span, 0.5 * (lo[2] + hi[2])])
-        target = np.array([self._pivot[0], hi[1] - 0.36 * height_span, self._pivot[2]])
-        distance = 0.68 * height_span / (2 * np.tan(0.3))
-        eye = target + np.array([0.0, 0.03 * height_span, distance])
+        target, distance, self._pivot = _framing(avatar)
+        eye = target + np.array([0.0, 0.05 * distance, distance])
         camera = pyrender.PerspectiveCamera(yfov=0.6, aspectRatio=width / height, znear=distance * 0.05, zfar=distance * 10)
         self.scene.add(camera, pose=_look_at(eye, target))
         key = _look_at(target + np.array([0.6, 0.8, 1.0]) * distance, target)

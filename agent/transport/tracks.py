@@ -10,7 +10,7 @@ import numpy as np
 from aiortc import MediaStreamTrack
 
 from .. import metrics
-from ..animate.expression import IdleMotion, emotion_pose
+from ..animate.expression import FaceComposer
 from ..playout import FRAME_SAMPLES, OUTPUT_RATE, Playout
 from ..render.renderer import RenderThread
 
@@ -71,17 +71,13 @@ class AvatarVideoTrack(MediaStreamTrack):
         self.playout = playout
         self.renderer = renderer
         self.fps = fps
-        self.idle = IdleMotion(seed)
-        self._emotion = emotion_pose("neutral")
+        self.face = FaceComposer(seed)
         self._pacer = _Pacer(VIDEO_CLOCK)
         self.frames_sent = 0
         self._next_image: asyncio.Task | None = None
 
     def current_weights(self, t: float) -> tuple[np.ndarray, np.ndarray]:
-        target = emotion_pose(self.playout.emotion if self.playout.speaking else "neutral")
-        self._emotion += 0.12 * (target - self._emotion)
-        idle, head = self.idle.step(t)
-        return np.clip(self.playout.pose() + self._emotion + idle, 0.0, 1.0), head
+        return self.face.compose(self.playout.pose(), self.playout.speaking, t)
 
     def _render_now(self) -> asyncio.Task:
         weights, head = self.current_weights(self._pacer.elapsed())

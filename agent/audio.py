@@ -1,0 +1,39 @@
+"""Audio helpers every stage shares: resampling and 16-bit WAV files."""
+from __future__ import annotations
+
+import wave
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+from scipy.signal import resample_poly
+
+
+def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    audio = np.asarray(audio, np.float32)
+    if source_rate == target_rate:
+        return audio
+    g = gcd(int(source_rate), int(target_rate))
+    return resample_poly(audio, target_rate // g, source_rate // g).astype(np.float32)
+
+
+def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
+    """Mono float32 in -1..1 and the sample rate; channels are averaged."""
+    try:
+        with wave.open(str(path)) as w:
+            rate, channels, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
+            if width != 2:
+                raise ValueError(f"{path}: only 16-bit PCM WAV is supported (got {8 * width}-bit)")
+            pcm = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768.0
+    except (wave.Error, EOFError) as exc:
+        raise ValueError(f"{path}: not a readable WAV file ({exc})") from None
+    return pcm.reshape(-1, channels).mean(axis=1), rate
+
+
+def write_wav(path: str | Path, audio: np.ndarray, rate: int) -> Path:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(int(rate))
+        w.writeframes((np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes())
+    return Path(path)

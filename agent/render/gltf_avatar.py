@@ -1,0 +1,165 @@
+"""Load any glTF/GLB head with ARKit-named morph targets as an Avatar.
+
+Target names are matched loosely, so exports from common tools work:
+`eyeBlinkLeft`, `eyeBlink_L`, `EyeBlinkLeft`, `eye_blink_left`, `blendShape1.eyeBlink_L`.
+Shapes the file lacks are listed in Avatar.missing (their weights do nothing);
+only a file with none of the ARKit shapes is refused.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..animate.arkit import ARKIT_NAMES, COUNT
+from .avatar import Avatar
+
+SKIN = (0.86, 0.70, 0.60, 1.0)
+_CANONICAL = {name.lower(): name for name in ARKIT_NAMES}
+
+
+class AvatarError(ValueError):
+    pass
+
+
+def arkit_name(target_name: str) -> str | None:
+    """The ARKit blendshape a morph-target name means, or None."""
+    name = target_name.rsplit(".", 1)[-1].strip()
+    side = re.search(r"[_\-\s]?(l|r|left|right)$", name, re.IGNORECASE)
+    if side and (side.group(0)[0] in "_- " or side.group(1)[0].isupper()):
+        stem = name[: side.start()]
+        name = stem + ("Left" if side.group(1).lower().startswith("l") else "Right")
+    key = re.sub(r"[_\-\s]", "", name).lower()
+    return _CANONICAL.get(key)
+
+
+_DTYPES = {5126: np.float32, 5125: np.uint32, 5123: np.uint16, 5121: np.uint8, 5122: np.int16, 5120: np.int8}
+_WIDTHS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4}
+
+
+def _read_view(gltf, view_index: int, byte_offset: int, count: int, dtype, width: int) -> np.ndarray:
+    view = gltf.bufferViews[view_index]
+    uri = gltf.buffers[view.buffer].uri
+    data = gltf.binary_blob() if uri is None else gltf.get_data_from_buffer_uri(uri)
+    item = np.dtype(dtype).itemsize * width
+    stride = view.byteStride or item
+    raw = np.frombuffer(data, np.uint8, count=stride * (count - 1) + item, offset=(view.byteOffset or 0) + (byte_offset or 0))
+    rows = np.lib.stride_tricks.as_strided(raw, (count, item), (stride, 1))
+    return np.ascontiguousarray(rows).view(dtype).reshape(count, width).copy()
+
+
+def _accessor(gltf, index: int) -> np.ndarray:
+    acc = gltf.accessors[index]
+    dtype, width = _DTYPES[acc.componentType], _WIDTHS[acc.type]
+    if acc.bufferView is None:
+        out = np.zeros((acc.count, width), dtype)
+    else:
+        out = _read_view(gltf, acc.bufferView, acc.byteOffset, acc.count, dtype, width)
+    if acc.sparse is not None and acc.sparse.count:
+        # Morph targets are often stored sparse: only the vertices that move.
+        sp = acc.sparse
+        where = _read_view(gltf, sp.indices.bufferView, sp.indices.byteOffset, sp.count, _DTYPES[sp.indices.componentType], 1)[:, 0]
+        out[where.astype(np.int64)] = _read_view(gltf, sp.values.bufferView, sp.values.byteOffset, sp.count, dtype, width)
+    if acc.normalized and out.dtype != np.float32:
+        out = out.astype(np.float32) / np.iinfo(out.dtype).max
+    return out
+
+
+def _node_matrices(gltf) -> dict[int, np.ndarray]:
+    """World matrix of every node reachable from the default scene."""
+    def local(node) -> np.ndarray:
+        if node.matrix:
+            return np.array(node.matrix, np.float64).reshape(4, 4).T
+        t = np.eye(4)
+        if node.scale:
+            t = t @ np.diag([*node.scale, 1.0])
+        if node.rotation:
+            x, y, z, w = node.rotation
+            r = np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                          [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                          [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+            rot = np.eye(4)
+            rot[:3, :3] = r
+            t = rot @ t
+        if node.translation:
+            move = np.eye(4)
+            move[:3, 3] = node.translation
+            t = move @ t
+        return t
+
+    out: dict[int, np.ndarray] = {}
+    scene = gltf.scenes[gltf.scene or 0] if gltf.scenes else None
+    stack = [(i, np.eye(4)) for i in (scene.nodes if scene else range(len(gltf.nodes)))]
+    while stack:
+        index, parent = stack.pop()
+        world = parent @ local(gltf.nodes[index])
+        out[index] = world
+        stack.extend((c, world) for c in gltf.nodes[index].children or [])
+    return out
+
+
+def load_gltf_avatar(path: str | Path) -> Avatar:
+    from pygltflib import GLTF2
+
+    path = Path(path)
+    if not path.exists():
+        raise AvatarError(f"avatar file not found: {path}")
+    try:
+        gltf = GLTF2().load(str(path))
+    except Exception as exc:
+        raise AvatarError(f"{path}: not a readable glTF/GLB file ({exc})") from None
+    positions, faces, colors, deltas = [], [], [], []
+    found: set[str] = set()
+    offset = 0
+    for node_index, world in _node_matrices(gltf).items():
+        node = gltf.nodes[node_index]
+        if node.mesh is None:
+            continue
+        mesh = gltf.meshes[node.mesh]
+        names = (mesh.extras or {}).get("targetNames", []) if isinstance(mesh.extras, dict) else []
+        for prim in mesh.primitives:
+            if prim.mode not in (None, 4):
+                continue  # lines and points are not part of a face
+            pos = _accessor(gltf, prim.attributes.POSITION).astype(np.float64)
+            n = len(pos)
+            idx = _accessor(gltf, prim.indices).reshape(-1, 3) if prim.indices is not None else np.arange(n).reshape(-1, 3)
+            linear = world[:3, :3]
+            positions.append(pos @ linear.T + world[:3, 3])
+            faces.append(idx.astype(np.uint32) + offset)
+            colors.append(_colors(gltf, prim, n))
+            d = np.zeros((COUNT, n, 3), np.float32)
+            for t, target in enumerate(prim.targets or []):
+                name = arkit_name(names[t]) if t < len(names) else None
+                position_index = target.get("POSITION") if isinstance(target, dict) else getattr(target, "POSITION", None)
+                if name is None or position_index is None:
+                    continue
+                d[ARKIT_NAMES.index(name)] = _accessor(gltf, position_index).astype(np.float64) @ linear.T
+                found.add(name)
+            deltas.append(d)
+            offset += n
+    if not positions:
+        raise AvatarError(f"{path}: no triangle meshes found")
+    if not found:
+        raise AvatarError(f"{path}: no morph targets with ARKit blendshape names (e.g. jawOpen, eyeBlinkLeft)")
+    missing = tuple(n for n in ARKIT_NAMES if n not in found)
+    return Avatar(
+        name=path.stem,
+        positions=np.concatenate(positions).astype(np.float32),
+        faces=np.concatenate(faces),
+        colors=np.concatenate(colors).astype(np.float32),
+        deltas=np.concatenate(deltas, axis=1),
+        missing=missing,
+    )
+
+
+def _colors(gltf, prim, n: int) -> np.ndarray:
+    if prim.attributes.COLOR_0 is not None:
+        c = _accessor(gltf, prim.attributes.COLOR_0).astype(np.float32)
+        return np.concatenate([c, np.ones((n, 1), np.float32)], 1) if c.shape[1] == 3 else c
+    base = SKIN
+    if prim.material is not None:
+        pbr = gltf.materials[prim.material].pbrMetallicRoughness
+        if pbr is not None and pbr.baseColorFactor and pbr.baseColorFactor != [1, 1, 1, 1]:
+            base = tuple(float(x) for x in pbr.baseColorFactor)
+    return np.tile(np.array(base, np.float32), (n, 1))

@@ -1,0 +1,218 @@
+"""The audio-to-face model: data, training, ONNX parity, streaming, and what it does to a face."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from agent.animate.arkit import INDEX
+from models.audio2face.baselines import LoudnessJaw, RuleVisemes
+from models.audio2face.data.align import Aligner, normalise_text
+from models.audio2face.data.corpus import sentences
+from models.audio2face.data.visemes import VISEME_INDEX, Phone, coarticulated_curves, viseme_track
+from models.audio2face.data.voices import TEST_VOICES, VAL_VOICES, VoiceVariant, default_voices, split_of
+from models.audio2face.features import OUTPUT_FPS, SAMPLE_RATE, StreamingLogMel, log_mel
+from models.audio2face.runtime import FaceModel, FaceStream, ModelMissing, providers_for, resample_poses
+from models.audio2face.train.network import LEFT, RIGHT, AudioToFace
+
+from .conftest import SHARED, espeak, read_wav
+
+GRID = SHARED / "data" / "grid-lipsync"
+SMALL_VOICES = [
+    VoiceVariant("flite", "flite-kal16", {"voice": "kal16", "stretch": 1.0, "f0_shift": 0}),
+    VoiceVariant("espeak", "espeak-m1", {"variant": "m1", "speed": 150, "pitch": 50}),
+    VoiceVariant("flite", "flite-rms", {"voice": "rms", "stretch": 1.0, "f0_shift": 0}),
+    VoiceVariant("flite", "flite-slt", {"voice": "slt", "stretch": 1.0, "f0_shift": 0}),
+]
+
+
+@pytest.fixture(scope="module")
+def face():
+    return FaceModel(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def question(speech_dir):
+    audio, rate = read_wav(espeak("Do you ship to Canada? I would like to order two boxes.", speech_dir / "a2f_q.wav"))
+    return audio, rate
+
+
+def test_streaming_features_equal_whole_utterance_features():
+    audio = np.random.default_rng(1).standard_normal(SAMPLE_RATE).astype(np.float32) * 0.1
+    whole = log_mel(audio)
+    stream, parts, i = StreamingLogMel(), [], 0
+    for size in (1, 100, 159, 160, 401, 1234, 50, 5000, 20000):
+        parts.append(stream.push(audio[i : i + size]))
+        i += size
+    streamed = np.concatenate(parts)
+    assert len(streamed) == len(whole) and np.allclose(streamed, whole, atol=1e-5)
+
+
+def test_coarticulation_rounds_lips_before_the_vowel_and_is_smooth():
+    # "two": /t/ then /uw/. The lips round during /t/ already, and nothing jumps.
+    phones = [Phone("pau", 0.0, 0.3), Phone("t", 0.3, 0.38), Phone("uw", 0.38, 0.6), Phone("pau", 0.6, 1.0)]
+    t = np.arange(50) / OUTPUT_FPS
+    curves = coarticulated_curves(phones, t)
+    pucker = curves[:, INDEX["mouthPucker"]]
+    during_t = pucker[(t >= 0.3) & (t < 0.38)]
+    assert during_t.max() > 0.3, "lips should anticipate the rounded vowel"
+    assert np.abs(np.diff(curves, axis=0)).max() < 0.25, "no step changes between 20 ms frames"
+    assert curves[0].max() < 0.02 and curves[-1].max() < 0.02, "closed at rest"
+    labels = viseme_track(phones, t)
+    assert labels[int(0.45 * OUTPUT_FPS)] == VISEME_INDEX["ou"]
+
+
+def test_bilabials_close_the_lips():
+    phones = [Phone("aa", 0.0, 0.2), Phone("m", 0.2, 0.32), Phone("aa", 0.32, 0.5)]
+    t = np.arange(25) / OUTPUT_FPS
+    curves = coarticulated_curves(phones, t)
+    at_m, at_a = curves[int(0.26 * OUTPUT_FPS)], curves[int(0.1 * OUTPUT_FPS)]
+    assert at_m[INDEX["mouthPressLeft"]] > 0.25 and at_m[INDEX["jawOpen"]] < at_a[INDEX["jawOpen"]] - 0.2
+
+
+def test_every_corpus_word_can_be_aligned():
+    aligner = Aligner()
+    unknown = {w for s in sentences() for w in normalise_text(s).split() if not aligner.known(w)}
+    assert not unknown
+
+
+def test_split_keeps_test_and_val_voices_out_of_training():
+    voices = {v.voice for v in default_voices()}
+    assert set(TEST_VOICES) <= voices and set(VAL_VOICES) <= voices
+    assert {split_of(v) for v in TEST_VOICES} == {"test"} and {split_of(v) for v in VAL_VOICES} == {"val"}
+    assert len({v for v in voices if split_of(v) == "train"}) >= 6
+
+
+def test_corpus_build_is_deterministic_and_labelled(tmp_path):
+    from models.audio2face.data.build import build
+
+    first = build(tmp_path / "a", sentences_per_variant=1, workers=1, voices=SMALL_VOICES[:2])
+    second = build(tmp_path / "b", sentences_per_variant=1, workers=1, voices=SMALL_VOICES[:2])
+    assert first["splits"]["train"]["sha256"] == second["splits"]["train"]["sha256"]
+    assert first["splits"]["train"]["utterances"] == 4  # 2 voices x 1 sentence x (clean + augmented)
+    z = np.load(tmp_path / "a" / "train.npz")
+    assert np.isfinite(z["targets"].astype(np.float32)).all()
+    assert z["targets"][:, INDEX["jawOpen"]].astype(np.float32).max() > 0.2
+    assert (z["visemes"] != VISEME_INDEX["sil"]).mean() > 0.3
+    assert len(z["targets"]) == sum((n + 1) // 2 for n in np.diff(z["feat_offsets"]))
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert {u["voice"] for u in manifest["utterances"]} == {"flite-kal16", "espeak-m1"}
+    assert (tmp_path / "a" / "example.png").stat().st_size > 10_000
+
+
+def test_chunked_network_equals_whole_utterance():
+    torch.manual_seed(0)
+    model = AudioToFace().eval()
+    feats = torch.randn(1, 60, 80) - 6
+    emotion = torch.zeros(1, 5)
+    emotion[0, 1] = 1
+    whole, _ = model(feats, emotion)
+    from models.audio2face.features import silence_frame
+
+    sil = torch.as_tensor(silence_frame())[None, None].expand(1, -1, -1)
+    padded = torch.cat([sil.expand(1, LEFT, -1), feats, sil.expand(1, RIGHT, -1)], 1)
+    state, outs, start = model.initial_state(1), [], 0
+    for centres in (10, 2, 30, 18):
+        w, _, state = model.step(padded[:, start : start + LEFT + centres + RIGHT], emotion, state)
+        outs.append(w)
+        start += centres
+    assert torch.allclose(torch.cat(outs, 1), whole, atol=1e-5)
+
+
+def test_onnx_export_matches_torch(tmp_path):
+    from models.audio2face.train.export import export_onnx
+
+    torch.manual_seed(1)
+    model = AudioToFace().eval()
+    export_onnx(model, tmp_path)
+    onnx_face = FaceModel(tmp_path, device="cpu")
+    audio = np.random.default_rng(2).standard_normal(SAMPLE_RATE).astype(np.float32) * 0.05
+    emotion = torch.zeros(1, 5)
+    emotion[0, onnx_face.emotions.index("happy")] = 1
+    with torch.no_grad():
+        expected, _ = model(torch.from_numpy(log_mel(audio))[None], emotion)
+    assert np.allclose(onnx_face.animate(audio, SAMPLE_RATE, "happy"), expected[0].numpy(), atol=1e-4)
+
+
+def test_streaming_inference_equals_whole_clip(face, question):
+    audio, rate = question
+    whole = face.animate(audio, rate)
+    stream, parts, i, rng = FaceStream(face), [], 0, np.random.default_rng(3)
+    while i < len(audio):
+        n = int(rng.integers(50, 4000))
+        parts.append(stream.push(audio[i : i + n], rate))
+        i += n
+    parts.append(stream.flush())
+    streamed = np.concatenate(parts)
+    assert streamed.shape == whole.shape and np.allclose(streamed, whole, atol=1e-4)
+
+
+def test_shipped_model_opens_the_mouth_for_speech_only(face, question):
+    audio, rate = question
+    poses = face.animate(audio, rate)
+    jaw = poses[:, INDEX["jawOpen"]]
+    t = np.arange(len(poses)) / OUTPUT_FPS
+    assert jaw[(t > 0.5) & (t < len(audio) / rate - 1.2)].max() > 0.3
+    assert jaw[t < 0.15].max() < 0.08 and jaw[t > len(audio) / rate - 0.5].max() < 0.08
+    assert face.animate(np.zeros(rate, np.float32), rate)[:, INDEX["jawOpen"]].max() < 0.05
+    noise = np.random.default_rng(0).standard_normal(rate * 2).astype(np.float32) * 0.01
+    assert np.median(face.animate(noise, rate)[:, INDEX["jawOpen"]]) < 0.1
+
+
+def test_shipped_model_follows_the_emotion_input(face, question):
+    audio, rate = question
+    happy, concerned = face.animate(audio, rate, "happy"), face.animate(audio, rate, "concerned")
+    assert happy[:, INDEX["mouthSmileLeft"]].mean() > concerned[:, INDEX["mouthSmileLeft"]].mean() + 0.15
+    assert concerned[:, INDEX["browInnerUp"]].mean() > happy[:, INDEX["browInnerUp"]].mean() + 0.2
+
+
+@pytest.mark.skipif(not GRID.exists(), reason="needs ../shared/data/grid-lipsync")
+def test_shipped_model_beats_both_baselines_on_real_speakers(face):
+    from models.audio2face.evaluate import at_times, load_grid, pearson
+
+    scores = {"model": [], "loudness": [], "rules": []}
+    rules = RuleVisemes()
+    for clip in load_grid(GRID):
+        truth = clip["curves"][:, INDEX["jawOpen"]]
+        for name, poses in (("model", face.animate(clip["audio"], clip["rate"])), ("loudness", LoudnessJaw()(clip["audio"], clip["rate"])),
+                            ("rules", rules(clip["audio"], clip["rate"], clip["text"]))):
+            scores[name].append(pearson(at_times(poses, clip["times"])[:, INDEX["jawOpen"]], truth))
+    mean = {k: float(np.mean(v)) for k, v in scores.items()}
+    assert mean["model"] > mean["loudness"] and mean["model"] > mean["rules"], mean
+
+
+def test_resampling_poses_to_the_video_rate():
+    poses = np.zeros((50, 52), np.float32)
+    poses[:, 0] = np.arange(50) / 50  # a ramp over one second at 50 fps
+    video = resample_poses(poses, 25)
+    assert video.shape == (25, 52) and np.allclose(video[:, 0], np.arange(25) / 25, atol=1e-6)
+
+
+def test_device_choice_is_clear_without_a_gpu():
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this machine has CUDA")
+    assert providers_for("auto") == ["CPUExecutionProvider"]
+    with pytest.raises(RuntimeError, match="onnxruntime-gpu"):
+        providers_for("cuda")
+
+
+def test_missing_model_folder_is_reported(tmp_path):
+    with pytest.raises(ModelMissing, match="avatar-agent train"):
+        FaceModel(tmp_path)
+
+
+def test_training_reduces_the_loss_and_exports(tmp_path):
+    from models.audio2face.data.build import build
+    from models.audio2face.train.loop import train
+
+    build(tmp_path / "data", sentences_per_variant=2, workers=1, voices=SMALL_VOICES)
+    summary = train(tmp_path / "data", tmp_path / "run", steps=40, batch_size=4, crop_frames=200, eval_every=20)
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert np.mean(history["train_loss"][-8:]) < 0.7 * np.mean(history["train_loss"][:4])
+    assert summary["best"]["step"] in (20, 40)
+    for name in ("checkpoint.pt", "loss.png", "prediction.png"):
+        assert (tmp_path / "run" / name).stat().st_size > 1000
