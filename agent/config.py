@@ -6,6 +6,7 @@ anywhere.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -76,6 +77,21 @@ class RenderConfig(StrictModel):
         return v
 
 
+class TenantConfig(StrictModel):
+    """One website that embeds the widget."""
+
+    allowed_origins: list[str] = Field(default_factory=list, description="origins (scheme://host[:port]) whose pages may use this tenant; '*' for any")
+    greeting: str | None = Field(None, description="overrides answer.greeting for this tenant")
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def origins(cls, values: list[str]) -> list[str]:
+        for origin in values:
+            if origin != "*" and not re.fullmatch(r"https?://[^/\s?#]+", origin):
+                raise ValueError(f"{origin!r} is not an origin like https://shop.example.com (scheme and host, no path)")
+        return [o.rstrip("/") for o in values]
+
+
 class AgentConfig(StrictModel):
     server: ServerConfig = Field(default_factory=ServerConfig)
     hear: HearConfig = Field(default_factory=HearConfig)
@@ -83,7 +99,19 @@ class AgentConfig(StrictModel):
     speak: SpeakConfig = Field(default_factory=SpeakConfig)
     animate: AnimateConfig = Field(default_factory=AnimateConfig)
     render: RenderConfig = Field(default_factory=RenderConfig)
+    tenants: dict[str, TenantConfig] = Field(default_factory=lambda: {"demo": TenantConfig()})
     threads: int = Field(1, ge=1, description="torch / onnxruntime threads per model")
+
+
+    @field_validator("tenants")
+    @classmethod
+    def tenant_ids(cls, tenants: dict[str, TenantConfig]) -> dict[str, TenantConfig]:
+        if not tenants:
+            raise ValueError("at least one tenant is needed")
+        for name in tenants:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", name):
+                raise ValueError(f"tenant id {name!r}: use lower-case letters, digits, '-' and '_'")
+        return tenants
 
 
 class ConfigError(Exception):

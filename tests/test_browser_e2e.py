@@ -1,6 +1,7 @@
 """End to end in real headless Chromium: its fake microphone asks a question, the avatar answers on video."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -17,33 +18,60 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed")]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server():
-    port = _free_port()
-    log = open(ARTIFACTS.mkdir(parents=True, exist_ok=True) or ARTIFACTS / "e2e-server.log", "w")
+@contextlib.contextmanager
+def agent_server(log_name: str, *extra_args: str):
+    """`avatar-agent serve` in a subprocess; yields its URL once /healthz answers."""
+    port = free_port()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log = open(ARTIFACTS / log_name, "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agent.cli", "serve", "--port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "agent.cli", "serve", "--port", str(port), *extra_args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
+    try:
+        while time.time() < deadline:
+            assert proc.poll() is None, (ARTIFACTS / log_name).read_text()
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        log.close()
+
+
+def chromium_args(fake_audio=None) -> list[str]:
+    args = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required",
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+    return args + ([f"--use-file-for-fake-audio-capture={fake_audio}"] if fake_audio else [])
+
+
+def wait_until_no_sessions(url: str, seconds: float = 15) -> str:
+    deadline = time.time() + seconds
+    health = ""
     while time.time() < deadline:
-        assert proc.poll() is None, (ARTIFACTS / "e2e-server.log").read_text()
-        try:
-            urllib.request.urlopen(url + "/healthz", timeout=1)
+        health = urllib.request.urlopen(url + "/healthz").read().decode()
+        if '"sessions": 0' in health:
             break
-        except OSError:
-            time.sleep(0.5)
-    yield url
-    proc.terminate()
-    proc.wait(20)
-    log.close()
+        time.sleep(0.5)
+    return health
+
+
+@pytest.fixture(scope="module")
+def server():
+    with agent_server("e2e-server.log") as url:
+        yield url
 
 
 def test_browser_call_gets_spoken_answer_and_smooth_video(server, speech_dir):
@@ -51,11 +79,7 @@ def test_browser_call_gets_spoken_answer_and_smooth_video(server, speech_dir):
 
     # The fake microphone loops this file: a pause for the greeting, the question, then a long pause for the answer.
     question = espeak("What are your opening hours?", speech_dir / "browser_question.wav", rate=48000, lead_s=6.0, tail_s=25.0)
-    args = [
-        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={question}",
-        "--autoplay-policy=no-user-gesture-required", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
-    ]
+    args = chromium_args(question)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
         page = browser.new_page(viewport={"width": 600, "height": 900})
@@ -76,12 +100,7 @@ def test_browser_call_gets_spoken_answer_and_smooth_video(server, speech_dir):
         browser.close()
     print(f"browser received {fps:.1f} fps")
     assert fps >= 20, f"video arrived at {fps:.1f} fps"
-    deadline = time.time() + 15
-    while time.time() < deadline:
-        if '"sessions": 0' in urllib.request.urlopen(server + "/healthz").read().decode():
-            break
-        time.sleep(0.5)
-    assert '"sessions": 0' in urllib.request.urlopen(server + "/healthz").read().decode()
+    assert '"sessions": 0' in wait_until_no_sessions(server)
 
 
 def test_denied_microphone_is_explained_in_words(server):

@@ -117,3 +117,35 @@ async def test_call_answers_streams_and_cleans_up(client, speech_dir):
     assert _session_tasks() == []
     assert not [t for t in threading.enumerate() if t.name.startswith("render")], "render thread leaked"
     assert "avatar_sessions_active 0.0" in await (await client.get("/metrics")).text()
+
+
+async def test_only_allowed_origins_may_signal(client):
+    allowed, stranger = "http://localhost:8000", "http://evil.example"
+    r = await client.get("/api/ice-servers")  # same origin / not a browser: fine
+    assert r.status == 200 and "Access-Control-Allow-Origin" not in r.headers
+    r = await client.get("/api/ice-servers?tenant=demo", headers={"Origin": allowed})
+    assert r.status == 200 and r.headers["Access-Control-Allow-Origin"] == allowed and r.headers["Vary"] == "Origin"
+    r = await client.options("/api/offer?tenant=demo", headers={"Origin": allowed, "Access-Control-Request-Method": "POST"})
+    assert r.status == 204 and "POST" in r.headers["Access-Control-Allow-Methods"] and r.headers["Access-Control-Allow-Origin"] == allowed
+    for method in ("get", "options", "post"):
+        r = await getattr(client, method)("/api/offer?tenant=demo" if method != "get" else "/api/ice-servers?tenant=demo", headers={"Origin": stranger})
+        assert r.status == 403 and "Access-Control-Allow-Origin" not in r.headers
+        assert "not allowed" in (await r.json())["error"]
+    r = await client.get("/api/ice-servers?tenant=nobody", headers={"Origin": allowed})
+    assert r.status == 404 and "unknown tenant" in (await r.json())["error"]
+    # A refused origin cannot hang up someone else's call either.
+    r = await client.delete("/api/sessions/abc?tenant=demo", headers={"Origin": stranger})
+    assert r.status == 403
+    assert client.server.app[SESSIONS] == {}
+
+
+def test_tenant_config_is_validated(tmp_path):
+    from agent.config import DEFAULT_CONFIG, ConfigError, load_config
+
+    faq = DEFAULT_CONFIG.parent / "faq" / "demo.csv"
+    (tmp_path / "a.yaml").write_text(f"answer:\n  faq_path: {faq}\ntenants:\n  shop:\n    allowed_origins: [https://shop.example.com/page]\n")
+    with pytest.raises(ConfigError, match="tenants.shop.allowed_origins"):
+        load_config(tmp_path / "a.yaml")
+    (tmp_path / "b.yaml").write_text(f"answer:\n  faq_path: {faq}\ntenants:\n  Bad Name: {{}}\n")
+    with pytest.raises(ConfigError, match="tenant id"):
+        load_config(tmp_path / "b.yaml")

@@ -22,9 +22,11 @@ log = logging.getLogger(__name__)
 
 
 class CallSession:
-    def __init__(self, engines: Engines, config: AgentConfig, on_closed) -> None:
+    def __init__(self, engines: Engines, config: AgentConfig, on_closed, tenant: str = "demo", greeting: str | None = None) -> None:
         self.id = uuid.uuid4().hex[:12]
         self.config = config
+        self.tenant = tenant
+        self.greeting = greeting or config.answer.greeting
         self.log = logging.LoggerAdapter(log, {"session": self.id})
         ice = [RTCIceServer(urls=s.urls, username=s.username, credential=s.credential) for s in config.server.ice_servers]
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice))
@@ -78,7 +80,7 @@ class CallSession:
         self._pending_events.clear()
         if not self._greeted:
             self._greeted = True
-            self.conversation.say(self.config.answer.greeting, "happy")
+            self.conversation.say(self.greeting, "happy")
 
     def send_event(self, event: dict) -> None:
         message = json.dumps(event)

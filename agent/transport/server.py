@@ -41,6 +41,46 @@ async def json_errors(request: web.Request, handler):
         return _error(500, "internal error")
 
 
+DEFAULT_TENANT = "demo"
+TENANT = "tenant"  # request key: the tenant id an /api/ request was checked against
+
+
+@web.middleware
+async def cross_origin(request: web.Request, handler):
+    """Only the tenant's allowed origins (and the agent's own page) may use /api/ from a browser.
+
+    The tenant comes from `?tenant=` (the widget's data-tenant). Allowed
+    cross-origin callers get CORS headers, preflights included; others get 403
+    and no CORS headers, so their browser refuses too.
+    """
+    if not request.path.startswith("/api/"):
+        return await handler(request)
+    config = request.app[CONFIG]
+    tenant_id = request.query.get("tenant", DEFAULT_TENANT if DEFAULT_TENANT in config.tenants else next(iter(config.tenants)))
+    tenant = config.tenants.get(tenant_id)
+    if tenant is None:
+        return _error(404, f"unknown tenant {tenant_id!r}")
+    origin = request.headers.get("Origin")
+    cross = origin is not None and origin != f"{request.scheme}://{request.host}"
+    if cross and "*" not in tenant.allowed_origins and origin not in tenant.allowed_origins:
+        metrics.ERRORS.labels("origin_refused").inc()
+        log.warning("refused %s %s from origin %s for tenant %s", request.method, request.path, origin, tenant_id)
+        return _error(403, f"origin {origin} is not allowed for tenant {tenant_id!r}")
+    request[TENANT] = tenant_id
+    if request.method == "OPTIONS":
+        response = web.Response(status=204, headers={
+            "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+            "Access-Control-Allow-Headers": "Content-Type",
+            "Access-Control-Max-Age": "600",
+        })
+    else:
+        response = await handler(request)
+    if cross:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
+    return response
+
+
 async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(WEB_CLIENT / "index.html")
 
@@ -72,7 +112,9 @@ async def offer(request: web.Request) -> web.Response:
         metrics.SESSIONS_REJECTED.labels("busy").inc()
         return _error(503, "all agents are busy, please try again in a minute")
 
-    session = CallSession(request.app[ENGINES], config, on_closed=lambda s: _forget(request.app, s))
+    tenant_id = request[TENANT]
+    greeting = config.tenants[tenant_id].greeting or config.answer.greeting
+    session = CallSession(request.app[ENGINES], config, on_closed=lambda s: _forget(request.app, s), tenant=tenant_id, greeting=greeting)
     sessions[session.id] = session
     metrics.SESSIONS_ACTIVE.set(len(sessions))
     try:
@@ -83,7 +125,7 @@ async def offer(request: web.Request) -> web.Response:
         await session.close()
         return _error(400, f"could not use the offer SDP: {exc}")
     metrics.SESSIONS_TOTAL.inc()
-    session.log.info("call started from %s", request.remote)
+    session.log.info("call started from %s (tenant %s, origin %s)", request.remote, tenant_id, request.headers.get("Origin", "-"))
     return web.json_response({"sdp": answer.sdp, "type": answer.type, "session": session.id})
 
 
@@ -94,7 +136,7 @@ def _forget(app: web.Application, session: CallSession) -> None:
 
 async def hangup(request: web.Request) -> web.Response:
     session = request.app[SESSIONS].get(request.match_info["session"])
-    if session is None:
+    if session is None or session.tenant != request[TENANT]:
         return _error(404, "no such session")
     await session.close()
     return web.json_response({"closed": session.id})
@@ -114,7 +156,7 @@ async def _close_sessions(app: web.Application) -> None:
 
 
 def create_app(config: AgentConfig, engines: Engines) -> web.Application:
-    app = web.Application(middlewares=[json_errors], client_max_size=config.server.max_offer_bytes)
+    app = web.Application(middlewares=[cross_origin, json_errors], client_max_size=config.server.max_offer_bytes)
     app[CONFIG] = config
     app[ENGINES] = engines
     app[SESSIONS] = {}
