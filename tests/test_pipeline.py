@@ -87,14 +87,30 @@ async def test_typed_question_and_out_of_scope_handoff(engines, config):
     await conversation.close()
 
 
-async def test_barge_in_flushes_playout(engines, config, speech_dir):
+async def test_customer_interrupting_silences_the_avatar_within_300_ms(engines, config, speech_dir):
+    """A recorded interruption fed in real-time steps while the avatar talks: how long until its output is silent."""
     events: list[dict] = []
-    conversation = Conversation("barge", engines, config, events.append)
-    await conversation.say("This is a long answer that the customer is going to interrupt. It has two sentences.")
-    assert conversation.playout.speaking
-    conversation.playout.next_audio_frame()
-    audio, _ = read_wav(espeak("Stop, I have another question.", speech_dir / "stop.wav", tail_s=0.0))
-    await _feed(conversation, audio[: 16000 // 2 * 2])
-    assert not conversation.playout.speaking
+    conversation = Conversation("barge-timing", engines, config, events.append)
+    await conversation.say("Thanks for waiting. Your refund was approved this morning, and the money should be back on your card "
+                           "within five working days. Is there anything else I can help you with today?")
+    interruption, _ = read_wav(espeak("Sorry, wait a moment please.", speech_dir / "interrupt.wav", lead_s=0.0, tail_s=0.6))
+    first_sound = int(np.argmax(np.abs(interruption) > 0.02))
+    noise = np.random.default_rng(0).normal(0, 0.002, 16000 * 4).astype(np.float32)
+    onset_step, stopped_at = 50, None  # the customer starts talking after a second of the answer
+    for step in range(onset_step + 40):
+        conversation.playout.next_audio_frame()  # the audio track hands out 20 ms of the answer
+        mic = noise[step * 320 : (step + 1) * 320].copy()
+        if step >= onset_step:
+            part = interruption[(step - onset_step) * 320 : (step - onset_step + 1) * 320]
+            mic[: len(part)] += part
+        conversation.hear(mic)
+        await asyncio.sleep(0)
+        if not conversation.playout.speaking:
+            stopped_at = step
+            break
+    assert stopped_at is not None and stopped_at >= onset_step, "the avatar must keep talking until the customer speaks"
+    latency_ms = ((stopped_at + 1 - onset_step) * 320 - first_sound) / 16
+    print(f"barge-in: avatar output silent {latency_ms:.0f} ms after the customer's first sound")
+    assert latency_ms <= 300
     assert any(e["type"] == "interrupted" for e in events)
     await conversation.close()
