@@ -64,7 +64,7 @@ def _benchmark(args) -> int:
         return render_main(["--config", str(args.config), "--frames", str(args.frames)] + [a for spec in args.avatar or [] for a in ("--avatar", spec)])
     from benchmarks.latency import main as latency_main
 
-    return latency_main(["--config", str(args.config), "--runs", str(args.runs)])
+    return latency_main(["--config", str(args.config), "--runs", str(args.runs), "--sessions", str(args.sessions)])
 
 
 def _render(args) -> int:
@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--config", default=DEFAULT_CONFIG, help="YAML config (default: %(default)s)")
     bench.add_argument("suite", nargs="?", default="latency", choices=["latency", "render"], help="what to measure (default: %(default)s)")
     bench.add_argument("--runs", type=int, default=5, help="latency: questions to time (default: %(default)s)")
+    bench.add_argument("--sessions", type=int, default=1, help="latency: concurrent sessions (default: %(default)s)")
     bench.add_argument("--frames", type=int, default=200, help="render: frames to time (default: %(default)s)")
     bench.add_argument("--avatar", action="append", help="render: avatar to measure, 'default' or a GLB (repeatable)")
     bench.set_defaults(run=_benchmark)

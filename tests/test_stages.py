@@ -8,7 +8,7 @@ from agent.animate.arkit import ARKIT_NAMES, INDEX
 from agent.animate.expression import EXPRESSION_CHANNELS, FaceComposer, IdleMotion, emotion_pose
 from agent.answer.faq import FaqError, load_faq
 from agent.config import ConfigError, load_config
-from agent.hear.turns import SpeechStarted, TurnDetector, TurnEnded
+from agent.hear.turns import SpeechStarted, TurnDetector, TurnEnded, TurnPaused
 from agent.playout import FRAME_SAMPLES, OUTPUT_RATE, Playout
 from agent.messages import AnimatedSpeech
 from agent.speak.sentences import split_sentences
@@ -80,13 +80,29 @@ def test_turn_detector_finds_one_turn_in_speech_and_none_in_silence_or_noise(spe
     events = []
     for i in range(0, len(audio), 480):
         events += detector.feed(audio[i : i + 480], now=i / 16000)
-    assert [type(e) for e in events] == [SpeechStarted, TurnEnded]
-    turn = events[1]
+    assert [type(e) for e in events] == [SpeechStarted, TurnPaused, TurnEnded]
+    paused, turn = events[1], events[2]
+    assert paused.speech_windows == turn.speech_windows, "nothing said after the pause: the early transcript is valid"
+    assert np.array_equal(turn.audio[: len(paused.audio)], paused.audio)
     assert 0.8 < len(turn.audio) / 16000 < len(audio) / 16000
     quiet = TurnDetector()
     rng = np.random.default_rng(1)
     assert quiet.feed(np.zeros(32000, np.float32)) == []
     assert quiet.feed((rng.standard_normal(32000) * 0.1).astype(np.float32)) == []
+
+
+def test_speaking_again_after_a_pause_invalidates_the_early_transcript(speech_dir):
+    first, _ = read_wav(espeak("Where is my order?", speech_dir / "order1.wav", lead_s=0.3, tail_s=0.3))
+    second, _ = read_wav(espeak("It was due on Monday.", speech_dir / "order2.wav", lead_s=0.0, tail_s=1.0))
+    detector = TurnDetector(end_of_turn_ms=700)
+    events = []
+    audio = np.concatenate([first, second])
+    for i in range(0, len(audio), 480):
+        events += detector.feed(audio[i : i + 480], now=i / 16000)
+    pauses = [e for e in events if isinstance(e, TurnPaused)]
+    ends = [e for e in events if isinstance(e, TurnEnded)]
+    assert len(ends) == 1 and len(pauses) >= 2
+    assert pauses[0].speech_windows < ends[0].speech_windows == pauses[-1].speech_windows
 
 
 def test_transcriber_hears_real_speech(engines):

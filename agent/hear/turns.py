@@ -16,9 +16,18 @@ class SpeechStarted:
 
 
 @dataclass(frozen=True)
+class TurnPaused:
+    """The customer paused: likely the end of the turn, so transcription can start early."""
+
+    audio: np.ndarray
+    speech_windows: int  # equal in the TurnEnded that follows if they did not speak again
+
+
+@dataclass(frozen=True)
 class TurnEnded:
     audio: np.ndarray
     at: float  # when the customer stopped speaking (before the end-of-turn silence)
+    speech_windows: int = 0
 
 
 class TurnDetector:
@@ -37,6 +46,7 @@ class TurnDetector:
         min_speech_ms: int = 250,
         max_turn_s: float = 20.0,
         start_ms: int = 96,
+        pause_ms: int = 160,
         preroll_ms: int = 300,
         vad: SileroVad | None = None,
     ) -> None:
@@ -44,6 +54,7 @@ class TurnDetector:
         self.threshold = threshold
         self._start_windows = max(1, start_ms * SAMPLE_RATE // 1000 // WINDOW)
         self._end_windows = max(1, end_of_turn_ms * SAMPLE_RATE // 1000 // WINDOW)
+        self._pause_windows = min(max(1, pause_ms * SAMPLE_RATE // 1000 // WINDOW), self._end_windows - 1)
         self._min_speech_windows = max(1, min_speech_ms * SAMPLE_RATE // 1000 // WINDOW)
         self._max_windows = int(max_turn_s * SAMPLE_RATE / WINDOW)
         self._preroll: deque[np.ndarray] = deque(maxlen=max(1, preroll_ms * SAMPLE_RATE // 1000 // WINDOW))
@@ -58,7 +69,7 @@ class TurnDetector:
     def in_turn(self) -> bool:
         return self._in_turn
 
-    def feed(self, audio: np.ndarray, now: float | None = None) -> list[SpeechStarted | TurnEnded]:
+    def feed(self, audio: np.ndarray, now: float | None = None) -> list[SpeechStarted | TurnPaused | TurnEnded]:
         now = time.monotonic() if now is None else now
         self._pending = np.concatenate([self._pending, np.asarray(audio, np.float32)])
         events: list[SpeechStarted | TurnEnded] = []
@@ -71,7 +82,7 @@ class TurnDetector:
         self._pending = self._pending[n_windows * WINDOW :]
         return events
 
-    def _step(self, window: np.ndarray, now: float) -> SpeechStarted | TurnEnded | None:
+    def _step(self, window: np.ndarray, now: float) -> SpeechStarted | TurnPaused | TurnEnded | None:
         is_speech = self.vad(window) >= self.threshold
         if not self._in_turn:
             self._preroll.append(window)
@@ -91,14 +102,17 @@ class TurnDetector:
             self._silence_run += 1
         if self._silence_run >= self._end_windows or len(self._turn) >= self._max_windows:
             return self._close(now)
+        if self._silence_run == self._pause_windows and self._speech_windows >= self._min_speech_windows:
+            return TurnPaused(np.concatenate(self._turn), self._speech_windows)
         return None
 
     def _close(self, now: float) -> TurnEnded | None:
         audio = np.concatenate(self._turn)
+        speech_windows = self._speech_windows
         speech_end = now - self._silence_run * WINDOW / SAMPLE_RATE
         long_enough = self._speech_windows >= self._min_speech_windows
         self._in_turn = False
         self._turn = []
         self._speech_run = 0
         self._preroll.clear()
-        return TurnEnded(audio=audio, at=speech_end) if long_enough else None
+        return TurnEnded(audio=audio, at=speech_end, speech_windows=speech_windows) if long_enough else None
