@@ -18,10 +18,23 @@ class _SessionDefault(logging.Filter):
         return True
 
 
-def setup_logging(level: str = "INFO") -> None:
+class _JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log collectors: time, level, session, logger, message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+
+        entry = {"time": self.formatTime(record), "level": record.levelname, "session": record.session,
+                 "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     handler = logging.StreamHandler()
     handler.addFilter(_SessionDefault())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(session)s] %(name)s: %(message)s"))
+    handler.setFormatter(_JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s [%(session)s] %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -89,6 +102,7 @@ def _render(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="avatar-agent", description="Real-time talking-avatar agent for customer service.")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--log-format", default="text", choices=["text", "json"], help="json: one object per line with the session id")
     jobs = parser.add_subparsers(dest="job", required=True, metavar="JOB")
 
     serve = jobs.add_parser("serve", help="run the agent: web client, WebRTC calls, metrics", description="Serve browsers over WebRTC.")
@@ -129,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging(args.log_level)
+    setup_logging(args.log_level, args.log_format)
     try:
         return args.run(args)
     except ConfigError as exc:

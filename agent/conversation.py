@@ -176,6 +176,7 @@ class Conversation:
             self.send_event({"type": "state", "state": "idle"})
         elif event.kind == "flushed":
             self.log.info("turn %d interrupted by the customer", event.turn_id)
+            metrics.INTERRUPTIONS.inc()
             self.send_event({"type": "interrupted", "turn": event.turn_id})
 
     async def close(self) -> None:

@@ -22,4 +22,6 @@ RENDER_SECONDS = Histogram(
     "avatar_render_seconds", "Time to render one video frame", registry=REGISTRY,
     buckets=(0.005, 0.01, 0.02, 0.03, 0.04, 0.06, 0.1, 0.2),
 )
+VIDEO_FPS = Gauge("avatar_video_fps", "Video frames per second over the last second, per call in progress", ["session"], registry=REGISTRY)
+INTERRUPTIONS = Counter("avatar_interruptions_total", "Replies cut short by the customer speaking (barge-in)", registry=REGISTRY)
 ERRORS = Counter("avatar_errors_total", "Errors by kind", ["kind"], registry=REGISTRY)

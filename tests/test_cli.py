@@ -25,3 +25,18 @@ def test_check_reports_broken_faq_without_traceback(tmp_path):
 def test_check_accepts_the_shipped_config(capsys):
     assert main(["check"]) == 0
     assert "FAQ OK: 8 entries" in capsys.readouterr().out
+
+
+def test_json_logs_carry_the_session(capsys):
+    import json
+    import logging
+
+    from agent.cli import setup_logging
+
+    setup_logging("INFO", "json")
+    logging.LoggerAdapter(logging.getLogger("agent.test"), {"session": "abc123"}).info("turn %d heard %r", 1, "hello")
+    logging.getLogger("agent.test").warning("no session here")
+    lines = [json.loads(line) for line in capsys.readouterr().err.strip().splitlines()]
+    assert lines[0]["session"] == "abc123" and lines[0]["message"] == "turn 1 heard 'hello'" and lines[0]["level"] == "INFO"
+    assert lines[1]["session"] == "-"
+    setup_logging("INFO", "text")

@@ -98,10 +98,14 @@ async def test_call_answers_streams_and_cleans_up(client, speech_dir):
     ]
     frame = await asyncio.wait_for(video[0].recv(), 10)
     assert (frame.width, frame.height) == (512, 512)
+    for _ in range(40):  # a bit more than a second of video, so the fps gauge has a value
+        await asyncio.wait_for(video[0].recv(), 10)
 
     metrics = await (await client.get("/metrics")).text()
     assert "avatar_sessions_active 1.0" in metrics
     assert "avatar_response_seconds_count" in metrics
+    session_id = next(iter(client.server.app[SESSIONS]))
+    assert f'avatar_video_fps{{session="{session_id}"}}' in metrics
 
     # Hang up mid-answer: the server must tear the whole session down.
     channel.send(json.dumps({"type": "bye"}))
@@ -116,7 +120,9 @@ async def test_call_answers_streams_and_cleans_up(client, speech_dir):
     assert client.server.app[SESSIONS] == {}
     assert _session_tasks() == []
     assert not [t for t in threading.enumerate() if t.name.startswith("render")], "render thread leaked"
-    assert "avatar_sessions_active 0.0" in await (await client.get("/metrics")).text()
+    metrics = await (await client.get("/metrics")).text()
+    assert "avatar_sessions_active 0.0" in metrics
+    assert f'session="{session_id}"' not in metrics, "a finished call leaves no per-session series behind"
 
 
 async def test_only_allowed_origins_may_signal(client):

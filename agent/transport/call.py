@@ -35,7 +35,7 @@ class CallSession:
         self.conversation = Conversation(self.id, engines, config, self.send_event)
         self.renderer = RenderThread(engines.avatar, config.render.width, config.render.height, config.render.backend)
         self.audio_out = AvatarAudioTrack(self.conversation.playout)
-        self.video_out = AvatarVideoTrack(self.conversation.playout, self.renderer, config.render.fps)
+        self.video_out = AvatarVideoTrack(self.conversation.playout, self.renderer, config.render.fps, session=self.id)
         self._tasks: set[asyncio.Task] = set()
         self._on_closed = on_closed
         self._closed = False
@@ -127,6 +127,10 @@ class CallSession:
         await asyncio.gather(*(t for t in self._tasks if t is not current), return_exceptions=True)
         self.audio_out.stop()
         self.video_out.stop()
+        try:
+            metrics.VIDEO_FPS.remove(self.id)
+        except KeyError:
+            pass  # no full second of video was sent
         await self.pc.close()
         await asyncio.get_running_loop().run_in_executor(None, self.renderer.close)
         self._on_closed(self)

@@ -66,7 +66,7 @@ class AvatarVideoTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, playout: Playout, renderer: RenderThread, fps: int = 25, seed: int = 0) -> None:
+    def __init__(self, playout: Playout, renderer: RenderThread, fps: int = 25, seed: int = 0, session: str = "-") -> None:
         super().__init__()
         self.playout = playout
         self.renderer = renderer
@@ -74,6 +74,8 @@ class AvatarVideoTrack(MediaStreamTrack):
         self.face = FaceComposer(seed)
         self._pacer = _Pacer(VIDEO_CLOCK)
         self.frames_sent = 0
+        self.session = session
+        self._fps_window = (time.perf_counter(), 0)  # start of the current one-second window, frames sent before it
         self._next_image: asyncio.Task | None = None
 
     def current_weights(self, t: float) -> tuple[np.ndarray, np.ndarray]:
@@ -109,6 +111,11 @@ class AvatarVideoTrack(MediaStreamTrack):
         frame.pts = pts
         frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
         self.frames_sent += 1
+        started, before = self._fps_window
+        now = time.perf_counter()
+        if now - started >= 1.0:
+            metrics.VIDEO_FPS.labels(self.session).set((self.frames_sent - before) / (now - started))
+            self._fps_window = (now, self.frames_sent)
         metrics.VIDEO_FRAMES.inc()
         return frame
 
