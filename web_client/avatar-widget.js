@@ -235,5 +235,5 @@
     if (text && channel && channel.readyState === "open") { channel.send(JSON.stringify({ type: "text", text })); $("ask-text").value = ""; }
   });
   window.addEventListener("pagehide", () => { if (sessionId) hangup(); });
-  window.avatarCall = { call, hangup, mute: setMuted };
+  window.avatarCall = { call, hangup, mute: setMuted, micSettings: () => (localStream ? localStream.getAudioTracks()[0].getSettings() : null) };
 })();
