@@ -99,6 +99,50 @@ def _render(args) -> int:
     return 0
 
 
+def _finetune_faq(args) -> int:
+    import json
+
+    from tqdm import tqdm
+
+    from .answer.finetune import finetune, format_report
+    from .answer.registry import mark_active
+
+    config = load_config(args.config)
+    faq = Path(args.faq) if args.faq else config.answer.faq_path
+    versions_dir = Path(args.versions_dir) if args.versions_dir else config.answer.versions_dir
+    progress_file = Path(args.progress_file) if args.progress_file else None
+    job = progress_file.stem if progress_file else None
+
+    def report(state: dict) -> None:
+        if progress_file is not None:
+            tmp = progress_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"job": job, **state}))
+            tmp.replace(progress_file)  # readers never see half a file
+
+    bar = tqdm(total=args.steps, desc="fine-tuning", unit="step")
+
+    def progress(step: int, total: int, loss: float) -> None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}")
+        if step % 5 == 0 or step == total:
+            report({"state": "training", "step": step, "total": total, "loss": round(loss, 4)})
+
+    try:
+        manifest = finetune(faq, versions_dir, args.tenant, Path(args.eval) if args.eval else None, args.steps, args.seed, config.threads, progress)
+    except Exception as exc:
+        report({"state": "failed", "error": str(exc)})
+        raise
+    finally:
+        bar.close()
+    report({"state": "done", "version": manifest["version"], "metrics": manifest["metrics"]})
+    print(f"saved {args.tenant}/{manifest['version']} in {versions_dir} (threshold {manifest['threshold']:.3f})")
+    print(format_report(manifest))
+    if args.activate:
+        mark_active(versions_dir, args.tenant, manifest["version"])
+        print("activated: servers started from now on use it (a running server: POST /operator/<tenant>/versions/<v>/activate)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="avatar-agent", description="Real-time talking-avatar agent for customer service.")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -134,6 +178,19 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--avatar", help="override render.avatar: 'default' or a .glb/.gltf file")
     render.add_argument("--config", default=DEFAULT_CONFIG, help="YAML config (default: %(default)s)")
     render.set_defaults(run=_render)
+
+    ft = jobs.add_parser("finetune-faq", help="fine-tune the FAQ matcher, evaluate it against BM25 and the base model, save a version",
+                         description="Fine-tune all-MiniLM-L6-v2 on a tenant's FAQ; the version goes to answer.versions_dir/<tenant>/vN with a manifest.")
+    ft.add_argument("--faq", help="FAQ file (.csv or .jsonl; default: answer.faq_path)")
+    ft.add_argument("--tenant", default="demo", help="tenant the version belongs to (default: %(default)s)")
+    ft.add_argument("--eval", help="held-out questions, JSONL lines {\"question\": ..., \"expect\": FAQ question or null}")
+    ft.add_argument("--steps", type=int, default=120, help="training steps (default: %(default)s, about a minute on one core)")
+    ft.add_argument("--seed", type=int, default=0)
+    ft.add_argument("--versions-dir", help="override answer.versions_dir")
+    ft.add_argument("--progress-file", help=argparse.SUPPRESS)  # written for the operator API's job status
+    ft.add_argument("--activate", action="store_true", help="make it the tenant's active version for servers started later")
+    ft.add_argument("--config", default=DEFAULT_CONFIG, help="YAML config (default: %(default)s)")
+    ft.set_defaults(run=_finetune_faq)
 
     from models.audio2face.commands import add_commands
 

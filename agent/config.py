@@ -47,6 +47,7 @@ class HearConfig(StrictModel):
 
 class AnswerConfig(StrictModel):
     faq_path: Path
+    versions_dir: Path = Field(Path("../build/faq-versions"), description="where fine-tuned FAQ versions are kept, per tenant")
     confidence_threshold: float = Field(0.5, gt=0, lt=1)
     handoff_text: str = "I'm not sure about that one. Let me connect you to a person who can help."
     greeting: str = "Hi, I'm your support assistant. How can I help you today?"
@@ -82,6 +83,7 @@ class TenantConfig(StrictModel):
 
     allowed_origins: list[str] = Field(default_factory=list, description="origins (scheme://host[:port]) whose pages may use this tenant; '*' for any")
     greeting: str | None = Field(None, description="overrides answer.greeting for this tenant")
+    operator_token_env: str | None = Field(None, description="environment variable holding this tenant's operator API token; unset = API closed")
 
     @field_validator("allowed_origins")
     @classmethod
@@ -140,6 +142,8 @@ def load_config(path: Path | str = DEFAULT_CONFIG) -> AgentConfig:
         config.answer.faq_path = (path.parent / config.answer.faq_path).resolve()
     if not config.answer.faq_path.exists():
         raise ConfigError(f"{path}: answer.faq_path does not exist: {config.answer.faq_path}")
+    if not config.answer.versions_dir.is_absolute():
+        config.answer.versions_dir = (path.parent / config.answer.versions_dir).resolve()
     if config.render.avatar != "default":
         avatar = Path(config.render.avatar)
         avatar = avatar if avatar.is_absolute() else (path.parent / avatar).resolve()

@@ -29,8 +29,9 @@ def to_output_rate(audio: np.ndarray, sample_rate: int) -> np.ndarray:
 
 
 class Conversation:
-    def __init__(self, session_id: str, engines: Engines, config: AgentConfig, send_event: Callable[[dict], None]) -> None:
+    def __init__(self, session_id: str, engines: Engines, config: AgentConfig, send_event: Callable[[dict], None], tenant: str = "demo") -> None:
         self.session_id = session_id
+        self.tenant = tenant
         self.engines = engines
         self.config = config
         self.send_event = send_event
@@ -44,6 +45,7 @@ class Conversation:
         self.response_latencies: list[float] = []
         self.stage_timings: list[tuple[str, float]] = []
         self.history: list[Reply] = []
+        self._previous_question: str | None = None  # for follow-ups such as "and on Saturdays?"
         self._early: tuple | None = None  # (speech windows, transcription future, started) from the last pause
         self._closed = False
 
@@ -134,7 +136,9 @@ class Conversation:
 
     async def _respond_to_text(self, transcript: Transcript) -> None:
         self.send_event({"type": "user", "text": transcript.text, "turn": transcript.turn_id})
-        answer = await self._run("answer", self.engines.answerer.answer, transcript.text)
+        answerer = self.engines.answerers.get(self.tenant)  # looked up per turn: a swapped FAQ version applies from the next turn
+        answer = await self._run("answer", answerer.answer, transcript.text, self._previous_question)
+        self._previous_question = transcript.text
         reply = Reply(transcript.turn_id, answer.text, answer.emotion, answer.handoff, answer.confidence, answer.matched_question, transcript.ended_at)
         self.log.info(
             "turn %d answer %r confidence %.2f handoff %s", reply.turn_id, reply.matched_question, reply.confidence, reply.handoff

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from .animate.lipsync import ModelLipSync
 from .answer.answerer import FaqAnswerer, load_embedder
+from .answer.registry import AnswererRegistry
 from .answer.faq import load_faq
 from .config import AgentConfig
 from .hear.transcriber import Transcriber
@@ -33,7 +34,7 @@ def load_avatar(spec: str) -> Avatar:
 @dataclass
 class Engines:
     transcriber: Transcriber
-    answerer: FaqAnswerer
+    answerers: AnswererRegistry  # per tenant, swappable while calls go on
     voice: PiperVoice
     lipsync: ModelLipSync
     avatar: Avatar
@@ -44,9 +45,11 @@ class Engines:
         started = time.perf_counter()
         entries = load_faq(config.answer.faq_path)
         answerer = FaqAnswerer(entries, load_embedder(config.threads), config.answer.confidence_threshold, config.answer.handoff_text)
+        answerers = AnswererRegistry(answerer, config.answer.versions_dir, config.threads, config.answer.handoff_text)
+        answerers.restore(list(config.tenants))
         engines = cls(
             transcriber=Transcriber(config.hear.asr_model, config.hear.language, config.hear.asr_threads),
-            answerer=answerer,
+            answerers=answerers,
             voice=PiperVoice.joe(config.threads, config.speak.length_scale),
             lipsync=ModelLipSync(config.render.fps, config.animate.model_dir, config.animate.device, config.threads),
             avatar=load_avatar(config.render.avatar),

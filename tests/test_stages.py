@@ -61,7 +61,7 @@ def test_broken_faq_lists_every_problem_with_line_numbers(tmp_path):
 
 
 def test_answerer_matches_paraphrase_and_hands_off_when_unsure(engines):
-    answerer = engines.answerer
+    answerer = engines.answerers.get("demo")
     hours = answerer.answer("when do you open on saturday")
     assert hours.matched_question == "What are your opening hours?" and not hours.handoff
     assert answerer.answer("where is my parcel").matched_question == "How can I track my order?"
@@ -70,6 +70,15 @@ def test_answerer_matches_paraphrase_and_hands_off_when_unsure(engines):
     human = answerer.answer("I want to talk to a real person")
     assert human.handoff and human.matched_question is not None
     assert answerer.answer("thanks a lot").emotion == "happy"
+
+
+def test_follow_up_questions_use_the_previous_question_but_only_when_they_lean_on_it(engines):
+    answerer = engines.answerers.get("demo")
+    assert answerer.answer("and on sunday?").handoff, "alone it means nothing"
+    follow_up = answerer.answer("and on sunday?", previous="What are your opening hours?")
+    assert not follow_up.handoff and follow_up.matched_question == "What are your opening hours?"
+    assert answerer.answer("and the weather?", previous="What are your opening hours?").handoff, "context must not make up an answer"
+    assert answerer.answer("tell me a joke", previous="What are your opening hours?").handoff
 
 
 # --- hear ---------------------------------------------------------------------

@@ -7,6 +7,7 @@ Below the confidence threshold the avatar offers a person instead of guessing.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,17 @@ HUMAN_REQUEST = FaqEntry(
     ("I want to speak to a human", "Connect me to an agent", "Can I talk to someone real?", "Give me a real person"),
     "neutral",
 )
+
+
+FOLLOW_UP = re.compile(r"^\s*(and|also|what about|how about|what if|but|or|on|for|in|at)\b", re.IGNORECASE)
+
+
+FOLLOW_UP_MARGIN = 0.15  # how far under the threshold a follow-up alone may score for the entry it is read with
+
+
+def is_follow_up(text: str) -> bool:
+    """Short and elliptical, like "and on Sundays?" or "what about Canada?": it leans on the previous question."""
+    return len(text.split()) <= 6 and FOLLOW_UP.match(text) is not None
 
 
 @dataclass(frozen=True)
@@ -72,7 +84,18 @@ class FaqAnswerer:
         np.maximum.at(best, self._owner_arr, sims)
         return best
 
-    def answer(self, text: str) -> Answer:
+    def answer(self, text: str, previous: str | None = None) -> Answer:
+        """The best answer; a follow-up that makes no sense alone ("and on Sundays?") is read with the previous question."""
+        result = self._answer(text)
+        if result.handoff and result.matched_question is None and previous and is_follow_up(text):
+            follow_up = self._answer(f"{previous} {text}")
+            # The previous question must not carry the reply alone: the follow-up itself has to lean the same way.
+            alone = self.scores(text)[[e.question for e in self.entries].index(follow_up.matched_question)] if follow_up.matched_question else -1.0
+            if not follow_up.handoff and alone >= self.threshold - FOLLOW_UP_MARGIN:
+                return follow_up
+        return result
+
+    def _answer(self, text: str) -> Answer:
         text = text.strip()
         if not text:
             return Answer(self.handoff_text, "apologetic", 0.0, True, None)

@@ -12,6 +12,7 @@ from .. import metrics
 from ..config import AgentConfig
 from ..engines import Engines
 from .call import CallSession
+from .operator import add_operator_routes
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ async def json_errors(request: web.Request, handler):
 
 
 DEFAULT_TENANT = "demo"
-TENANT = "tenant"  # request key: the tenant id an /api/ request was checked against
+TENANT = web.RequestKey("tenant", str)  # the tenant id an /api/ request was checked against
 
 
 @web.middleware
@@ -97,7 +98,10 @@ async def offer(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > config.server.max_offer_bytes:
         return _error(413, f"offer larger than {config.server.max_offer_bytes} bytes")
     try:
-        body = json.loads(await request.text())
+        raw = await request.text()
+        if len(raw) > config.server.max_offer_bytes:
+            return _error(413, f"offer larger than {config.server.max_offer_bytes} bytes")
+        body = json.loads(raw)
     except web.HTTPRequestEntityTooLarge:
         return _error(413, f"offer larger than {config.server.max_offer_bytes} bytes")
     except (ValueError, UnicodeDecodeError):
@@ -156,7 +160,7 @@ async def _close_sessions(app: web.Application) -> None:
 
 
 def create_app(config: AgentConfig, engines: Engines) -> web.Application:
-    app = web.Application(middlewares=[cross_origin, json_errors], client_max_size=config.server.max_offer_bytes)
+    app = web.Application(middlewares=[cross_origin, json_errors], client_max_size=max(config.server.max_offer_bytes, 600_000))
     app[CONFIG] = config
     app[ENGINES] = engines
     app[SESSIONS] = {}
@@ -167,5 +171,6 @@ def create_app(config: AgentConfig, engines: Engines) -> web.Application:
     app.router.add_get("/healthz", health)
     app.router.add_get("/metrics", metrics_endpoint)
     app.router.add_static("/client/", WEB_CLIENT)
+    add_operator_routes(app)
     app.on_shutdown.append(_close_sessions)
     return app

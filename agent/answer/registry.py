@@ -1,0 +1,83 @@
+"""Which FAQ answerer each tenant uses right now, and live swapping between fine-tuned versions.
+
+Swapping replaces one dictionary entry after the new version is fully loaded,
+so a call in progress finishes its current turn with the old version and uses
+the new one from its next turn. The active version per tenant is written to
+`<versions_dir>/<tenant>/active.json`, so a restart keeps it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from .answerer import FaqAnswerer
+from .faq import FaqError, load_faq
+
+log = logging.getLogger(__name__)
+BASE = "base"  # the un-tuned model with the configured FAQ
+
+
+class VersionError(FaqError):
+    pass
+
+
+def mark_active(versions_dir: Path, tenant: str, version: str) -> None:
+    """Records the tenant's active version, for the next start."""
+    folder = Path(versions_dir) / tenant
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "active.json").write_text(json.dumps({"version": version}))
+
+
+class AnswererRegistry:
+    def __init__(self, base: FaqAnswerer, versions_dir: Path, threads: int = 1, handoff_text: str = "") -> None:
+        self.base = base
+        self.versions_dir = Path(versions_dir)
+        self.threads = threads
+        self.handoff_text = handoff_text
+        self._active: dict[str, tuple[str, FaqAnswerer]] = {}
+
+    def get(self, tenant: str) -> FaqAnswerer:
+        return self._active.get(tenant, (BASE, self.base))[1]
+
+    def active_version(self, tenant: str) -> str:
+        return self._active.get(tenant, (BASE, self.base))[0]
+
+    def versions(self, tenant: str) -> list[dict]:
+        folder = self.versions_dir / tenant
+        manifests = []
+        for path in sorted(folder.glob("v*/manifest.json"), key=lambda p: int(p.parent.name[1:]) if p.parent.name[1:].isdigit() else 0):
+            manifests.append(json.loads(path.read_text()))
+        return manifests
+
+    def load(self, tenant: str, version: str) -> FaqAnswerer:
+        """Builds the answerer of a saved version (slow: run it off the event loop)."""
+        if version == BASE:
+            return self.base
+        folder = self.versions_dir / tenant / version
+        if not (folder / "manifest.json").exists():
+            raise VersionError(f"tenant {tenant!r} has no version {version!r}")
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        manifest = json.loads((folder / "manifest.json").read_text())
+        torch.set_num_threads(self.threads)
+        embedder = SentenceTransformer(str(folder / "model"), device="cpu")
+        faq = next(folder.glob("faq.*"))
+        return FaqAnswerer(load_faq(faq), embedder, manifest["threshold"], self.handoff_text)
+
+    def activate(self, tenant: str, version: str, answerer: FaqAnswerer) -> None:
+        self._active[tenant] = (version, answerer)
+        mark_active(self.versions_dir, tenant, version)
+        log.info("tenant %s now answers with FAQ version %s", tenant, version)
+
+    def restore(self, tenants: list[str]) -> None:
+        """Re-activates the versions that were active before a restart."""
+        for tenant in tenants:
+            marker = self.versions_dir / tenant / "active.json"
+            if marker.exists():
+                version = json.loads(marker.read_text()).get("version", BASE)
+                try:
+                    self._active[tenant] = (version, self.load(tenant, version))
+                except (FaqError, OSError) as exc:
+                    log.error("tenant %s: could not restore FAQ version %s (%s); using the base model", tenant, version, exc)

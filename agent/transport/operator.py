@@ -1,0 +1,182 @@
+"""Operator API: upload a tenant's FAQ, fine-tune it, list versions, activate or roll back, live.
+
+Every route needs `Authorization: Bearer <token>`, where the token is the one in
+the environment variable named by `tenants.<id>.operator_token_env`:
+no or unknown token -> 401, a token of another tenant -> 403.
+Fine-tuning runs as a separate process (`avatar-agent finetune-faq`) so calls
+in progress keep their CPU time and a crash cannot take the server down.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import os
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+from aiohttp import web
+
+from ..answer.faq import FaqError, load_faq
+from ..answer.registry import BASE, VersionError
+from ..config import AgentConfig
+
+log = logging.getLogger(__name__)
+MAX_UPLOAD_BYTES = 512_000
+UPLOAD_TYPES = {"text/csv": ".csv", "application/jsonl": ".jsonl", "application/x-ndjson": ".jsonl"}
+JOBS = web.AppKey("operator_jobs", dict)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _tokens(config: AgentConfig) -> dict[str, str]:
+    tokens = {}
+    for tenant, settings in config.tenants.items():
+        value = os.environ.get(settings.operator_token_env or "", "")
+        if value:
+            tokens[tenant] = value
+    return tokens
+
+
+def _authorise(request: web.Request) -> str | web.Response:
+    """The tenant in the path if the bearer token belongs to it, else the error response."""
+    from .server import CONFIG
+
+    config = request.app[CONFIG]
+    tenant = request.match_info["tenant"]
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    owner = next((t for t, value in _tokens(config).items() if token and hmac.compare_digest(value, token)), None)
+    if owner is None:
+        return _error(401, "missing or unknown operator token (Authorization: Bearer <token>)")
+    if tenant not in config.tenants:
+        return _error(404, f"unknown tenant {tenant!r}")
+    if owner != tenant:
+        return _error(403, f"this token is not allowed to manage tenant {tenant!r}")
+    return tenant
+
+
+def _uploads(config: AgentConfig, tenant: str) -> Path:
+    return config.answer.versions_dir / tenant / "uploads"
+
+
+async def upload_faq(request: web.Request) -> web.Response:
+    from .server import CONFIG
+
+    tenant = _authorise(request)
+    if isinstance(tenant, web.Response):
+        return tenant
+    suffix = UPLOAD_TYPES.get(request.content_type)
+    if suffix is None:
+        return _error(415, f"send the FAQ as one of {', '.join(UPLOAD_TYPES)}")
+    if request.content_length is not None and request.content_length > MAX_UPLOAD_BYTES:
+        return _error(413, f"FAQ larger than {MAX_UPLOAD_BYTES} bytes")
+    body = await request.content.read(MAX_UPLOAD_BYTES + 1)
+    if len(body) > MAX_UPLOAD_BYTES:
+        return _error(413, f"FAQ larger than {MAX_UPLOAD_BYTES} bytes")
+    digest = hashlib.sha256(body).hexdigest()
+    folder = _uploads(request.app[CONFIG], tenant)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        candidate = Path(tmp) / f"faq{suffix}"
+        candidate.write_bytes(body)
+        try:
+            entries = load_faq(candidate)
+        except FaqError as exc:  # refused whole: nothing is stored
+            return _error(400, str(exc).replace(str(candidate), "upload"))
+    path = folder / f"faq-{digest[:16]}{suffix}"
+    path.write_bytes(body)
+    (folder / "latest").write_text(path.name)
+    return web.json_response({"tenant": tenant, "entries": len(entries), "sha256": digest, "file": path.name})
+
+
+async def start_finetune(request: web.Request) -> web.Response:
+    from .server import CONFIG
+
+    tenant = _authorise(request)
+    if isinstance(tenant, web.Response):
+        return tenant
+    config = request.app[CONFIG]
+    folder = _uploads(config, tenant)
+    faq = folder / (folder / "latest").read_text() if (folder / "latest").exists() else config.answer.faq_path
+    try:
+        options = await request.json() if request.can_read_body else {}
+        steps = int(options.get("steps", 120))
+    except (ValueError, TypeError, AttributeError):
+        return _error(400, 'optional body: {"steps": <number>}')
+    if not 1 <= steps <= 5000:
+        return _error(400, "steps must be between 1 and 5000")
+    job = uuid.uuid4().hex[:10]
+    progress = config.answer.versions_dir / tenant / "jobs" / f"{job}.json"
+    progress.parent.mkdir(parents=True, exist_ok=True)
+    progress.write_text(json.dumps({"job": job, "state": "starting"}))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "agent.cli", "--log-level", "WARNING", "finetune-faq", "--faq", str(faq), "--tenant", tenant,
+        "--versions-dir", str(config.answer.versions_dir), "--steps", str(steps), "--progress-file", str(progress),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )
+    request.app[JOBS][job] = process
+    log.info("tenant %s: fine-tune job %s started on %s (%d steps)", tenant, job, faq.name, steps)
+    return web.json_response({"job": job, "faq": faq.name, "steps": steps}, status=202)
+
+
+async def job_status(request: web.Request) -> web.Response:
+    from .server import CONFIG
+
+    tenant = _authorise(request)
+    if isinstance(tenant, web.Response):
+        return tenant
+    job = request.match_info["job"]
+    progress = request.app[CONFIG].answer.versions_dir / tenant / "jobs" / f"{job}.json"
+    if not job.isalnum() or not progress.exists():
+        return _error(404, "no such job")
+    status = json.loads(progress.read_text())
+    process = request.app[JOBS].get(job)
+    if process is not None and process.returncode not in (None, 0) and status.get("state") != "failed":
+        err = (await process.stderr.read()).decode(errors="replace").strip().splitlines()
+        status = {**status, "state": "failed", "error": err[-1] if err else f"exit code {process.returncode}"}
+    return web.json_response(status)
+
+
+async def list_versions(request: web.Request) -> web.Response:
+    from .server import ENGINES
+
+    tenant = _authorise(request)
+    if isinstance(tenant, web.Response):
+        return tenant
+    registry = request.app[ENGINES].answerers
+    return web.json_response({"tenant": tenant, "active": registry.active_version(tenant), "versions": registry.versions(tenant)})
+
+
+async def activate_version(request: web.Request) -> web.Response:
+    from .server import ENGINES
+
+    tenant = _authorise(request)
+    if isinstance(tenant, web.Response):
+        return tenant
+    version = request.match_info["version"]
+    registry = request.app[ENGINES].answerers
+    if version != BASE and not (version.startswith("v") and version[1:].isdigit()):
+        return _error(404, f"no version {version!r}")
+    try:
+        answerer = await asyncio.get_running_loop().run_in_executor(None, registry.load, tenant, version)
+    except VersionError as exc:
+        return _error(404, str(exc))
+    previous = registry.active_version(tenant)
+    registry.activate(tenant, version, answerer)
+    return web.json_response({"tenant": tenant, "active": version, "previous": previous})
+
+
+def add_operator_routes(app: web.Application) -> None:
+    app[JOBS] = {}
+    app.router.add_put("/operator/{tenant}/faq", upload_faq)
+    app.router.add_post("/operator/{tenant}/finetune", start_finetune)
+    app.router.add_get("/operator/{tenant}/jobs/{job}", job_status)
+    app.router.add_get("/operator/{tenant}/versions", list_versions)
+    app.router.add_post("/operator/{tenant}/versions/{version}/activate", activate_version)

@@ -1,0 +1,126 @@
+"""Operator API: tokens and tenants, FAQ upload, fine-tune jobs, and swapping FAQ versions under a live call."""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from aiortc import RTCSessionDescription
+
+from agent.answer.finetune import finetune
+from agent.answer.registry import AnswererRegistry
+from agent.config import TenantConfig
+from agent.transport.server import SESSIONS, create_app
+
+from .test_server import _browser_like_offer
+
+DEMO, SHOP = {"Authorization": "Bearer demo-secret"}, {"Authorization": "Bearer shop-secret"}
+NEW_HOURS = "We are open every day from eight in the morning to eight at night."
+
+
+@pytest.fixture(scope="module")
+def versions(tmp_path_factory, config):
+    """A fine-tuned version of a changed FAQ (the opening hours moved), made the way operators make them."""
+    root = tmp_path_factory.mktemp("versions")
+    faq = root / "changed.csv"
+    text = config.answer.faq_path.read_text()
+    faq.write_text(text.replace(text.splitlines()[1].split(",", 1)[1].split('",', 1)[0] + '"', f'"{NEW_HOURS}"'))
+    assert NEW_HOURS in faq.read_text()
+    manifest = finetune(faq, root, "demo", steps=3)
+    assert manifest["version"] == "v1" and (root / "demo" / "v1" / "model").is_dir()
+    return root
+
+
+@pytest.fixture
+async def operator(engines, config, versions, monkeypatch):
+    monkeypatch.setenv("TEST_TOKEN_DEMO", "demo-secret")
+    monkeypatch.setenv("TEST_TOKEN_SHOP", "shop-secret")
+    cfg = config.model_copy(deep=True)
+    cfg.answer.versions_dir = versions
+    cfg.tenants = {"demo": TenantConfig(operator_token_env="TEST_TOKEN_DEMO"), "shop": TenantConfig(operator_token_env="TEST_TOKEN_SHOP")}
+    own = dataclasses.replace(engines, answerers=AnswererRegistry(engines.answerers.base, versions))  # not the shared registry
+    async with TestClient(TestServer(create_app(cfg, own))) as client:
+        yield client
+
+
+async def test_tokens_and_tenants(operator):
+    r = await operator.get("/operator/demo/versions")
+    assert r.status == 401
+    r = await operator.get("/operator/demo/versions", headers={"Authorization": "Bearer wrong"})
+    assert r.status == 401
+    r = await operator.get("/operator/demo/versions", headers=SHOP)
+    assert r.status == 403 and "not allowed to manage tenant 'demo'" in (await r.json())["error"]
+    r = await operator.get("/operator/demo/versions", headers=DEMO)
+    body = await r.json()
+    assert r.status == 200 and body["active"] == "base" and [v["version"] for v in body["versions"]] == ["v1"]
+    assert {"base_model", "faq_sha256", "created", "threshold", "metrics"} <= set(body["versions"][0])
+    r = await operator.post("/operator/demo/versions/v9/activate", headers=DEMO)
+    assert r.status == 404
+
+
+async def test_faq_upload_is_validated_whole(operator):
+    r = await operator.put("/operator/demo/faq", data="question,answer\nHi,\n", headers={**DEMO, "Content-Type": "text/csv"})
+    assert r.status == 400 and "upload:2: empty answer" in (await r.json())["error"]
+    r = await operator.put("/operator/demo/faq", data="question,answer\nHi,Hello\n", headers={**DEMO, "Content-Type": "application/pdf"})
+    assert r.status == 415
+    r = await operator.put("/operator/demo/faq", data="x" * 600_000, headers={**DEMO, "Content-Type": "text/csv"})
+    assert r.status == 413
+    good = '{"question": "Do you have gift cards?", "answer": "Yes, from ten to two hundred dollars.", "paraphrases": ["Can I buy a gift card?"]}\n'
+    r = await operator.put("/operator/shop/faq", data=good, headers={**SHOP, "Content-Type": "application/jsonl"})
+    assert r.status == 200 and (await r.json())["entries"] == 1
+
+
+async def _ask(channel, events: list[dict], question: str, expect: str) -> str:
+    seen = len(events)
+    channel.send(json.dumps({"type": "text", "text": question}))
+    for _ in range(300):
+        answers = [e["text"] for e in events[seen:] if e["type"] == "avatar"]
+        if any(expect in a for a in answers):
+            return " ".join(answers)
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no answer containing {expect!r}: {events[seen:]}")
+
+
+async def test_swapping_versions_under_a_live_call(operator):
+    pc, channel, _ = await _browser_like_offer()
+    events: list[dict] = []
+    channel.on("message", lambda m: events.append(json.loads(m)))
+    r = await operator.post("/api/offer", json={"sdp": pc.localDescription.sdp, "type": "offer"})
+    body = await r.json()
+    await pc.setRemoteDescription(RTCSessionDescription(body["sdp"], body["type"]))
+    session = body["session"]
+    for _ in range(100):
+        if channel.readyState == "open":
+            break
+        await asyncio.sleep(0.1)
+
+    assert "Monday to Friday" in await _ask(channel, events, "What are your opening hours?", "Monday to Friday")
+    r = await operator.post("/operator/demo/versions/v1/activate", headers=DEMO)
+    assert r.status == 200 and (await r.json()) == {"tenant": "demo", "active": "v1", "previous": "base"}
+    # Same call, next turn: the new version answers. Nobody reconnected.
+    assert NEW_HOURS in await _ask(channel, events, "What are your opening hours?", "every day")
+    assert list(operator.server.app[SESSIONS]) == [session]
+    # Roll back, still live.
+    r = await operator.post("/operator/demo/versions/base/activate", headers=DEMO)
+    assert r.status == 200
+    assert "Monday to Friday" in await _ask(channel, events, "When are you open?", "Monday to Friday")
+    await pc.close()
+
+
+async def test_finetune_job_runs_and_reports_progress(operator):
+    r = await operator.post("/operator/demo/finetune", json={"steps": 2}, headers=DEMO)
+    assert r.status == 202
+    job = (await r.json())["job"]
+    status = {}
+    for _ in range(900):
+        status = await (await operator.get(f"/operator/demo/jobs/{job}", headers=DEMO)).json()
+        if status["state"] in ("done", "failed"):
+            break
+        await asyncio.sleep(0.2)
+    assert status["state"] == "done", status
+    versions = await (await operator.get("/operator/demo/versions", headers=DEMO)).json()
+    assert status["version"] in [v["version"] for v in versions["versions"]]
+    r = await operator.get(f"/operator/shop/jobs/{job}", headers=DEMO)
+    assert r.status == 403
