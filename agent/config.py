@@ -84,6 +84,9 @@ class TenantConfig(StrictModel):
     allowed_origins: list[str] = Field(default_factory=list, description="origins (scheme://host[:port]) whose pages may use this tenant; '*' for any")
     greeting: str | None = Field(None, description="overrides answer.greeting for this tenant")
     operator_token_env: str | None = Field(None, description="environment variable holding this tenant's operator API token; unset = API closed")
+    faq_path: Path | None = Field(None, description="this tenant's FAQ before its first fine-tuned version (default: answer.faq_path)")
+    avatar: str | None = Field(None, description="'default' or a .glb/.gltf (default: render.avatar)")
+    length_scale: float | None = Field(None, gt=0.3, lt=3.0, description="speaking rate of the voice, >1 slower (default: speak.length_scale)")
 
     @field_validator("allowed_origins")
     @classmethod
@@ -150,6 +153,17 @@ def load_config(path: Path | str = DEFAULT_CONFIG) -> AgentConfig:
         if not avatar.exists():
             raise ConfigError(f"{path}: render.avatar file does not exist: {avatar}")
         config.render.avatar = str(avatar)
+    for tenant_id, tenant in config.tenants.items():
+        if tenant.faq_path is not None:
+            tenant.faq_path = tenant.faq_path if tenant.faq_path.is_absolute() else (path.parent / tenant.faq_path).resolve()
+            if not tenant.faq_path.exists():
+                raise ConfigError(f"{path}: tenants.{tenant_id}.faq_path does not exist: {tenant.faq_path}")
+        if tenant.avatar not in (None, "default"):
+            avatar = Path(tenant.avatar)
+            avatar = avatar if avatar.is_absolute() else (path.parent / avatar).resolve()
+            if not avatar.exists():
+                raise ConfigError(f"{path}: tenants.{tenant_id}.avatar file does not exist: {avatar}")
+            tenant.avatar = str(avatar)
     model_dir = config.animate.model_dir
     if model_dir is not None:
         config.animate.model_dir = model_dir if model_dir.is_absolute() else (path.parent / model_dir).resolve()

@@ -154,12 +154,12 @@ class Conversation:
             self._awaiting_first_audio[reply.turn_id] = reply.ended_at
         sentences = split_sentences(reply.text)
         for index, sentence in enumerate(sentences):
-            audio = await self._run("tts", self.engines.voice.synthesize, sentence)
+            audio = await self._run("tts", self.engines.voice_for(self.tenant).synthesize, sentence)
             speech = await self._run("animate", self._animate, reply, sentence, audio, index == len(sentences) - 1)
             self.playout.enqueue(speech)
 
     def _animate(self, reply: Reply, sentence: str, audio: np.ndarray, is_last: bool) -> AnimatedSpeech:
-        rate = self.engines.voice.sample_rate
+        rate = self.engines.voice_for(self.tenant).sample_rate
         weights = self.engines.lipsync(audio, rate, reply.emotion)
         return AnimatedSpeech(
             reply.turn_id, sentence, to_output_rate(audio, rate), OUTPUT_RATE, weights, self.engines.lipsync.fps, reply.emotion, is_last

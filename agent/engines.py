@@ -35,28 +35,44 @@ def load_avatar(spec: str) -> Avatar:
 class Engines:
     transcriber: Transcriber
     answerers: AnswererRegistry  # per tenant, swappable while calls go on
-    voice: PiperVoice
+    voices: dict[float, PiperVoice]  # by speaking rate (length_scale)
     lipsync: ModelLipSync
-    avatar: Avatar
+    avatars: dict[str, Avatar]  # by avatar spec ('default' or a file)
+    config: AgentConfig
     executor: ThreadPoolExecutor  # model work runs here, off the event loop
 
     @classmethod
     def load(cls, config: AgentConfig) -> "Engines":
         started = time.perf_counter()
-        entries = load_faq(config.answer.faq_path)
-        answerer = FaqAnswerer(entries, load_embedder(config.threads), config.answer.confidence_threshold, config.answer.handoff_text)
-        answerers = AnswererRegistry(answerer, config.answer.versions_dir, config.threads, config.answer.handoff_text)
+        embedder = load_embedder(config.threads)
+        faqs = {config.answer.faq_path} | {t.faq_path for t in config.tenants.values() if t.faq_path is not None}
+        answerers_by_faq = {faq: FaqAnswerer(load_faq(faq), embedder, config.answer.confidence_threshold, config.answer.handoff_text) for faq in faqs}
+        base = {tenant: answerers_by_faq[t.faq_path or config.answer.faq_path] for tenant, t in config.tenants.items()}
+        answerers = AnswererRegistry(answerers_by_faq[config.answer.faq_path], config.answer.versions_dir, config.threads,
+                                     config.answer.handoff_text, base_by_tenant=base)
         answerers.restore(list(config.tenants))
+        rates = {config.speak.length_scale} | {t.length_scale for t in config.tenants.values() if t.length_scale is not None}
+        specs = {config.render.avatar} | {t.avatar for t in config.tenants.values() if t.avatar is not None}
         engines = cls(
             transcriber=Transcriber(config.hear.asr_model, config.hear.language, config.hear.asr_threads),
             answerers=answerers,
-            voice=PiperVoice.joe(config.threads, config.speak.length_scale),
+            voices={rate: PiperVoice.joe(config.threads, rate) for rate in rates},
             lipsync=ModelLipSync(config.render.fps, config.animate.model_dir, config.animate.device, config.threads),
-            avatar=load_avatar(config.render.avatar),
+            avatars={spec: load_avatar(spec) for spec in specs},
+            config=config,
             executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="models"),
         )
-        log.info("models loaded in %.1f s (%d FAQ entries)", time.perf_counter() - started, len(entries))
+        log.info("models loaded in %.1f s (%d FAQ files, %d avatars, %d tenants)", time.perf_counter() - started, len(faqs), len(specs), len(config.tenants))
         return engines
+
+    def voice_for(self, tenant: str) -> PiperVoice:
+        settings = self.config.tenants.get(tenant)
+        rate = settings.length_scale if settings is not None and settings.length_scale is not None else self.config.speak.length_scale
+        return self.voices[rate]
+
+    def avatar_for(self, tenant: str) -> Avatar:
+        settings = self.config.tenants.get(tenant)
+        return self.avatars[settings.avatar if settings is not None and settings.avatar is not None else self.config.render.avatar]
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -57,7 +57,7 @@ class _SessionHarness:
         from agent.transport.tracks import AvatarVideoTrack
 
         self.conversation = Conversation(name, engines, config, lambda event: None)
-        self.renderer = RenderThread(engines.avatar, config.render.width, config.render.height, config.render.backend)
+        self.renderer = RenderThread(engines.avatar_for("demo"), config.render.width, config.render.height, config.render.backend)
         self.video = AvatarVideoTrack(self.conversation.playout, self.renderer, config.render.fps)
         self.jaw = INDEX["jawOpen"]
         self.frames: list[tuple[float, float]] = []  # (time, jawOpen of the speech pose in that frame)

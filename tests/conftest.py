@@ -50,4 +50,4 @@ def engines(config):
 
 @pytest.fixture(scope="session")
 def avatar(engines):
-    return engines.avatar
+    return engines.avatar_for("demo")

@@ -137,7 +137,7 @@ def test_sentences_split_for_streaming():
 
 
 def test_voice_speaks_text_that_whisper_understands(engines):
-    voice = engines.voice
+    voice = engines.voice_for("demo")
     audio = voice.synthesize("Your parcel will arrive on Tuesday.")
     assert voice.sample_rate == 22050
     assert 1.0 < len(audio) / voice.sample_rate < 5.0
@@ -152,7 +152,7 @@ def test_voice_speaks_text_that_whisper_understands(engines):
 # --- animate ------------------------------------------------------------------
 def test_lipsync_opens_jaw_with_speech_and_closes_in_silence(engines):
     sync = engines.lipsync  # our model, at the video frame rate
-    speech = engines.voice.synthesize("Hello, how are you today?")
+    speech = engines.voice_for("demo").synthesize("Hello, how are you today?")
     audio = np.concatenate([np.zeros(22050, np.float32), speech, np.zeros(22050, np.float32)])
     weights = sync(audio, 22050)
     assert weights.shape == (int(np.ceil(len(audio) / (22050 / 25))), 52)

@@ -30,18 +30,23 @@ def mark_active(versions_dir: Path, tenant: str, version: str) -> None:
 
 
 class AnswererRegistry:
-    def __init__(self, base: FaqAnswerer, versions_dir: Path, threads: int = 1, handoff_text: str = "") -> None:
-        self.base = base
+    def __init__(self, base: FaqAnswerer, versions_dir: Path, threads: int = 1, handoff_text: str = "",
+                 base_by_tenant: dict[str, FaqAnswerer] | None = None) -> None:
+        self.base = base  # the un-tuned model with answer.faq_path
+        self.base_by_tenant = base_by_tenant or {}  # tenants with a FAQ of their own
         self.versions_dir = Path(versions_dir)
         self.threads = threads
         self.handoff_text = handoff_text
         self._active: dict[str, tuple[str, FaqAnswerer]] = {}
 
     def get(self, tenant: str) -> FaqAnswerer:
-        return self._active.get(tenant, (BASE, self.base))[1]
+        return self._active[tenant][1] if tenant in self._active else self.base_for(tenant)
+
+    def base_for(self, tenant: str) -> FaqAnswerer:
+        return self.base_by_tenant.get(tenant, self.base)
 
     def active_version(self, tenant: str) -> str:
-        return self._active.get(tenant, (BASE, self.base))[0]
+        return self._active[tenant][0] if tenant in self._active else BASE
 
     def versions(self, tenant: str) -> list[dict]:
         folder = self.versions_dir / tenant
@@ -53,7 +58,7 @@ class AnswererRegistry:
     def load(self, tenant: str, version: str) -> FaqAnswerer:
         """Builds the answerer of a saved version (slow: run it off the event loop)."""
         if version == BASE:
-            return self.base
+            return self.base_for(tenant)
         folder = self.versions_dir / tenant / version
         if not (folder / "manifest.json").exists():
             raise VersionError(f"tenant {tenant!r} has no version {version!r}")

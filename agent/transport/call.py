@@ -33,7 +33,7 @@ class CallSession:
         self._channel = None
         self._pending_events: list[str] = []
         self.conversation = Conversation(self.id, engines, config, self.send_event, tenant)
-        self.renderer = RenderThread(engines.avatar, config.render.width, config.render.height, config.render.backend)
+        self.renderer = RenderThread(engines.avatar_for(tenant), config.render.width, config.render.height, config.render.backend)
         self.audio_out = AvatarAudioTrack(self.conversation.playout)
         self.video_out = AvatarVideoTrack(self.conversation.playout, self.renderer, config.render.fps, session=self.id)
         self._tasks: set[asyncio.Task] = set()
