@@ -24,15 +24,12 @@ from aiohttp import web
 from ..answer.faq import FaqError, load_faq
 from ..answer.registry import BASE, VersionError
 from ..config import AgentConfig
+from .shared import CONFIG, ENGINES, json_error
 
 log = logging.getLogger(__name__)
 MAX_UPLOAD_BYTES = 512_000
 UPLOAD_TYPES = {"text/csv": ".csv", "application/jsonl": ".jsonl", "application/x-ndjson": ".jsonl"}
 JOBS = web.AppKey("operator_jobs", dict)
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
 
 
 def _tokens(config: AgentConfig) -> dict[str, str]:
@@ -46,19 +43,17 @@ def _tokens(config: AgentConfig) -> dict[str, str]:
 
 def _authorise(request: web.Request) -> str | web.Response:
     """The tenant in the path if the bearer token belongs to it, else the error response."""
-    from .server import CONFIG
-
     config = request.app[CONFIG]
     tenant = request.match_info["tenant"]
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else ""
     owner = next((t for t, value in _tokens(config).items() if token and hmac.compare_digest(value, token)), None)
     if owner is None:
-        return _error(401, "missing or unknown operator token (Authorization: Bearer <token>)")
+        return json_error(401, "missing or unknown operator token (Authorization: Bearer <token>)")
     if tenant not in config.tenants:
-        return _error(404, f"unknown tenant {tenant!r}")
+        return json_error(404, f"unknown tenant {tenant!r}")
     if owner != tenant:
-        return _error(403, f"this token is not allowed to manage tenant {tenant!r}")
+        return json_error(403, f"this token is not allowed to manage tenant {tenant!r}")
     return tenant
 
 
@@ -67,19 +62,17 @@ def _uploads(config: AgentConfig, tenant: str) -> Path:
 
 
 async def upload_faq(request: web.Request) -> web.Response:
-    from .server import CONFIG
-
     tenant = _authorise(request)
     if isinstance(tenant, web.Response):
         return tenant
     suffix = UPLOAD_TYPES.get(request.content_type)
     if suffix is None:
-        return _error(415, f"send the FAQ as one of {', '.join(UPLOAD_TYPES)}")
+        return json_error(415, f"send the FAQ as one of {', '.join(UPLOAD_TYPES)}")
     if request.content_length is not None and request.content_length > MAX_UPLOAD_BYTES:
-        return _error(413, f"FAQ larger than {MAX_UPLOAD_BYTES} bytes")
+        return json_error(413, f"FAQ larger than {MAX_UPLOAD_BYTES} bytes")
     body = await request.content.read(MAX_UPLOAD_BYTES + 1)
     if len(body) > MAX_UPLOAD_BYTES:
-        return _error(413, f"FAQ larger than {MAX_UPLOAD_BYTES} bytes")
+        return json_error(413, f"FAQ larger than {MAX_UPLOAD_BYTES} bytes")
     digest = hashlib.sha256(body).hexdigest()
     folder = _uploads(request.app[CONFIG], tenant)
     folder.mkdir(parents=True, exist_ok=True)
@@ -89,7 +82,7 @@ async def upload_faq(request: web.Request) -> web.Response:
         try:
             entries = load_faq(candidate)
         except FaqError as exc:  # refused whole: nothing is stored
-            return _error(400, str(exc).replace(str(candidate), "upload"))
+            return json_error(400, str(exc).replace(str(candidate), "upload"))
     path = folder / f"faq-{digest[:16]}{suffix}"
     path.write_bytes(body)
     (folder / "latest").write_text(path.name)
@@ -97,8 +90,6 @@ async def upload_faq(request: web.Request) -> web.Response:
 
 
 async def start_finetune(request: web.Request) -> web.Response:
-    from .server import CONFIG
-
     tenant = _authorise(request)
     if isinstance(tenant, web.Response):
         return tenant
@@ -109,9 +100,9 @@ async def start_finetune(request: web.Request) -> web.Response:
         options = await request.json() if request.can_read_body else {}
         steps = int(options.get("steps", 120))
     except (ValueError, TypeError, AttributeError):
-        return _error(400, 'optional body: {"steps": <number>}')
+        return json_error(400, 'optional body: {"steps": <number>}')
     if not 1 <= steps <= 5000:
-        return _error(400, "steps must be between 1 and 5000")
+        return json_error(400, "steps must be between 1 and 5000")
     job = uuid.uuid4().hex[:10]
     progress = config.answer.versions_dir / tenant / "jobs" / f"{job}.json"
     progress.parent.mkdir(parents=True, exist_ok=True)
@@ -127,15 +118,13 @@ async def start_finetune(request: web.Request) -> web.Response:
 
 
 async def job_status(request: web.Request) -> web.Response:
-    from .server import CONFIG
-
     tenant = _authorise(request)
     if isinstance(tenant, web.Response):
         return tenant
     job = request.match_info["job"]
     progress = request.app[CONFIG].answer.versions_dir / tenant / "jobs" / f"{job}.json"
     if not job.isalnum() or not progress.exists():
-        return _error(404, "no such job")
+        return json_error(404, "no such job")
     status = json.loads(progress.read_text())
     process = request.app[JOBS].get(job)
     if process is not None and process.returncode not in (None, 0) and status.get("state") != "failed":
@@ -145,8 +134,6 @@ async def job_status(request: web.Request) -> web.Response:
 
 
 async def list_versions(request: web.Request) -> web.Response:
-    from .server import ENGINES
-
     tenant = _authorise(request)
     if isinstance(tenant, web.Response):
         return tenant
@@ -155,19 +142,17 @@ async def list_versions(request: web.Request) -> web.Response:
 
 
 async def activate_version(request: web.Request) -> web.Response:
-    from .server import ENGINES
-
     tenant = _authorise(request)
     if isinstance(tenant, web.Response):
         return tenant
     version = request.match_info["version"]
     registry = request.app[ENGINES].answerers
     if version != BASE and not (version.startswith("v") and version[1:].isdigit()):
-        return _error(404, f"no version {version!r}")
+        return json_error(404, f"no version {version!r}")
     try:
         answerer = await asyncio.get_running_loop().run_in_executor(None, registry.load, tenant, version)
     except VersionError as exc:
-        return _error(404, str(exc))
+        return json_error(404, str(exc))
     previous = registry.active_version(tenant)
     registry.activate(tenant, version, answerer)
     return web.json_response({"tenant": tenant, "active": version, "previous": previous})

@@ -13,17 +13,11 @@ from ..config import AgentConfig
 from ..engines import Engines
 from .call import CallSession
 from .operator import add_operator_routes
+from .shared import CONFIG, ENGINES, SESSIONS, json_error
 
 log = logging.getLogger(__name__)
 
 WEB_CLIENT = Path(__file__).resolve().parents[2] / "web_client"
-ENGINES = web.AppKey("engines", Engines)
-CONFIG = web.AppKey("config", AgentConfig)
-SESSIONS = web.AppKey("sessions", dict)
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
 
 
 @web.middleware
@@ -35,11 +29,11 @@ async def json_errors(request: web.Request, handler):
         if exc.status < 400:
             raise
         metrics.ERRORS.labels(f"http_{exc.status}").inc()
-        return _error(exc.status, exc.reason if exc.text is None or exc.text.startswith(f"{exc.status}:") else exc.text)
+        return json_error(exc.status, exc.reason if exc.text is None or exc.text.startswith(f"{exc.status}:") else exc.text)
     except Exception:
         metrics.ERRORS.labels("http_500").inc()
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return _error(500, "internal error")
+        return json_error(500, "internal error")
 
 
 DEFAULT_TENANT = "demo"
@@ -60,13 +54,13 @@ async def cross_origin(request: web.Request, handler):
     tenant_id = request.query.get("tenant", DEFAULT_TENANT if DEFAULT_TENANT in config.tenants else next(iter(config.tenants)))
     tenant = config.tenants.get(tenant_id)
     if tenant is None:
-        return _error(404, f"unknown tenant {tenant_id!r}")
+        return json_error(404, f"unknown tenant {tenant_id!r}")
     origin = request.headers.get("Origin")
     cross = origin is not None and origin != f"{request.scheme}://{request.host}"
     if cross and "*" not in tenant.allowed_origins and origin not in tenant.allowed_origins:
         metrics.ERRORS.labels("origin_refused").inc()
         log.warning("refused %s %s from origin %s for tenant %s", request.method, request.path, origin, tenant_id)
-        return _error(403, f"origin {origin} is not allowed for tenant {tenant_id!r}")
+        return json_error(403, f"origin {origin} is not allowed for tenant {tenant_id!r}")
     request[TENANT] = tenant_id
     if request.method == "OPTIONS":
         response = web.Response(status=204, headers={
@@ -94,27 +88,27 @@ async def ice_servers(request: web.Request) -> web.Response:
 async def offer(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     if request.content_type != "application/json":
-        return _error(415, "send the offer as application/json")
+        return json_error(415, "send the offer as application/json")
     if request.content_length is not None and request.content_length > config.server.max_offer_bytes:
-        return _error(413, f"offer larger than {config.server.max_offer_bytes} bytes")
+        return json_error(413, f"offer larger than {config.server.max_offer_bytes} bytes")
     try:
         raw = await request.text()
         if len(raw) > config.server.max_offer_bytes:
-            return _error(413, f"offer larger than {config.server.max_offer_bytes} bytes")
+            return json_error(413, f"offer larger than {config.server.max_offer_bytes} bytes")
         body = json.loads(raw)
     except web.HTTPRequestEntityTooLarge:
-        return _error(413, f"offer larger than {config.server.max_offer_bytes} bytes")
+        return json_error(413, f"offer larger than {config.server.max_offer_bytes} bytes")
     except (ValueError, UnicodeDecodeError):
-        return _error(400, "body is not valid JSON")
+        return json_error(400, "body is not valid JSON")
     if not isinstance(body, dict) or not isinstance(body.get("sdp"), str) or body.get("type") != "offer":
-        return _error(400, 'expected {"sdp": "<offer SDP>", "type": "offer"}')
+        return json_error(400, 'expected {"sdp": "<offer SDP>", "type": "offer"}')
     sdp = body["sdp"]
     if "m=audio" not in sdp or "m=video" not in sdp:
-        return _error(400, "the offer must include an audio and a video media section")
+        return json_error(400, "the offer must include an audio and a video media section")
     sessions = request.app[SESSIONS]
     if len(sessions) >= config.server.max_sessions:
         metrics.SESSIONS_REJECTED.labels("busy").inc()
-        return _error(503, "all agents are busy, please try again in a minute")
+        return json_error(503, "all agents are busy, please try again in a minute")
 
     tenant_id = request[TENANT]
     greeting = config.tenants[tenant_id].greeting or config.answer.greeting
@@ -127,7 +121,7 @@ async def offer(request: web.Request) -> web.Response:
         session.log.warning("rejected offer: %s", exc)
         metrics.SESSIONS_REJECTED.labels("bad_sdp").inc()
         await session.close()
-        return _error(400, f"could not use the offer SDP: {exc}")
+        return json_error(400, f"could not use the offer SDP: {exc}")
     metrics.SESSIONS_TOTAL.inc()
     session.log.info("call started from %s (tenant %s, origin %s)", request.remote, tenant_id, request.headers.get("Origin", "-"))
     return web.json_response({"sdp": answer.sdp, "type": answer.type, "session": session.id})
@@ -141,7 +135,7 @@ def _forget(app: web.Application, session: CallSession) -> None:
 async def hangup(request: web.Request) -> web.Response:
     session = request.app[SESSIONS].get(request.match_info["session"])
     if session is None or session.tenant != request[TENANT]:
-        return _error(404, "no such session")
+        return json_error(404, "no such session")
     await session.close()
     return web.json_response({"closed": session.id})
 
