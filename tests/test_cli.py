@@ -6,12 +6,21 @@ import pytest
 from agent.cli import build_parser, main
 
 
-@pytest.mark.parametrize("job", ["serve", "check", "benchmark"])
+JOBS = ["serve", "check", "benchmark", "render", "finetune-faq", "prepare-data", "train", "evaluate"]
+
+
+def test_the_parser_has_exactly_these_jobs():
+    jobs = next(a for a in build_parser()._actions if a.dest == "job")
+    assert sorted(jobs.choices) == sorted(JOBS)
+
+
+@pytest.mark.parametrize("job", JOBS)
 def test_every_job_has_help(job, capsys):
     with pytest.raises(SystemExit) as exit_:
         build_parser().parse_args([job, "--help"])
     assert exit_.value.code == 0
-    assert "--config" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: avatar-agent {job}") and len(out.splitlines()) > 4
 
 
 def test_check_reports_broken_faq_without_traceback(tmp_path):
