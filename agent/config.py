@@ -43,6 +43,7 @@ class HearConfig(StrictModel):
     min_speech_ms: int = Field(250, ge=50)
     max_turn_s: float = Field(20.0, gt=1)
     barge_in: bool = True
+    echo_cancellation: bool = Field(True, description="remove the avatar's own voice from the mic on the server too (WebRTC AEC3)")
 
 
 class AnswerConfig(StrictModel):

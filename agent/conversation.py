@@ -15,6 +15,7 @@ import numpy as np
 from . import metrics
 from .config import AgentConfig
 from .engines import Engines
+from .hear.echo import EchoCanceller
 from .hear.turns import SpeechStarted, TurnDetector, TurnEnded, TurnPaused
 from .audio import resample
 from .messages import AnimatedSpeech, Reply, Transcript, UserTurn
@@ -35,7 +36,8 @@ class Conversation:
         self.engines = engines
         self.config = config
         self.send_event = send_event
-        self.playout = Playout(on_event=self._on_playout)
+        self.echo = EchoCanceller() if config.hear.echo_cancellation else None
+        self.playout = Playout(on_event=self._on_playout, on_audio=self.echo.far_end if self.echo else None)
         hear = config.hear
         self.turns = TurnDetector(hear.vad_threshold, hear.end_of_turn_ms, hear.min_speech_ms, hear.max_turn_s)
         self.log = logging.LoggerAdapter(log, {"session": session_id})
@@ -52,7 +54,10 @@ class Conversation:
     # ----- input ---------------------------------------------------------------
     def hear(self, audio_16k: np.ndarray) -> None:
         """Feed customer audio (16 kHz mono float32) as it arrives."""
-        for event in self.turns.feed(audio_16k):
+        listen = None
+        if self.echo is not None:
+            listen, audio_16k = self.echo.near_end(audio_16k)
+        for event in self.turns.feed(audio_16k, listen=listen):
             if isinstance(event, SpeechStarted):
                 self._on_speech_started()
             elif isinstance(event, TurnPaused):

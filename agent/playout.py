@@ -29,13 +29,15 @@ class PlayoutEvent:
 
 
 class Playout:
-    def __init__(self, on_event: Callable[[PlayoutEvent], None] | None = None) -> None:
+    def __init__(self, on_event: Callable[[PlayoutEvent], None] | None = None,
+                 on_audio: Callable[[np.ndarray], None] | None = None) -> None:
         self._queue: deque[AnimatedSpeech] = deque()
         self._current: AnimatedSpeech | None = None
         self._offset = 0  # samples of the current sentence already handed out
         self._pose = np.zeros(COUNT, np.float32)
         self._emotion = "neutral"
         self._on_event = on_event or (lambda event: None)
+        self._on_audio = on_audio  # sees every frame handed out (the echo canceller's reference)
 
     @property
     def speaking(self) -> bool:
@@ -84,6 +86,8 @@ class Playout:
                 if finished.is_last:
                     self._pose = np.zeros(COUNT, np.float32)
                     self._on_event(PlayoutEvent("finished", finished.turn_id, at=time.monotonic()))
+        if self._on_audio is not None:
+            self._on_audio(out)
         return (np.clip(out, -1.0, 1.0) * 32767).astype(np.int16)
 
     def _pose_at_offset(self) -> np.ndarray:

@@ -87,30 +87,65 @@ async def test_typed_question_and_out_of_scope_handoff(engines, config):
     await conversation.close()
 
 
-async def test_customer_interrupting_silences_the_avatar_within_300_ms(engines, config, speech_dir):
-    """A recorded interruption fed in real-time steps while the avatar talks: how long until its output is silent."""
-    events: list[dict] = []
-    conversation = Conversation("barge-timing", engines, config, events.append)
-    await conversation.say("Thanks for waiting. Your refund was approved this morning, and the money should be back on your card "
-                           "within five working days. Is there anything else I can help you with today?")
-    interruption, _ = read_wav(espeak("Sorry, wait a moment please.", speech_dir / "interrupt.wav", lead_s=0.0, tail_s=0.6))
-    first_sound = int(np.argmax(np.abs(interruption) > 0.02))
-    noise = np.random.default_rng(0).normal(0, 0.002, 16000 * 4).astype(np.float32)
-    onset_step, stopped_at = 50, None  # the customer starts talking after a second of the answer
-    for step in range(onset_step + 40):
-        conversation.playout.next_audio_frame()  # the audio track hands out 20 ms of the answer
+def _echo_path(far_end_48k: np.ndarray, delay_s: float = 0.08, gain: float = 0.3) -> np.ndarray:
+    """What a laptop microphone hears of its own speakers: later, quieter, duller, with a short room tail."""
+    from scipy.signal import lfilter
+
+    from agent.audio import resample
+
+    x = lfilter([0.5], [1, -0.5], resample(far_end_48k, 48000, 16000))
+    tail = np.exp(-np.arange(480) / 80.0)
+    tail[0] = 1.0
+    x = np.convolve(x, tail / tail.sum() * 2.0)[: len(x)]
+    return np.concatenate([np.zeros(int(delay_s * 16000)), gain * x])
+
+
+async def _talk_over_the_avatar(conversation, interruption: np.ndarray | None, onset_s: float = 2.0) -> float | None:
+    """Runs the call's clock in 20 ms steps: the avatar speaks, its echo (and then maybe the customer) reach the mic.
+
+    Returns the milliseconds from the customer's first sound to the avatar's output falling silent,
+    -1 if its own echo silenced it first, None if it never stopped.
+    """
+    noise = np.random.default_rng(0).normal(0, 0.002, 16000 * 10).astype(np.float32)
+    onset = int(onset_s / 0.02)
+    first_sound = int(np.argmax(np.abs(interruption) > 0.02)) if interruption is not None else 0
+    far_end = []
+    for step in range(onset + 40):
+        far_end.append(conversation.playout.next_audio_frame().astype(np.float32) / 32768)  # the audio track's 20 ms
         mic = noise[step * 320 : (step + 1) * 320].copy()
-        if step >= onset_step:
-            part = interruption[(step - onset_step) * 320 : (step - onset_step + 1) * 320]
+        echo = _echo_path(np.concatenate(far_end))[step * 320 : (step + 1) * 320]
+        mic[: len(echo)] += echo
+        if interruption is not None and step >= onset:
+            part = interruption[(step - onset) * 320 : (step - onset + 1) * 320]
             mic[: len(part)] += part
         conversation.hear(mic)
         await asyncio.sleep(0)
         if not conversation.playout.speaking:
-            stopped_at = step
-            break
-    assert stopped_at is not None and stopped_at >= onset_step, "the avatar must keep talking until the customer speaks"
-    latency_ms = ((stopped_at + 1 - onset_step) * 320 - first_sound) / 16
-    print(f"barge-in: avatar output silent {latency_ms:.0f} ms after the customer's first sound")
+            return -1.0 if interruption is None or step < onset else ((step + 1 - onset) * 320 - first_sound) / 16
+    return None
+
+
+LONG_ANSWER = ("Thanks for waiting. Your refund was approved this morning, and the money should be back on your card "
+               "within five working days. Is there anything else I can help you with today?")
+
+
+async def test_echo_does_not_interrupt_but_the_customer_does_within_300_ms(engines, config, speech_dir):
+    events: list[dict] = []
+    conversation = Conversation("barge-timing", engines, config, events.append)
+    await conversation.say(LONG_ANSWER)
+    interruption, _ = read_wav(espeak("Sorry, wait a moment please.", speech_dir / "interrupt.wav", lead_s=0.0, tail_s=0.6))
+    latency_ms = await _talk_over_the_avatar(conversation, 0.8 * interruption)
+    assert latency_ms is not None and latency_ms > 0, "two seconds of the avatar's own echo must not stop it"
+    print(f"barge-in: avatar output silent {latency_ms:.0f} ms after the customer's first sound, with echo on the line")
     assert latency_ms <= 300
     assert any(e["type"] == "interrupted" for e in events)
+    await conversation.close()
+
+
+async def test_without_echo_cancellation_the_echo_would_interrupt(engines, config):
+    cfg = config.model_copy(deep=True)
+    cfg.hear.echo_cancellation = False
+    conversation = Conversation("echo-off", engines, cfg, lambda event: None)
+    await conversation.say(LONG_ANSWER)
+    assert await _talk_over_the_avatar(conversation, None) == -1.0, "the simulated echo is loud enough to matter"
     await conversation.close()

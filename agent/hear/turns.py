@@ -59,6 +59,7 @@ class TurnDetector:
         self._max_windows = int(max_turn_s * SAMPLE_RATE / WINDOW)
         self._preroll: deque[np.ndarray] = deque(maxlen=max(1, preroll_ms * SAMPLE_RATE // 1000 // WINDOW))
         self._pending = np.zeros(0, np.float32)
+        self._pending_listen = np.zeros(0, np.float32)
         self._in_turn = False
         self._turn: list[np.ndarray] = []
         self._speech_run = 0
@@ -69,21 +70,27 @@ class TurnDetector:
     def in_turn(self) -> bool:
         return self._in_turn
 
-    def feed(self, audio: np.ndarray, now: float | None = None) -> list[SpeechStarted | TurnPaused | TurnEnded]:
+    def feed(self, audio: np.ndarray, now: float | None = None, listen: np.ndarray | None = None) -> list[SpeechStarted | TurnPaused | TurnEnded]:
+        """`listen`, if given, is the same audio as the VAD should hear it (echo removed); `audio` is what turns keep."""
         now = time.monotonic() if now is None else now
+        listen = audio if listen is None else listen
+        if len(listen) != len(audio):
+            raise ValueError("listen and audio must be the same length")
         self._pending = np.concatenate([self._pending, np.asarray(audio, np.float32)])
-        events: list[SpeechStarted | TurnEnded] = []
+        self._pending_listen = np.concatenate([self._pending_listen, np.asarray(listen, np.float32)])
+        events: list[SpeechStarted | TurnPaused | TurnEnded] = []
         n_windows = len(self._pending) // WINDOW
         for i in range(n_windows):
-            window = self._pending[i * WINDOW : (i + 1) * WINDOW]
-            event = self._step(window, now)
+            part = slice(i * WINDOW, (i + 1) * WINDOW)
+            event = self._step(self._pending[part], now, self._pending_listen[part])
             if event is not None:
                 events.append(event)
         self._pending = self._pending[n_windows * WINDOW :]
+        self._pending_listen = self._pending_listen[n_windows * WINDOW :]
         return events
 
-    def _step(self, window: np.ndarray, now: float) -> SpeechStarted | TurnPaused | TurnEnded | None:
-        is_speech = self.vad(window) >= self.threshold
+    def _step(self, window: np.ndarray, now: float, listen: np.ndarray) -> SpeechStarted | TurnPaused | TurnEnded | None:
+        is_speech = self.vad(listen) >= self.threshold
         if not self._in_turn:
             self._preroll.append(window)
             self._speech_run = self._speech_run + 1 if is_speech else 0
