@@ -35,17 +35,12 @@ class Playout:
         self._current: AnimatedSpeech | None = None
         self._offset = 0  # samples of the current sentence already handed out
         self._pose = np.zeros(COUNT, np.float32)
-        self._emotion = "neutral"
         self._on_event = on_event or (lambda event: None)
         self._on_audio = on_audio  # sees every frame handed out (the echo canceller's reference)
 
     @property
     def speaking(self) -> bool:
         return self._current is not None or bool(self._queue)
-
-    @property
-    def emotion(self) -> str:
-        return self._emotion
 
     def enqueue(self, speech: AnimatedSpeech) -> None:
         if speech.sample_rate != OUTPUT_RATE:
@@ -73,7 +68,6 @@ class Playout:
                     break
                 self._current = self._queue.popleft()
                 self._offset = 0
-                self._emotion = self._current.emotion
                 self._on_event(PlayoutEvent("started", self._current.turn_id, self._current.text, time.monotonic()))
             take = min(FRAME_SAMPLES - filled, len(self._current.audio) - self._offset)
             out[filled : filled + take] = self._current.audio[self._offset : self._offset + take]

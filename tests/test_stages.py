@@ -197,7 +197,7 @@ def test_playout_hands_out_audio_with_matching_pose_and_flushes():
     playout.enqueue(AnimatedSpeech(1, "hi", audio, OUTPUT_RATE, weights, 25, "happy", is_last=True))
     first = playout.next_audio_frame()
     assert first.shape == (FRAME_SAMPLES,) and first.max() > 16000
-    assert events[0].kind == "started" and playout.emotion == "happy"
+    assert events[0].kind == "started" and events[0].text == "hi"
     for _ in range(11):
         playout.next_audio_frame()
     # 12 frames = 0.24 s handed out -> pose of video frame 6
