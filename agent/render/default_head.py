@@ -13,7 +13,7 @@ from ..animate.arkit import ARKIT_NAMES, COUNT
 from .avatar import Avatar
 
 SKIN = (0.86, 0.66, 0.54, 1.0)
-LIPS = (0.74, 0.36, 0.38, 1.0)
+LIPS = (0.72, 0.32, 0.34, 1.0)
 HAIR = (0.16, 0.11, 0.08, 1.0)
 BROW = (0.20, 0.13, 0.09, 1.0)
 EYE_WHITE = (0.94, 0.94, 0.92, 1.0)
@@ -117,14 +117,14 @@ def _head(b: _Builder) -> tuple[slice, int, int, np.ndarray]:
     # Flatter face plane, cheeks, chin, nose, brow ridge, eye sockets, lips.
     p[:, 2] += 0.07 * _gauss(p, (0.34, -0.18, 0.8), (0.16, 0.16, 0.5)) + 0.07 * _gauss(p, (-0.34, -0.18, 0.8), (0.16, 0.16, 0.5))
     p[:, 2] += 0.09 * _gauss(p, (0, -0.78, 0.7), (0.16, 0.09, 0.5))
-    nose = _gauss(p, (0, -0.08, 0.9), (0.075, 0.16, 0.5)) + 0.35 * _gauss(p, (0, 0.12, 0.9), (0.05, 0.14, 0.5))
+    nose = _gauss(p, (0, -0.09, 0.9), (0.08, 0.14, 0.5)) + 0.2 * _gauss(p, (0, 0.1, 0.9), (0.05, 0.12, 0.5))
     p[:, 2] += 0.25 * nose
     p[:, 2] += 0.06 * _gauss(p, (0, -0.22, 0.9), (0.1, 0.04, 0.5))  # nostril wings
     for sx in (-1, 1):
         # A socket deep enough that the eyeball shows between the lids.
         p[:, 2] -= 0.19 * _gauss(p, (sx * EYE_X, EYE_Y, 0.8), (0.105, 0.068, 0.4))
         p[:, 2] += 0.035 * _gauss(p, (sx * EYE_X, EYE_Y + 0.16, 0.8), (0.16, 0.04, 0.4))
-    p[:, 2] += 0.07 * _gauss(p, (0, MOUTH_Y, 0.85), (0.19, 0.07, 0.5))
+    p[:, 2] += 0.09 * _gauss(p, (0, MOUTH_Y, 0.85), (0.19, 0.075, 0.5))  # full lips
     # Ears.
     for sx in (-1, 1):
         p[:, 0] += sx * 0.09 * _gauss(p, (sx * 0.8, 0.02, -0.05), (0.05, 0.17, 0.09))
@@ -150,7 +150,7 @@ def _head(b: _Builder) -> tuple[slice, int, int, np.ndarray]:
     p = grid.reshape(-1, 3)
 
     colors = np.tile(np.array(SKIN, np.float32), (len(p), 1))
-    lip = _gauss(p, (0, MOUTH_Y, 0.9), (MOUTH_HALF_WIDTH * 0.62, 0.045, 0.3))
+    lip = _gauss(p, (0, MOUTH_Y, 0.9), (MOUTH_HALF_WIDTH * 0.66, 0.055, 0.3))
     lip = np.clip(lip * 1.6, 0, 1)[:, None]
     colors = colors * (1 - lip) + np.array(LIPS, np.float32) * lip
     for sx in (-1, 1):
@@ -160,12 +160,12 @@ def _head(b: _Builder) -> tuple[slice, int, int, np.ndarray]:
         colors = colors * (1 - brow) + np.array(BROW, np.float32) * brow
     hairline = 0.62 - 0.05 * np.abs(p[:, 0]) * 3 - 0.9 * _smoothstep(0.2, -0.5, p[:, 2])
     hair = _smoothstep(-0.03, 0.03, p[:, 1] - hairline)
-    sideburn = (np.abs(p[:, 0]) > 0.62) & (p[:, 1] > 0.05) & (p[:, 2] < 0.35)
+    sideburn = _smoothstep(0.55, 0.7, np.abs(p[:, 0])) * _smoothstep(-0.05, 0.1, p[:, 1]) * _smoothstep(0.45, 0.25, p[:, 2])
     hair = np.maximum(hair, sideburn.astype(np.float32))[:, None]
     colors = colors * (1 - hair) + np.array(HAIR, np.float32) * hair
     # Hair has some volume.
     out = p / np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-6)
-    p += 0.06 * hair * out
+    p += (0.05 + 0.06 * np.clip(p[:, 1:2], 0, 1)) * hair * out  # more volume on top
     b_slice = b.add("head", p, faces, colors)
     return b_slice, row_lower, row_upper, mouth_cols
 
@@ -316,7 +316,7 @@ def build_default_head() -> Avatar:
     shape("cheekPuff")[head] = 0.0
     for side, sx in (("Left", 1.0), ("Right", -1.0)):
         corner = _gauss(head_p, (sx * MOUTH_HALF_WIDTH, MOUTH_Y, 0.8), (0.09, 0.08, 0.4)) * front
-        shape(f"mouthSmile{side}")[head] = np.stack([sx * 0.05 * corner, 0.07 * corner, -0.03 * corner], -1)
+        shape(f"mouthSmile{side}")[head] = np.stack([sx * 0.07 * corner, 0.10 * corner, -0.03 * corner], -1)
         shape(f"mouthFrown{side}")[head] = np.stack([sx * 0.01 * corner, -0.06 * corner, 0 * corner], -1)
         shape(f"mouthStretch{side}")[head] = np.stack([sx * 0.07 * corner, -0.02 * corner, -0.02 * corner], -1)
         shape(f"mouthDimple{side}")[head] = np.stack([sx * 0.03 * corner, 0 * corner, -0.04 * corner], -1)
