@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "agent.yaml"
 
@@ -107,6 +107,11 @@ class AgentConfig(StrictModel):
     render: RenderConfig = Field(default_factory=RenderConfig)
     tenants: dict[str, TenantConfig] = Field(default_factory=lambda: {"demo": TenantConfig()})
     threads: int = Field(1, ge=1, description="torch / onnxruntime threads per model")
+    _source: Path | None = PrivateAttr(None)  # the file it was loaded from, handed to helper processes
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
 
 
     @field_validator("tenants")
@@ -165,6 +170,7 @@ def load_config(path: Path | str = DEFAULT_CONFIG) -> AgentConfig:
             if not avatar.exists():
                 raise ConfigError(f"{path}: tenants.{tenant_id}.avatar file does not exist: {avatar}")
             tenant.avatar = str(avatar)
+    config._source = path.resolve()
     model_dir = config.animate.model_dir
     if model_dir is not None:
         config.animate.model_dir = model_dir if model_dir.is_absolute() else (path.parent / model_dir).resolve()

@@ -95,7 +95,8 @@ async def start_finetune(request: web.Request) -> web.Response:
         return tenant
     config = request.app[CONFIG]
     folder = _uploads(config, tenant)
-    faq = folder / (folder / "latest").read_text() if (folder / "latest").exists() else config.answer.faq_path
+    own_faq = config.tenants[tenant].faq_path or config.answer.faq_path
+    faq = folder / (folder / "latest").read_text() if (folder / "latest").exists() else own_faq
     try:
         options = await request.json() if request.can_read_body else {}
         steps = int(options.get("steps", 120))
@@ -109,6 +110,7 @@ async def start_finetune(request: web.Request) -> web.Response:
     progress.write_text(json.dumps({"job": job, "state": "starting"}))
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "agent.cli", "--log-level", "WARNING", "finetune-faq", "--faq", str(faq), "--tenant", tenant,
+        *(["--config", str(config.source)] if config.source else []),
         "--versions-dir", str(config.answer.versions_dir), "--steps", str(steps), "--progress-file", str(progress),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )
