@@ -17,7 +17,7 @@ from agent.audio import read_wav
 
 from .baselines import LoudnessJaw, RuleVisemes
 from .data.augment import augment
-from .data.build import _seed, build_jobs, label_utterance, synthesize_example
+from .data.build import build_jobs, seed_for, label_utterance, synthesize_example
 from .data.visemes import MOUTH_CHANNELS
 from .data.voices import TEST_VOICES, Synthesizer, default_voices
 from .features import OUTPUT_FPS, SAMPLE_RATE, log_mel
@@ -77,7 +77,7 @@ def evaluate(model_dir: Path = WEIGHTS_DIR, grid_dir: Path | None = None, per_vo
             ex = synthesize_example(synth, variant, index, text)
         except Exception:
             continue
-        rng = np.random.default_rng(_seed("eval", variant.name, index))
+        rng = np.random.default_rng(seed_for("eval", variant.name, index))
         for audio in (ex.audio, augment(ex.audio, rng)[0]):
             targets, visemes = label_utterance(ex.audio, ex.phones, ex.emotion, ex.intensity, len(log_mel(audio)))
             for name, method in methods.items():

@@ -25,7 +25,8 @@ SPLITS = ("train", "val", "test")
 _worker_synth: Synthesizer | None = None
 
 
-def _seed(*parts) -> int:
+def seed_for(*parts) -> int:
+    """A stable 64-bit seed from any labels (Python's hash() changes between runs)."""
     return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "little")
 
 
@@ -67,8 +68,8 @@ class Example:
 
 
 def synthesize_example(synth: Synthesizer, variant: VoiceVariant, index: int, text: str) -> Example:
-    rng = np.random.default_rng(_seed(variant.name, index))
-    audio, phones = synth(variant, text, seed=_seed(variant.name, index, "voice"))
+    rng = np.random.default_rng(seed_for(variant.name, index))
+    audio, phones = synth(variant, text, seed=seed_for(variant.name, index, "voice"))
     lead, tail = rng.uniform(0.0, 0.6, 2)
     audio = np.concatenate([np.zeros(int(lead * SAMPLE_RATE), np.float32), audio, np.zeros(int(tail * SAMPLE_RATE), np.float32)])
     # Engines sometimes time the last pause past the end of the audio.
@@ -86,7 +87,7 @@ def _make_utterance(job: tuple[VoiceVariant, int, str]) -> list[dict]:
         ex = synthesize_example(_worker_synth, variant, index, text)
     except Exception as exc:  # one bad alignment must not sink the whole corpus
         return [{"error": f"{variant.name} #{index}: {exc}"}]
-    rng = np.random.default_rng(_seed(variant.name, index, "augment"))
+    rng = np.random.default_rng(seed_for(variant.name, index, "augment"))
     audio_hash = hashlib.sha256(ex.audio.tobytes()).hexdigest()[:16]
     records = []
     for aug_name in ("clean", "augmented"):
@@ -94,7 +95,7 @@ def _make_utterance(job: tuple[VoiceVariant, int, str]) -> list[dict]:
         feats = log_mel(audio)
         targets, visemes = label_utterance(ex.audio, ex.phones, ex.emotion, ex.intensity, len(feats))
         records.append({
-            "id": f"{variant.voice}-{_seed(variant.name) % 10**6:06d}-{index:03d}-{aug_name}",
+            "id": f"{variant.voice}-{seed_for(variant.name) % 10**6:06d}-{index:03d}-{aug_name}",
             "voice": variant.voice, "variant": variant.name, "split": split_of(variant.voice), "text": text,
             "emotion": ex.emotion, "intensity": round(ex.intensity, 3), "augmentation": details, "audio_sha256": audio_hash,
             "seconds": round(len(audio) / SAMPLE_RATE, 3),
@@ -108,7 +109,7 @@ def build_jobs(sentences_per_variant: int, voices: list[VoiceVariant] | None = N
     texts = sentences()
     jobs = []
     for variant in voices or default_voices():
-        rng = np.random.default_rng(_seed("texts", variant.name))
+        rng = np.random.default_rng(seed_for("texts", variant.name))
         for i in sorted(rng.choice(len(texts), size=min(sentences_per_variant, len(texts)), replace=False)):
             jobs.append((variant, int(i), texts[i]))
     return jobs
