@@ -93,3 +93,26 @@ def test_widget_on_a_site_that_is_not_allowed_is_refused(shop, agent_for_shop):
     assert "not be allowed" in status or "not allowed" in status, status
     assert '"sessions": 0' in urllib.request.urlopen(agent_for_shop + "/healthz").read().decode()
     assert "refused GET /api/ice-servers from origin http://127.0.0.1" in (ARTIFACTS / "e2e-widget-server.log").read_text()
+
+
+def test_a_second_caller_is_told_the_agents_are_busy(shop, agent_for_shop):
+    from playwright.sync_api import sync_playwright
+
+    _, port = shop
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_args())
+        first, second = browser.new_page(), browser.new_page()
+        for page in (first, second):
+            page.goto(f"http://localhost:{port}/index.html")
+            page.click("#launcher")
+        first.click("#call")
+        first.wait_for_function("() => (window.avatarEvents || []).some(e => e.type === 'avatar')", timeout=60_000)
+        second.click("#call")
+        second.wait_for_function("() => document.querySelector('#avatar-widget-host').shadowRoot.querySelector('#status').classList.contains('error')", timeout=20_000)
+        status = second.inner_text("#status")
+        first_still_connected = first.evaluate("document.querySelector('#avatar-widget-host').shadowRoot.querySelector('#hangup').disabled") is False
+        first.click("#hangup")
+        browser.close()
+    assert "busy" in status, status
+    assert first_still_connected, "the first call is not disturbed"
+    assert '"sessions": 0' in wait_until_no_sessions(agent_for_shop)
