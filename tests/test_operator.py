@@ -113,6 +113,8 @@ async def test_finetune_job_runs_and_reports_progress(operator):
     r = await operator.post("/operator/demo/finetune", json={"steps": 2}, headers=DEMO)
     assert r.status == 202
     job = (await r.json())["job"]
+    r = await operator.post("/operator/demo/finetune", json={"steps": 2}, headers=DEMO)
+    assert r.status == 409 and job in (await r.json())["error"], "one fine-tune per tenant at a time"
     status = {}
     for _ in range(900):
         status = await (await operator.get(f"/operator/demo/jobs/{job}", headers=DEMO)).json()

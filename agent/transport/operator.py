@@ -94,6 +94,9 @@ async def start_finetune(request: web.Request) -> web.Response:
     if isinstance(tenant, web.Response):
         return tenant
     config = request.app[CONFIG]
+    running = [job for job, (owner, process) in request.app[JOBS].items() if owner == tenant and process.returncode is None]
+    if running:  # one at a time per tenant: fine-tuning is CPU-heavy and calls come first
+        return json_error(409, f"a fine-tune is already running for tenant {tenant!r} (job {running[0]})")
     folder = _uploads(config, tenant)
     own_faq = config.tenants[tenant].faq_path or config.answer.faq_path
     faq = folder / (folder / "latest").read_text() if (folder / "latest").exists() else own_faq
@@ -114,7 +117,7 @@ async def start_finetune(request: web.Request) -> web.Response:
         "--versions-dir", str(config.answer.versions_dir), "--steps", str(steps), "--progress-file", str(progress),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )
-    request.app[JOBS][job] = process
+    request.app[JOBS][job] = (tenant, process)
     log.info("tenant %s: fine-tune job %s started on %s (%d steps)", tenant, job, faq.name, steps)
     return web.json_response({"job": job, "faq": faq.name, "steps": steps}, status=202)
 
@@ -128,7 +131,7 @@ async def job_status(request: web.Request) -> web.Response:
     if not job.isalnum() or not progress.exists():
         return json_error(404, "no such job")
     status = json.loads(progress.read_text())
-    process = request.app[JOBS].get(job)
+    process = request.app[JOBS].get(job, (None, None))[1]
     if process is not None and process.returncode not in (None, 0) and status.get("state") != "failed":
         err = (await process.stderr.read()).decode(errors="replace").strip().splitlines()
         status = {**status, "state": "failed", "error": err[-1] if err else f"exit code {process.returncode}"}
@@ -160,8 +163,17 @@ async def activate_version(request: web.Request) -> web.Response:
     return web.json_response({"tenant": tenant, "active": version, "previous": previous})
 
 
+async def _stop_jobs(app: web.Application) -> None:
+    """A server going down takes its fine-tune processes with it; their versions are staged, never half-written."""
+    for _, process in app[JOBS].values():
+        if process.returncode is None:
+            process.terminate()
+            await process.wait()
+
+
 def add_operator_routes(app: web.Application) -> None:
     app[JOBS] = {}
+    app.on_shutdown.append(_stop_jobs)
     app.router.add_put("/operator/{tenant}/faq", upload_faq)
     app.router.add_post("/operator/{tenant}/finetune", start_finetune)
     app.router.add_get("/operator/{tenant}/jobs/{job}", job_status)
