@@ -51,11 +51,8 @@ class EchoCanceller:
         return self._rtc.AudioFrame(pcm.tobytes(), SAMPLE_RATE, 1, FRAME)
 
     def far_end(self, audio48k: np.ndarray) -> None:
-        """What the avatar just played (48 kHz float or int16)."""
-        audio = np.asarray(audio48k, np.float32)
-        if audio.dtype != np.float32 or np.abs(audio).max(initial=0) > 1.5:
-            audio = audio / 32768.0
-        self._far = np.concatenate([self._far, self._decimate(audio).astype(np.float32)])
+        """What the avatar just played: 48 kHz float in -1..1."""
+        self._far = np.concatenate([self._far, self._decimate(np.asarray(audio48k, np.float32)).astype(np.float32)])
         while len(self._far) >= FRAME:
             chunk = self._far[:FRAME]
             if np.sqrt(np.mean(chunk**2)) > 1e-3:
