@@ -12,10 +12,11 @@ import numpy as np
 from ..animate.arkit import ARKIT_NAMES, COUNT
 from .avatar import Avatar
 
-SKIN = (0.86, 0.66, 0.54, 1.0)
+SKIN = (0.88, 0.67, 0.55, 1.0)
+BLUSH = (0.86, 0.52, 0.48, 1.0)
 LIPS = (0.72, 0.32, 0.34, 1.0)
 HAIR = (0.16, 0.11, 0.08, 1.0)
-BROW = (0.20, 0.13, 0.09, 1.0)
+BROW = (0.16, 0.10, 0.07, 1.0)
 EYE_WHITE = (0.94, 0.94, 0.92, 1.0)
 IRIS = (0.28, 0.42, 0.55, 1.0)
 PUPIL = (0.03, 0.03, 0.03, 1.0)
@@ -150,13 +151,16 @@ def _head(b: _Builder) -> tuple[slice, int, int, np.ndarray]:
     p = grid.reshape(-1, 3)
 
     colors = np.tile(np.array(SKIN, np.float32), (len(p), 1))
+    for sx in (-1, 1):  # a little warmth on the cheeks
+        blush = 0.35 * _gauss(p, (sx * 0.38, -0.22, 0.8), (0.13, 0.1, 0.4))[:, None] * (p[:, 2:3] > 0.3)
+        colors = colors * (1 - blush) + np.array(BLUSH, np.float32) * blush
     lip = _gauss(p, (0, MOUTH_Y, 0.9), (MOUTH_HALF_WIDTH * 0.66, 0.055, 0.3))
     lip = np.clip(lip * 1.6, 0, 1)[:, None]
     colors = colors * (1 - lip) + np.array(LIPS, np.float32) * lip
     for sx in (-1, 1):
         arched = p + np.stack([0 * p[:, 0], 0.9 * (p[:, 0] - sx * EYE_X) ** 2, 0 * p[:, 0]], -1)  # brows arch
         brow = _gauss(arched, (sx * (EYE_X + 0.02), EYE_Y + 0.165, 0.8), (0.11, 0.026, 0.4))
-        brow = np.clip(brow * 2.2 - 0.5, 0, 1)[:, None] * (p[:, 2:3] > 0.3)
+        brow = np.clip(brow * 2.6 - 0.4, 0, 1)[:, None] * (p[:, 2:3] > 0.3)
         colors = colors * (1 - brow) + np.array(BROW, np.float32) * brow
     hairline = 0.62 - 0.05 * np.abs(p[:, 0]) * 3 - 0.9 * _smoothstep(0.2, -0.5, p[:, 2])
     hair = _smoothstep(-0.03, 0.03, p[:, 1] - hairline)
