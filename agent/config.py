@@ -147,33 +147,30 @@ def load_config(path: Path | str = DEFAULT_CONFIG) -> AgentConfig:
             where = ".".join(str(p) for p in err["loc"])
             lines.append(f"  {where}: {err['msg']}")
         raise ConfigError("\n".join(lines)) from None
-    if not config.answer.faq_path.is_absolute():
-        config.answer.faq_path = (path.parent / config.answer.faq_path).resolve()
-    if not config.answer.faq_path.exists():
-        raise ConfigError(f"{path}: answer.faq_path does not exist: {config.answer.faq_path}")
-    if not config.answer.versions_dir.is_absolute():
-        config.answer.versions_dir = (path.parent / config.answer.versions_dir).resolve()
+
+    def resolved(value: Path | str) -> Path:
+        """Relative paths in the file are relative to the file."""
+        value = Path(value)
+        return value if value.is_absolute() else (path.parent / value).resolve()
+
+    def existing(value: Path | str, what: str) -> Path:
+        found = resolved(value)
+        if not found.exists():
+            raise ConfigError(f"{path}: {what} does not exist: {found}")
+        return found
+
+    config.answer.faq_path = existing(config.answer.faq_path, "answer.faq_path")
+    config.answer.versions_dir = resolved(config.answer.versions_dir)
     if config.render.avatar != "default":
-        avatar = Path(config.render.avatar)
-        avatar = avatar if avatar.is_absolute() else (path.parent / avatar).resolve()
-        if not avatar.exists():
-            raise ConfigError(f"{path}: render.avatar file does not exist: {avatar}")
-        config.render.avatar = str(avatar)
+        config.render.avatar = str(existing(config.render.avatar, "render.avatar file"))
     for tenant_id, tenant in config.tenants.items():
         if tenant.faq_path is not None:
-            tenant.faq_path = tenant.faq_path if tenant.faq_path.is_absolute() else (path.parent / tenant.faq_path).resolve()
-            if not tenant.faq_path.exists():
-                raise ConfigError(f"{path}: tenants.{tenant_id}.faq_path does not exist: {tenant.faq_path}")
+            tenant.faq_path = existing(tenant.faq_path, f"tenants.{tenant_id}.faq_path")
         if tenant.avatar not in (None, "default"):
-            avatar = Path(tenant.avatar)
-            avatar = avatar if avatar.is_absolute() else (path.parent / avatar).resolve()
-            if not avatar.exists():
-                raise ConfigError(f"{path}: tenants.{tenant_id}.avatar file does not exist: {avatar}")
-            tenant.avatar = str(avatar)
-    config._source = path.resolve()
-    model_dir = config.animate.model_dir
-    if model_dir is not None:
-        config.animate.model_dir = model_dir if model_dir.is_absolute() else (path.parent / model_dir).resolve()
+            tenant.avatar = str(existing(tenant.avatar, f"tenants.{tenant_id}.avatar file"))
+    if config.animate.model_dir is not None:
+        config.animate.model_dir = resolved(config.animate.model_dir)
         if not (config.animate.model_dir / "audio2face.onnx").exists():
             raise ConfigError(f"{path}: animate.model_dir has no audio2face.onnx: {config.animate.model_dir}")
+    config._source = path.resolve()
     return config
