@@ -8,21 +8,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
 from . import metrics
 from .config import AgentConfig
 from .engines import Engines
+from .audio import resample
 from .hear.echo import EchoCanceller
 from .hear.turns import SpeechStarted, TurnDetector, TurnEnded, TurnPaused
-from .audio import resample
 from .messages import AnimatedSpeech, Reply, Transcript, UserTurn
 from .playout import OUTPUT_RATE, Playout, PlayoutEvent
 from .speak.sentences import split_sentences
 
 log = logging.getLogger(__name__)
+
+
+class EarlyTranscript(NamedTuple):
+    """Transcription started at a pause; valid if the turn ends with no more speech after it."""
+
+    speech_windows: int
+    text: asyncio.Future
+    started: float
 
 
 def to_output_rate(audio: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -48,7 +56,7 @@ class Conversation:
         self.stage_timings: list[tuple[str, float]] = []
         self.history: list[Reply] = []
         self._previous_question: str | None = None  # for follow-ups such as "and on Saturdays?"
-        self._early: tuple | None = None  # (speech windows, transcription future, started) from the last pause
+        self._early: EarlyTranscript | None = None
         self._closed = False
 
     # ----- input ---------------------------------------------------------------
@@ -64,16 +72,16 @@ class Conversation:
                 self._transcribe_early(event)
             elif isinstance(event, TurnEnded):
                 self._turn_counter += 1
-                early = self._early if self._early is not None and self._early[0] == event.speech_windows else None
+                early = self._early if self._early is not None and self._early.speech_windows == event.speech_windows else None
                 self._early = None
                 self._start_response(self._respond_to_audio(UserTurn(self._turn_counter, event.audio, event.at), early))
 
     def _transcribe_early(self, pause: TurnPaused) -> None:
         """Starts transcribing at the first pause; if the customer says nothing more, the reply starts that much sooner."""
-        if self._early is not None and not self._early[1].done():
+        if self._early is not None and not self._early.text.done():
             return  # one speculative job at a time
         future = asyncio.get_running_loop().run_in_executor(self.engines.executor, self.engines.transcriber, pause.audio)
-        self._early = (pause.speech_windows, future, time.perf_counter())
+        self._early = EarlyTranscript(pause.speech_windows, future, time.perf_counter())
 
     def ask_text(self, text: str) -> None:
         """A typed question from the page."""
@@ -117,19 +125,19 @@ class Conversation:
     async def _run(self, stage: str, fn, *args):
         started = time.perf_counter()
         result = await asyncio.get_running_loop().run_in_executor(self.engines.executor, fn, *args)
+        self._timed(stage, started)
+        return result
+
+    def _timed(self, stage: str, started: float) -> None:
         elapsed = time.perf_counter() - started
         metrics.STAGE_SECONDS.labels(stage).observe(elapsed)
         self.stage_timings.append((stage, elapsed))
-        return result
 
-    async def _respond_to_audio(self, turn: UserTurn, early: tuple | None = None) -> None:
+    async def _respond_to_audio(self, turn: UserTurn, early: EarlyTranscript | None = None) -> None:
         self.send_event({"type": "state", "state": "thinking"})
         if early is not None:
-            _, future, started = early
-            text = await future
-            elapsed = time.perf_counter() - started
-            metrics.STAGE_SECONDS.labels("transcribe").observe(elapsed)
-            self.stage_timings.append(("transcribe", elapsed))
+            text = await early.text
+            self._timed("transcribe", early.started)
         else:
             text = await self._run("transcribe", self.engines.transcriber, turn.audio)
         self.log.info("turn %d heard %r (%.1f s of audio)", turn.turn_id, text, len(turn.audio) / 16000)
