@@ -170,7 +170,8 @@ def test_shipped_model_follows_the_emotion_input(face, question):
 
 @pytest.mark.skipif(not GRID.exists(), reason="needs ../shared/data/grid-lipsync")
 def test_shipped_model_beats_both_baselines_on_real_speakers(face):
-    from models.audio2face.evaluate import at_times, load_grid, pearson
+    from models.audio2face.evaluate import load_grid, pearson
+    from models.audio2face.runtime import poses_at
 
     scores = {"model": [], "loudness": [], "rules": []}
     rules = RuleVisemes()
@@ -178,7 +179,7 @@ def test_shipped_model_beats_both_baselines_on_real_speakers(face):
         truth = clip["curves"][:, INDEX["jawOpen"]]
         for name, poses in (("model", face.animate(clip["audio"], clip["rate"])), ("loudness", LoudnessJaw()(clip["audio"], clip["rate"])),
                             ("rules", rules(clip["audio"], clip["rate"], clip["text"]))):
-            scores[name].append(pearson(at_times(poses, clip["times"])[:, INDEX["jawOpen"]], truth))
+            scores[name].append(pearson(poses_at(poses, clip["times"])[:, INDEX["jawOpen"]], truth))
     mean = {k: float(np.mean(v)) for k, v in scores.items()}
     assert mean["model"] > mean["loudness"] and mean["model"] > mean["rules"], mean
 

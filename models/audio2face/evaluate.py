@@ -20,8 +20,8 @@ from .data.augment import augment
 from .data.build import build_jobs, seed_for, label_utterance, synthesize_example
 from .data.visemes import MOUTH_CHANNELS
 from .data.voices import TEST_VOICES, Synthesizer, default_voices
-from .features import OUTPUT_FPS, SAMPLE_RATE, log_mel
-from .runtime import FaceModel, FaceStream, WEIGHTS_DIR
+from .features import SAMPLE_RATE, log_mel
+from .runtime import WEIGHTS_DIR, FaceModel, FaceStream, poses_at
 
 MODEL = "audio2face (ours)"
 
@@ -36,11 +36,6 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     if np.std(a) < 1e-8 or np.std(b) < 1e-8:
         return 0.0
     return float(np.corrcoef(a, b)[0, 1])
-
-
-def at_times(poses: np.ndarray, times: np.ndarray) -> np.ndarray:
-    src = np.arange(len(poses)) / OUTPUT_FPS
-    return np.stack([np.interp(times, src, poses[:, c]) for c in range(poses.shape[1])], axis=1)
 
 
 def load_grid(grid_dir: Path) -> list[dict]:
@@ -62,8 +57,8 @@ def load_grid(grid_dir: Path) -> list[dict]:
 def evaluate(model_dir: Path = WEIGHTS_DIR, grid_dir: Path | None = None, per_voice: int = 12, out: Path | None = None, plot: Path | None = None) -> dict:
     face = FaceModel(model_dir, device="cpu")
     rule = RuleVisemes()
-    methods = {MODEL: lambda a, r, text, emo: face.infer(a, r, emo)[0], "loudness jaw": lambda a, r, text, emo: LoudnessJaw()(a, r),
-               "rule-based visemes": lambda a, r, text, emo: rule(a, r, text)}
+    baselines = {"loudness jaw": lambda a, r, text: LoudnessJaw()(a, r), "rule-based visemes": lambda a, r, text: rule(a, r, text)}
+    methods = {MODEL: lambda a, r, text: face.animate(a, r), **baselines}
     report: dict = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "model": face.card.get("onnx_sha256"), "held_out": {}, "real_speakers": {}}
 
     # 1. Held-out synthetic voices: error against the coarticulated labels.
@@ -80,10 +75,11 @@ def evaluate(model_dir: Path = WEIGHTS_DIR, grid_dir: Path | None = None, per_vo
         rng = np.random.default_rng(seed_for("eval", variant.name, index))
         for audio in (ex.audio, augment(ex.audio, rng)[0]):
             targets, visemes = label_utterance(ex.audio, ex.phones, ex.emotion, ex.intensity, len(log_mel(audio)))
-            for name, method in methods.items():
-                pred = method(audio, SAMPLE_RATE, text, ex.emotion)[: len(targets)]
+            poses, vis = face.infer(audio, SAMPLE_RATE, ex.emotion)  # one run gives the poses and the visemes
+            predictions = {MODEL: poses, **{name: method(audio, SAMPLE_RATE, text) for name, method in baselines.items()}}
+            for name, pred in predictions.items():
+                pred = pred[: len(targets)]
                 errors[name].append(np.abs(pred[:, MOUTH_CHANNELS] - targets[: len(pred)][:, MOUTH_CHANNELS]).mean(axis=1))
-            _, vis = face.infer(audio, SAMPLE_RATE, ex.emotion)
             correct += int((vis[: len(visemes)] == visemes[: len(vis)]).sum())
             total += min(len(vis), len(visemes))
     for name in methods:
@@ -102,7 +98,7 @@ def evaluate(model_dir: Path = WEIGHTS_DIR, grid_dir: Path | None = None, per_vo
             truth = clip["curves"]
             row = {"clip": clip["name"], "truth": truth[:, INDEX["jawOpen"]].tolist()}
             for name, method in methods.items():
-                pred = at_times(method(clip["audio"], clip["rate"], clip["text"], "neutral"), clip["times"])
+                pred = poses_at(method(clip["audio"], clip["rate"], clip["text"]), clip["times"])
                 per_clip[name]["jawOpen"].append(pearson(pred[:, INDEX["jawOpen"]], truth[:, INDEX["jawOpen"]]))
                 per_clip[name]["openness"].append(pearson(mouth_openness(pred), mouth_openness(truth)))
                 row[name] = pred[:, INDEX["jawOpen"]].tolist()

@@ -52,11 +52,6 @@ def _window() -> np.ndarray:
     return np.hanning(WINDOW + 1)[:-1].astype(np.float32)
 
 
-def frames_for(n_samples: int) -> int:
-    """Number of complete feature frames in n_samples of (un-led) audio."""
-    return max(0, (n_samples + LEAD - WINDOW) // HOP + 1)
-
-
 def log_mel_frames(padded: np.ndarray) -> np.ndarray:
     """Log-mel of every complete window in already-led audio: [frames, N_MELS]."""
     n = (len(padded) - WINDOW) // HOP + 1

@@ -123,14 +123,15 @@ class FaceStream:
         return weights
 
 
+def poses_at(poses: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """The model's 50 fps poses at any times (seconds), linear in time."""
+    src = np.arange(len(poses)) / OUTPUT_FPS
+    return np.stack([np.interp(times, src, poses[:, c]) for c in range(poses.shape[1])], axis=1).astype(np.float32)
+
+
 def resample_poses(poses: np.ndarray, fps: float, n_frames: int | None = None) -> np.ndarray:
-    """50 fps poses -> fps, linear in time; pose i of the result is at i / fps seconds."""
+    """50 fps poses -> fps; pose i of the result is at i / fps seconds."""
     if len(poses) == 0:
         return np.zeros((n_frames or 0, COUNT), np.float32)
     n = n_frames if n_frames is not None else int(np.ceil(len(poses) * fps / OUTPUT_FPS))
-    src_t = np.arange(len(poses)) / OUTPUT_FPS
-    dst_t = np.arange(n) / fps
-    out = np.empty((n, poses.shape[1]), np.float32)
-    for c in range(poses.shape[1]):
-        out[:, c] = np.interp(dst_t, src_t, poses[:, c])
-    return out
+    return poses_at(poses, np.arange(n) / fps)

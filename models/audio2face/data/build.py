@@ -18,7 +18,9 @@ from tqdm import tqdm
 from ..features import N_MELS, SAMPLE_RATE, log_mel, output_times
 from .augment import augment
 from .corpus import sentences
-from .visemes import EMOTIONS, Phone, coarticulated_curves, emotion_offsets, viseme_track
+from agent.animate.expression import emotion_pose
+
+from .visemes import EMOTIONS, Phone, coarticulated_curves, viseme_track
 from .voices import Synthesizer, VoiceVariant, default_voices, split_of
 
 SPLITS = ("train", "val", "test")
@@ -43,7 +45,7 @@ def phone_loudness(audio: np.ndarray, phones: list[Phone]) -> np.ndarray:
 def label_utterance(audio: np.ndarray, phones: list[Phone], emotion: str, intensity: float, n_feature_frames: int):
     times = output_times(n_feature_frames)
     mouth = coarticulated_curves(phones, times, phone_loudness(audio, phones))
-    targets = np.clip(mouth + emotion_offsets(emotion, intensity)[None, :], 0.0, 1.0)
+    targets = np.clip(mouth + intensity * emotion_pose(emotion)[None, :], 0.0, 1.0)
     if not np.isfinite(targets).all():
         raise ValueError("non-finite label curves")
     return targets.astype(np.float32), viseme_track(phones, times).astype(np.int8)

@@ -141,16 +141,3 @@ def coarticulated_curves(phones: list[Phone], times: np.ndarray, loudness: np.nd
         den += dom
     curves = np.where(den > 1e-9, num / np.maximum(den, 1e-9), 0.0)
     return np.clip(curves, 0.0, 1.0).astype(np.float32)
-
-
-def emotion_offsets(emotion: str, intensity: float = 1.0) -> np.ndarray:
-    w = np.zeros(COUNT, np.float32)
-    for name, value in EMOTION_POSES[emotion].items():
-        w[INDEX[name]] = value * intensity
-    return w
-
-
-def emotion_onehot(emotion: str) -> np.ndarray:
-    v = np.zeros(len(EMOTIONS), np.float32)
-    v[EMOTIONS.index(emotion)] = 1.0
-    return v
