@@ -22,11 +22,12 @@ log = logging.getLogger(__name__)
 
 
 class CallSession:
-    def __init__(self, engines: Engines, config: AgentConfig, on_closed, tenant: str = "demo", greeting: str | None = None) -> None:
+    def __init__(self, engines: Engines, config: AgentConfig, on_closed, tenant: str = "demo") -> None:
         self.id = uuid.uuid4().hex[:12]
         self.config = config
         self.tenant = tenant
-        self.greeting = greeting or config.answer.greeting
+        settings = config.tenants.get(tenant)
+        self.greeting = (settings.greeting if settings is not None else None) or config.answer.greeting
         self.log = logging.LoggerAdapter(log, {"session": self.id})
         ice = [RTCIceServer(urls=s.urls, username=s.username, credential=s.credential) for s in config.server.ice_servers]
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice))

@@ -111,8 +111,7 @@ async def offer(request: web.Request) -> web.Response:
         return json_error(503, "all agents are busy, please try again in a minute")
 
     tenant_id = request[TENANT]
-    greeting = config.tenants[tenant_id].greeting or config.answer.greeting
-    session = CallSession(request.app[ENGINES], config, on_closed=lambda s: _forget(request.app, s), tenant=tenant_id, greeting=greeting)
+    session = CallSession(request.app[ENGINES], config, on_closed=lambda s: _forget(request.app, s), tenant=tenant_id)
     sessions[session.id] = session
     metrics.SESSIONS_ACTIVE.set(len(sessions))
     try:
