@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from agent.audio import read_wav, resample, write_wav  # noqa: F401  (tests import them from here)
+from agent.audio import read_wav, write_wav  # noqa: F401  (tests import them from here)
+from benchmarks.latency import spoken
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,11 +19,7 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 def espeak(text: str, path: Path, rate: int = 16000, lead_s: float = 0.3, tail_s: float = 1.0) -> Path:
     """Speech from espeak-ng (a different voice from the avatar's), resampled, with silence around it."""
     assert shutil.which("espeak-ng"), "espeak-ng is needed for test speech"
-    raw = path.with_suffix(".raw.wav")
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(raw), text], check=True)
-    audio, src_rate = read_wav(raw)
-    audio = resample(audio, src_rate, rate)
-    audio = np.concatenate([np.zeros(int(lead_s * rate)), audio, np.zeros(int(tail_s * rate))])
+    audio = np.concatenate([np.zeros(int(lead_s * rate)), spoken(text, rate), np.zeros(int(tail_s * rate))])
     return write_wav(path, audio, rate)
 
 

@@ -7,6 +7,7 @@ import pytest
 from agent.animate.arkit import ARKIT_NAMES, INDEX
 from agent.animate.expression import EXPRESSION_CHANNELS, FaceComposer, IdleMotion, emotion_pose
 from agent.answer.faq import FaqError, load_faq
+from agent.audio import resample
 from agent.config import ConfigError, load_config
 from agent.hear.turns import SpeechStarted, TurnDetector, TurnEnded, TurnPaused
 from agent.playout import FRAME_SAMPLES, OUTPUT_RATE, Playout
@@ -121,9 +122,7 @@ def test_transcriber_hears_real_speech(engines):
     if not shared.exists():
         pytest.skip("../shared is not present")
     audio, rate = read_wav(shared)
-    from scipy.signal import resample_poly
-
-    text = engines.transcriber(resample_poly(audio, 16000, rate).astype(np.float32)).lower()
+    text = engines.transcriber(resample(audio, rate, 16000)).lower()
     assert "ask not what your country can do for you" in text
     assert engines.transcriber(np.zeros(16000, np.float32)) == ""
 
@@ -142,9 +141,7 @@ def test_voice_speaks_text_that_whisper_understands(engines):
     assert voice.sample_rate == 22050
     assert 1.0 < len(audio) / voice.sample_rate < 5.0
     assert np.abs(audio).max() > 0.1
-    from scipy.signal import resample_poly
-
-    heard = engines.transcriber(resample_poly(audio, 16000, 22050).astype(np.float32)).lower()
+    heard = engines.transcriber(resample(audio, voice.sample_rate, 16000)).lower()
     assert "parcel" in heard and "tuesday" in heard
     assert voice.synthesize("...").size == 0
 
