@@ -89,25 +89,31 @@ class FaqAnswerer:
         np.maximum.at(best, self._owner_arr, sims)
         return best
 
+    def best(self, text: str) -> tuple[int, float]:
+        """The closest entry (index into self.entries) and its similarity."""
+        scores = self.scores(text)
+        index = int(np.argmax(scores))
+        return index, float(scores[index])
+
     def answer(self, text: str, previous: str | None = None) -> Answer:
         """The best answer; a follow-up that makes no sense alone ("and on Sundays?") is read with the previous question."""
         result = self._answer(text)
         if result.handoff and result.matched_question is None and previous and is_follow_up(text):
-            follow_up = self._answer(f"{previous} {text}")
+            index, confidence = self.best(f"{previous} {text}")
             # The previous question must not carry the reply alone: the follow-up itself has to lean the same way.
-            alone = self.scores(text)[[e.question for e in self.entries].index(follow_up.matched_question)] if follow_up.matched_question else -1.0
-            if not follow_up.handoff and alone >= self.threshold - FOLLOW_UP_MARGIN:
-                return follow_up
+            if confidence >= self.threshold and self.scores(text)[index] >= self.threshold - FOLLOW_UP_MARGIN:
+                return self._reply(index, confidence)
         return result
 
     def _answer(self, text: str) -> Answer:
         text = text.strip()
         if not text:
             return Answer(self.handoff_text, "apologetic", 0.0, True, None)
-        scores = self.scores(text)
-        best = int(np.argmax(scores))
-        confidence = float(scores[best])
-        entry = self.entries[best]
+        index, confidence = self.best(text)
         if confidence < self.threshold:
             return Answer(self.handoff_text, "apologetic", confidence, True, None)
+        return self._reply(index, confidence)
+
+    def _reply(self, index: int, confidence: float) -> Answer:
+        entry = self.entries[index]
         return Answer(entry.answer, entry.emotion, confidence, entry is HUMAN_REQUEST, entry.question)

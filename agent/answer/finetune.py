@@ -83,9 +83,8 @@ class EmbeddingMatcher:
         self.answerer = FaqAnswerer(entries, embedder, threshold=0.0)
 
     def best(self, text: str) -> tuple[str, float]:
-        scores = self.answerer.scores(text)
-        i = int(np.argmax(scores))
-        return self.answerer.entries[i].question, float(scores[i])
+        index, score = self.answerer.best(text)
+        return self.answerer.entries[index].question, score
 
 
 def _tokens(text: str) -> list[str]:
