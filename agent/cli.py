@@ -93,8 +93,7 @@ def _render(args) -> int:
         print(f"error: cannot read the speech: {exc}", file=sys.stderr)
         return 2
     lipsync = ModelLipSync(config.render.fps, config.animate.model_dir, config.animate.device, config.threads)
-    result = render_clip(load_avatar(args.avatar or config.render.avatar), lipsync, audio, rate, Path(args.out), args.emotion,
-                         config.render.width, config.render.height, config.render.backend)
+    result = render_clip(load_avatar(args.avatar or config.render.avatar), lipsync, audio, rate, Path(args.out), config.render, args.emotion)
     print(f"wrote {result['path']}: {result['frames']} frames at {result['fps']} fps, {result['seconds']:.2f} s")
     return 0
 

@@ -70,6 +70,10 @@ class RenderConfig(StrictModel):
     height: int = Field(512, ge=64, le=2048)
     fps: int = Field(25, ge=5, le=60)
     backend: Literal["auto", "osmesa", "egl"] = "auto"
+    shading: Literal["lean", "pbr"] = Field("lean", description="lean: our shaders (fast on CPU); pbr: pyrender's PBR scene (for a GPU)")
+    msaa: Literal[0, 2, 4, 8] = Field(0, description="multisampling for lean shading; 4 is cheap on a GPU, costly on CPU")
+    isolation: Literal["process", "thread"] = Field("process", description="render each call in a lower-priority process, or a thread")
+    nice: int = Field(10, ge=0, le=19, description="OS priority of render processes below the agent's (0-19)")
 
     @field_validator("width", "height")
     @classmethod

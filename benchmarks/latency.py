@@ -53,11 +53,11 @@ class _SessionHarness:
     def __init__(self, name: str, engines, config) -> None:
         from agent.animate.arkit import INDEX
         from agent.conversation import Conversation
-        from agent.render.renderer import RenderThread
+        from agent.render.renderer import start_renderer
         from agent.transport.tracks import AvatarVideoTrack
 
         self.conversation = Conversation(name, engines, config, lambda event: None)
-        self.renderer = RenderThread(engines.avatar_for("demo"), config.render.width, config.render.height, config.render.backend)
+        self.renderer = start_renderer(engines.avatar_for("demo"), config.render)
         self.video = AvatarVideoTrack(self.conversation.playout, self.renderer, config.render.fps)
         self.jaw = INDEX["jawOpen"]
         self.frames: list[tuple[float, float]] = []  # (time, jawOpen of the speech pose in that frame)

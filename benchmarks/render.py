@@ -1,52 +1,93 @@
-"""Render speed of one session's avatar at the configured size: fps and where the time goes.
+"""Render speed at the configured size: the lean renderer against pyrender's PBR path, in one run.
 
-Drives the renderer with real lip-sync poses (the face model on espeak-ng speech)
-plus idle motion, the same work as a live call minus the video encoder.
+Frames alternate between the two renderers in blocks, so a busy or slow machine
+slows both alike and the ratio stays fair. Poses are real lip-sync (the face
+model on espeak-ng speech) plus idle motion. A last pass times the lean renderer
+through the worker process, as calls use it (request, render, shared-memory frame).
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
+BLOCK = 10
 
-def run(config_path: str, frames: int, avatar_spec: str | None) -> dict:
+
+def _poses(config, frames: int) -> list[tuple[np.ndarray, np.ndarray]]:
     from agent.animate.expression import FaceComposer
     from agent.animate.lipsync import ModelLipSync
-    from agent.config import load_config
-    from agent.engines import load_avatar
-    from agent.render.renderer import FaceRenderer
     from benchmarks.latency import spoken
 
-    config = load_config(config_path)
-    avatar = load_avatar(avatar_spec or config.render.avatar)
     lipsync = ModelLipSync(config.render.fps, config.animate.model_dir, "cpu", config.threads)
-    poses = lipsync(spoken("Thanks for calling. Your order shipped yesterday and should arrive on Monday."), 16000, "happy")
-    renderer = FaceRenderer(avatar, config.render.width, config.render.height, config.render.backend)
+    speech = lipsync(spoken("Thanks for calling. Your order shipped yesterday and should arrive on Monday."), 16000, "happy")
     face = FaceComposer()
-    deform, normals, total = [], [], []
-    for i in range(frames + 10):
-        weights, head = face.compose(poses[i % len(poses)], True, i / config.render.fps)
+    return [face.compose(speech[i % len(speech)], True, i / config.render.fps) for i in range(frames)]
+
+
+def _time_interleaved(renderers: dict, poses, frames: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {name: [] for name in renderers}
+    for name, renderer in renderers.items():  # warm-up: shader compiles, first uploads
+        for weights, head in poses[:5]:
+            renderer.render(weights, head)
+    for start in range(0, frames, BLOCK):
+        for name, renderer in renderers.items():
+            for weights, head in poses[start : start + BLOCK]:
+                t0 = time.perf_counter()
+                renderer.render(weights, head)
+                times[name].append(time.perf_counter() - t0)
+    return times
+
+
+async def _time_worker(avatar, settings, poses) -> list[float]:
+    from agent.render.worker import RenderWorker
+
+    worker = RenderWorker(avatar, settings, "osmesa" if settings.backend == "auto" else settings.backend)
+    try:
+        for weights, head in poses[:5]:
+            await worker.render(weights, head)
+        times = []
+        for weights, head in poses:
+            t0 = time.perf_counter()
+            await worker.render(weights, head)
+            times.append(time.perf_counter() - t0)
+        return times
+    finally:
+        worker.close()
+
+
+def run(config_path: str, frames: int, avatar_spec: str | None) -> dict:
+    from agent.config import load_config
+    from agent.engines import load_avatar
+    from agent.render.lean import LeanRenderer
+    from agent.render.pbr import PbrRenderer
+    from agent.render.renderer import use_gl_backend
+
+    config = load_config(config_path)
+    settings = config.render
+    backend = use_gl_backend(settings.backend)
+    avatar = load_avatar(avatar_spec or settings.avatar)
+    poses = _poses(config, frames)
+    renderers = {"lean": LeanRenderer(avatar, settings.width, settings.height, backend, settings.msaa),
+                 "pbr": PbrRenderer(avatar, settings.width, settings.height, backend)}
+    try:
+        times = _time_interleaved(renderers, poses, frames)
+    finally:
+        for renderer in renderers.values():
+            renderer.close()
+    lean_settings = settings.model_copy(update={"shading": "lean"})
+    times["lean, worker process"] = asyncio.run(_time_worker(avatar, lean_settings, poses))
+    blend = []
+    out = np.empty(avatar.vertex_count * 6, np.float32)
+    for weights, _ in poses:
         t0 = time.perf_counter()
-        positions = avatar.deform(weights)
-        t1 = time.perf_counter()
-        avatar.normals(positions)
-        t2 = time.perf_counter()
-        renderer.render(weights, head)
-        t3 = time.perf_counter()
-        if i >= 10:  # warm-up frames are not counted
-            deform.append(t1 - t0)
-            normals.append(t2 - t1)
-            total.append(t3 - t2)
-    renderer.close()
-    return {"avatar": avatar.name, "vertices": avatar.vertex_count, "triangles": len(avatar.faces), "backend": renderer.backend,
-            "size": f"{config.render.width}x{config.render.height}", "fps": 1.0 / statistics.median(total),
-            "fps_p5": 1.0 / float(np.percentile(total, 95)), "deform_ms": 1000 * statistics.median(deform),
-            "normals_ms": 1000 * statistics.median(normals), "frame_ms": 1000 * statistics.median(total)}
+        avatar.deform_with_normals(weights, out)
+        blend.append(time.perf_counter() - t0)
+    return {"avatar": avatar.name, "vertices": avatar.vertex_count, "triangles": len(avatar.faces), "backend": backend,
+            "size": f"{settings.width}x{settings.height}", "times": times, "blend_ms": 1000 * statistics.median(blend)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,9 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     for spec in args.avatar or [None]:
         r = run(args.config, args.frames, spec)
-        print(f"{r['avatar']}: {r['vertices']} vertices, {r['triangles']} triangles, {r['size']}, {r['backend']}: "
-              f"median {r['fps']:.1f} fps (5th percentile {r['fps_p5']:.1f}); per frame {r['frame_ms']:.1f} ms "
-              f"(deform {r['deform_ms']:.2f} ms and normals {r['normals_ms']:.2f} ms of it)")
+        print(f"\n{r['avatar']}: {r['vertices']} vertices, {r['triangles']} triangles, {r['size']}, {r['backend']} "
+              f"(blendshapes + normals {r['blend_ms']:.2f} ms a frame)")
+        fps = {}
+        for name, times in r["times"].items():
+            fps[name] = 1.0 / statistics.median(times)
+            print(f"  {name:<22} median {fps[name]:6.1f} fps (5th percentile {1.0 / float(np.percentile(times, 95)):5.1f}), "
+                  f"{1000 * statistics.median(times):5.1f} ms a frame")
+        print(f"  lean / pbr, same run: {fps['lean'] / fps['pbr']:.2f}x")
     return 0
 
 

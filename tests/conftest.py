@@ -47,3 +47,12 @@ def engines(config):
 @pytest.fixture(scope="session")
 def avatar(engines):
     return engines.avatar_for("demo")
+
+
+def renderer_for(avatar, size: int = 256, shading: str = "lean"):
+    """A renderer in this process, as offline tools use it."""
+    from agent.config import RenderConfig
+    from agent.render.renderer import make_renderer, use_gl_backend
+
+    settings = RenderConfig(width=size, height=size, shading=shading)
+    return make_renderer(avatar, settings, use_gl_backend(settings.backend))

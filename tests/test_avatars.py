@@ -9,9 +9,9 @@ import pytest
 from agent.animate.arkit import INDEX
 from agent.config import ConfigError, load_config
 from agent.render.gltf_avatar import AvatarError, arkit_name, load_gltf_avatar
-from agent.render.renderer import FaceRenderer
 
-from .conftest import SHARED, espeak
+
+from .conftest import SHARED, espeak, renderer_for
 
 ICT = SHARED / "avatars" / "ict-face" / "ict_face_arkit51.glb"
 needs_ict = pytest.mark.skipif(not ICT.exists(), reason="needs ../shared/avatars/ict-face")
@@ -106,7 +106,7 @@ def test_ict_head_loads_with_its_51_shapes():
 @needs_ict
 def test_ict_head_renders_and_its_mouth_opens():
     avatar = load_gltf_avatar(ICT)
-    renderer = FaceRenderer(avatar, 256, 256)
+    renderer = renderer_for(avatar)
     try:
         closed = renderer.render(np.zeros(52, np.float32)).astype(np.float32)
         w = np.zeros(52, np.float32)

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from agent.conversation import Conversation
-from agent.render.renderer import FaceRenderer
+
 from agent.transport.tracks import AvatarVideoTrack
 
-from .conftest import espeak, read_wav
+from .conftest import espeak, read_wav, renderer_for
 
 
 async def _feed(conversation: Conversation, audio: np.ndarray, chunk: int = 320) -> None:
@@ -41,7 +41,7 @@ async def test_question_wav_gives_transcript_answer_audio_and_moving_mouth(engin
     assert not reply.handoff
 
     # Play the answer out the way the audio track does, 20 ms at a time, rendering frames alongside.
-    renderer = FaceRenderer(avatar, 256, 256)
+    renderer = renderer_for(avatar)
     track = AvatarVideoTrack(conversation.playout, renderer=None, fps=25)  # only its pose logic is used here
     pcm, frames = [], []
     t = 0.0

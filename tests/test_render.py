@@ -6,7 +6,9 @@ import pytest
 
 from agent.animate.arkit import ARKIT_NAMES, INDEX
 from agent.render.default_head import MOUTH_Y, build_default_head
-from agent.render.renderer import FaceRenderer
+
+from .conftest import renderer_for
+
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +42,7 @@ def test_known_weight_moves_known_vertices(head):
 
 
 def test_render_is_not_blank_and_mouth_follows_jaw(head):
-    renderer = FaceRenderer(head, 256, 256)
+    renderer = renderer_for(head)
     try:
         closed = renderer.render(np.zeros(52, np.float32)).astype(np.float32)
         w = np.zeros(52, np.float32)
@@ -68,7 +70,7 @@ def _rss_mb() -> float:
 
 
 def test_rendering_many_frames_does_not_grow_memory(head):
-    renderer = FaceRenderer(head, 256, 256)
+    renderer = renderer_for(head)
     try:
         w = np.zeros(52, np.float32)
         for i in range(20):
@@ -81,3 +83,20 @@ def test_rendering_many_frames_does_not_grow_memory(head):
     finally:
         renderer.close()
     assert grown < 40, f"memory grew {grown:.0f} MB over 150 frames"
+
+
+def test_lean_shading_looks_like_pyrenders_pbr(head):
+    """The lean renderer lights with pyrender's BRDF per vertex: the same picture, frame for frame."""
+    w = np.zeros(52, np.float32)
+    w[INDEX["jawOpen"]] = 0.5
+    w[INDEX["mouthSmileLeft"]] = 0.4
+    images = {}
+    for shading in ("lean", "pbr"):
+        renderer = renderer_for(head, shading=shading)
+        try:
+            images[shading] = renderer.render(w, (0.02, 0.1, 0.0)).astype(np.float32)
+        finally:
+            renderer.close()
+    diff = np.abs(images["lean"] - images["pbr"])
+    assert images["lean"].std() > 20
+    assert diff.mean() < 2.0 and np.percentile(diff, 99) < 40, f"mean {diff.mean():.2f}, p99 {np.percentile(diff, 99):.1f}"

@@ -16,15 +16,14 @@ from ..animate.expression import FaceComposer
 from ..animate.lipsync import ModelLipSync
 from ..audio import read_wav, resample
 from .avatar import Avatar
-from .renderer import FaceRenderer
+from .renderer import make_renderer, use_gl_backend
 
 log = logging.getLogger(__name__)
 AUDIO_RATE = 48000
 
 
 def render_clip(avatar: Avatar, lipsync: ModelLipSync, audio: np.ndarray, sample_rate: int, out: Path,
-                emotion: str = "neutral", width: int = 512, height: int = 512, backend: str = "auto",
-                lead_s: float = 0.3, tail_s: float = 0.5, seed: int = 0, progress: bool = True) -> dict:
+                settings, emotion: str = "neutral", lead_s: float = 0.3, tail_s: float = 0.5, seed: int = 0, progress: bool = True) -> dict:
     """Writes an H.264 + AAC MP4; returns its frame count and duration."""
     import av
 
@@ -35,7 +34,8 @@ def render_clip(avatar: Avatar, lipsync: ModelLipSync, audio: np.ndarray, sample
     speech = lipsync(audio, AUDIO_RATE, emotion)
     speech = np.concatenate([speech, np.zeros((max(0, n_frames - len(speech)), speech.shape[1]), np.float32)])
     face = FaceComposer(seed)
-    renderer = FaceRenderer(avatar, width, height, backend)
+    renderer = make_renderer(avatar, settings, use_gl_backend(settings.backend))
+    width, height = settings.width, settings.height
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:

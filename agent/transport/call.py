@@ -15,7 +15,7 @@ from .. import metrics
 from ..config import AgentConfig
 from ..conversation import Conversation
 from ..engines import Engines
-from ..render.renderer import RenderThread
+from ..render.renderer import start_renderer
 from .tracks import AvatarAudioTrack, AvatarVideoTrack
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class CallSession:
         self._channel = None
         self._pending_events: list[str] = []
         self.conversation = Conversation(self.id, engines, config, self.send_event, tenant)
-        self.renderer = RenderThread(engines.avatar_for(tenant), config.render.width, config.render.height, config.render.backend)
+        self.renderer = start_renderer(engines.avatar_for(tenant), config.render)
         self.audio_out = AvatarAudioTrack(self.conversation.playout)
         self.video_out = AvatarVideoTrack(self.conversation.playout, self.renderer, config.render.fps, session=self.id)
         self._tasks: set[asyncio.Task] = set()

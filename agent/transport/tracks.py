@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import logging
 import time
 
 import av
@@ -12,9 +13,10 @@ from aiortc import MediaStreamTrack
 from .. import metrics
 from ..animate.expression import FaceComposer
 from ..playout import FRAME_SAMPLES, OUTPUT_RATE, Playout
-from ..render.renderer import RenderThread
+from ..render.worker import RenderWorkerDied
 
 VIDEO_CLOCK = 90_000
+log = logging.getLogger(__name__)
 
 
 class _Pacer:
@@ -66,7 +68,7 @@ class AvatarVideoTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, playout: Playout, renderer: RenderThread, fps: int = 25, seed: int = 0, session: str = "-") -> None:
+    def __init__(self, playout: Playout, renderer, fps: int = 25, seed: int = 0, session: str = "-") -> None:
         super().__init__()
         self.playout = playout
         self.renderer = renderer
@@ -77,6 +79,8 @@ class AvatarVideoTrack(MediaStreamTrack):
         self.session = session
         self._fps_window = (time.perf_counter(), 0)  # start of the current one-second window, frames sent before it
         self._next_image: asyncio.Task | None = None
+        self._last_image: np.ndarray | None = None
+        self._render_failed = False
 
     def current_weights(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         return self.face.compose(self.playout.pose(), self.playout.speaking, t)
@@ -86,8 +90,18 @@ class AvatarVideoTrack(MediaStreamTrack):
 
         async def render() -> np.ndarray:
             started = time.perf_counter()
-            image = await self.renderer.render(weights, head)
+            try:
+                image = await self.renderer.render(weights, head)
+            except RenderWorkerDied as exc:
+                if self._last_image is None:
+                    raise
+                if not self._render_failed:
+                    log.error("session %s: %s; the video keeps its last frame, the voice goes on", self.session, exc)
+                    metrics.ERRORS.labels("render").inc()
+                    self._render_failed = True
+                return self._last_image
             metrics.RENDER_SECONDS.observe(time.perf_counter() - started)
+            self._last_image = image
             return image
 
         return asyncio.get_running_loop().create_task(render())

@@ -1,0 +1,115 @@
+"""Where the camera and lights are for an avatar: shared by every renderer, so they all frame and light it alike."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..animate.arkit import ARKIT_NAMES
+from .avatar import Avatar
+
+BACKGROUND = (0.93, 0.95, 0.98)
+AMBIENT = (0.22, 0.22, 0.24)
+YFOV = 0.6
+
+
+def rotation(pitch: float, yaw: float, roll: float) -> np.ndarray:
+    cx, sx = np.cos(pitch), np.sin(pitch)
+    cy, sy = np.cos(yaw), np.sin(yaw)
+    cz, sz = np.cos(roll), np.sin(roll)
+    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Camera-to-world pose looking from eye to target (OpenGL: the camera looks down its -z)."""
+    forward = target - eye
+    forward /= np.linalg.norm(forward)
+    right = np.cross(forward, [0.0, 1.0, 0.0])
+    right /= np.linalg.norm(right)
+    up = np.cross(right, forward)
+    pose = np.eye(4)
+    pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, up, -forward, eye
+    return pose
+
+
+def perspective(yfov: float, aspect: float, znear: float, zfar: float) -> np.ndarray:
+    f = 1.0 / np.tan(yfov / 2)
+    return np.array([
+        [f / aspect, 0, 0, 0],
+        [0, f, 0, 0],
+        [0, 0, (zfar + znear) / (znear - zfar), 2 * zfar * znear / (znear - zfar)],
+        [0, 0, -1, 0],
+    ])
+
+
+def framing(avatar: Avatar) -> tuple[np.ndarray, float, np.ndarray]:
+    """Camera target, distance and head pivot, found from what the blendshapes move.
+
+    The eyelids (eyeBlink) and the chin (jawOpen) give eye line and chin on any
+    head, with or without shoulders, in any units; the picture then runs from
+    below the chin to above the crown.
+    """
+    def moved_by(*names: str) -> np.ndarray:
+        idx = [ARKIT_NAMES.index(n) for n in names if n not in avatar.missing]
+        if not idx:
+            return np.zeros((0, 3), np.float32)
+        amount = np.linalg.norm(avatar.deltas[idx], axis=2).max(axis=0)
+        return avatar.positions[amount > 0.3 * max(float(amount.max()), 1e-9)]
+
+    lids, chin = moved_by("eyeBlinkLeft", "eyeBlinkRight"), moved_by("jawOpen")
+    if len(lids) and len(chin):
+        eye_y, chin_y = float(lids[:, 1].mean()), float(chin[:, 1].min())
+        centre_x, front_z = float(lids[:, 0].mean()), float(lids[:, 2].mean())
+    else:  # no eyes or jaw to go by: frame the whole mesh
+        lo, hi = avatar.positions.min(0), avatar.positions.max(0)
+        chin_y, eye_y = lo[1] + 0.15 * (hi[1] - lo[1]), lo[1] + 0.55 * (hi[1] - lo[1])
+        centre_x, front_z = 0.5 * (lo[0] + hi[0]), 0.5 * (lo[2] + hi[2])
+    unit = max(eye_y - chin_y, 1e-6)
+    target = np.array([centre_x, chin_y + 0.8 * unit, front_z - 0.5 * unit])
+    distance = 2.6 * unit / (2 * np.tan(YFOV / 2))
+    pivot = np.array([centre_x, chin_y - 0.3 * unit, front_z - 0.8 * unit])  # about the top of the neck
+    return target, distance, pivot
+
+
+@dataclass(frozen=True)
+class DirectionalLight:
+    pose: np.ndarray  # light-to-world; it shines down its -z
+    color: tuple[float, float, float]
+    intensity: float
+
+    @property
+    def direction(self) -> np.ndarray:
+        return -self.pose[:3, 2]
+
+
+@dataclass(frozen=True)
+class FaceView:
+    camera_pose: np.ndarray  # camera-to-world
+    projection: np.ndarray
+    znear: float
+    zfar: float
+    pivot: np.ndarray  # the head turns about this point
+    lights: tuple[DirectionalLight, ...]
+
+    @classmethod
+    def for_avatar(cls, avatar: Avatar, width: int, height: int) -> "FaceView":
+        target, distance, pivot = framing(avatar)
+        eye = target + np.array([0.0, 0.05 * distance, distance])
+        znear, zfar = distance * 0.05, distance * 10
+        lights = (  # key, fill, rim
+            DirectionalLight(look_at(target + np.array([0.6, 0.8, 1.0]) * distance, target), (1.0, 0.97, 0.92), 2.4),
+            DirectionalLight(look_at(target + np.array([-1.0, 0.1, 0.8]) * distance, target), (0.85, 0.9, 1.0), 0.9),
+            DirectionalLight(look_at(target + np.array([0.0, 0.6, -1.0]) * distance, target), (1.0, 1.0, 1.0), 0.7),
+        )
+        return cls(look_at(eye, target), perspective(YFOV, width / height, znear, zfar), znear, zfar, pivot, lights)
+
+    def head_pose(self, head_rotation) -> np.ndarray:
+        """Model-to-world transform turning the head by (pitch, yaw, roll) about the pivot."""
+        pose = np.eye(4)
+        rot = rotation(*head_rotation)
+        pose[:3, :3] = rot
+        pose[:3, 3] = self.pivot - rot @ self.pivot
+        return pose
