@@ -74,7 +74,8 @@ def _benchmark(args) -> int:
     if args.suite == "render":
         from benchmarks.render import main as render_main
 
-        return render_main(["--config", str(args.config), "--frames", str(args.frames)] + [a for spec in args.avatar or [] for a in ("--avatar", spec)])
+        return render_main(["--config", str(args.config), "--frames", str(args.frames)] + [a for spec in args.avatar or [] for a in ("--avatar", spec)]
+                           + (["--png", args.png] if args.png else []))
     from benchmarks.latency import main as latency_main
 
     return latency_main(["--config", str(args.config), "--runs", str(args.runs), "--sessions", str(args.sessions)])
@@ -165,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--sessions", type=int, default=1, help="latency: concurrent sessions (default: %(default)s)")
     bench.add_argument("--frames", type=int, default=200, help="render: frames to time (default: %(default)s)")
     bench.add_argument("--avatar", action="append", help="render: avatar to measure, 'default' or a GLB (repeatable)")
+    bench.add_argument("--png", help="render: write one frame from pbr (left) and lean (right) side by side to this PNG")
     bench.set_defaults(run=_benchmark)
 
     render = jobs.add_parser("render", help="render speech (WAV or text) to an MP4 with the avatar",

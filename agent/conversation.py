@@ -80,7 +80,7 @@ class Conversation:
         """Starts transcribing at the first pause; if the customer says nothing more, the reply starts that much sooner."""
         if self._early is not None and not self._early.text.done():
             return  # one speculative job at a time
-        future = asyncio.get_running_loop().run_in_executor(self.engines.executor, self.engines.transcriber, pause.audio)
+        future = asyncio.get_running_loop().run_in_executor(self.engines.executor, self.engines.transcriber.transcribe, pause.audio)
         self._early = EarlyTranscript(pause.speech_windows, future, time.perf_counter())
 
     def ask_text(self, text: str) -> None:
@@ -139,7 +139,7 @@ class Conversation:
             text = await early.text
             self._timed("transcribe", early.started)
         else:
-            text = await self._run("transcribe", self.engines.transcriber, turn.audio)
+            text = await self._run("transcribe", self.engines.transcriber.transcribe, turn.audio)
         self.log.info("turn %d heard %r (%.1f s of audio)", turn.turn_id, text, len(turn.audio) / 16000)
         if not text:
             metrics.TURNS_TOTAL.labels("nothing_heard").inc()

@@ -59,7 +59,7 @@ async def _time_worker(avatar, settings, poses) -> list[float]:
         worker.close()
 
 
-def run(config_path: str, frames: int, avatar_spec: str | None) -> dict:
+def run(config_path: str, frames: int, avatar_spec: str | None, compare_png: str | None = None) -> dict:
     from agent.config import load_config
     from agent.engines import load_avatar
     from agent.render.lean import LeanRenderer
@@ -75,6 +75,11 @@ def run(config_path: str, frames: int, avatar_spec: str | None) -> dict:
                  "pbr": PbrRenderer(avatar, settings.width, settings.height, backend)}
     try:
         times = _time_interleaved(renderers, poses, frames)
+        if compare_png:
+            from PIL import Image
+
+            weights, head = poses[len(poses) // 3]
+            Image.fromarray(np.hstack([renderers["pbr"].render(weights, head), renderers["lean"].render(weights, head)])).save(compare_png)
     finally:
         for renderer in renderers.values():
             renderer.close()
@@ -97,9 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=str(DEFAULT_CONFIG))
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--avatar", action="append", help="avatar to measure ('default' or a GLB); repeat for several")
+    parser.add_argument("--png", help="also write the same frame from pbr (left) and lean (right) side by side to this PNG")
     args = parser.parse_args(argv)
     for spec in args.avatar or [None]:
-        r = run(args.config, args.frames, spec)
+        r = run(args.config, args.frames, spec, args.png)
         print(f"\n{r['avatar']}: {r['vertices']} vertices, {r['triangles']} triangles, {r['size']}, {r['backend']} "
               f"(blendshapes + normals {r['blend_ms']:.2f} ms a frame)")
         fps = {}

@@ -122,9 +122,9 @@ def test_transcriber_hears_real_speech(engines):
     if not shared.exists():
         pytest.skip("../shared is not present")
     audio, rate = read_wav(shared)
-    text = engines.transcriber(resample(audio, rate, 16000)).lower()
+    text = engines.transcriber.transcribe(resample(audio, rate, 16000)).lower()
     assert "ask not what your country can do for you" in text
-    assert engines.transcriber(np.zeros(16000, np.float32)) == ""
+    assert engines.transcriber.transcribe(np.zeros(16000, np.float32)) == ""
 
 
 # --- speak --------------------------------------------------------------------
@@ -141,7 +141,7 @@ def test_voice_speaks_text_that_whisper_understands(engines):
     assert voice.sample_rate == 22050
     assert 1.0 < len(audio) / voice.sample_rate < 5.0
     assert np.abs(audio).max() > 0.1
-    heard = engines.transcriber(resample(audio, voice.sample_rate, 16000)).lower()
+    heard = engines.transcriber.transcribe(resample(audio, voice.sample_rate, 16000)).lower()
     assert "parcel" in heard and "tuesday" in heard
     assert voice.synthesize("...").size == 0
 

@@ -14,41 +14,44 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import os
+import socket
+import subprocess
+import sys
 from multiprocessing import shared_memory
+from multiprocessing.connection import Connection
 
 log = logging.getLogger(__name__)
+# One BLAS thread: a frame's blend is one small matrix product, and idle BLAS threads spin.
+WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 class RenderWorkerDied(RuntimeError):
     pass
 
 
-def _serve(conn, shm_name: str, nice: int, backend: str) -> None:
+def _serve(conn: Connection, shm_name: str) -> None:
     """The worker process: render each (weights, head) request into the shared image."""
-    os.nice(nice)
-    # One BLAS thread (a frame's blend is one small matrix product); llvmpipe keeps its own threads,
-    # which inherit this process's priority.
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
-    os.environ["PYOPENGL_PLATFORM"] = backend
     import numpy as np
 
-    shm = shared_memory.SharedMemory(name=shm_name)  # the parent owns it and unlinks it (one resource tracker for both)
+    shm = shared_memory.SharedMemory(name=shm_name)
+    # The parent owns the image and unlinks it; this process must not have it cleaned up when it exits.
+    from multiprocessing import resource_tracker
+
+    resource_tracker.unregister(shm._name, "shared_memory")
     renderer = None
     try:
         while True:
             try:
                 message = conn.recv()
-            except EOFError:
+            except (EOFError, OSError):
                 return
             kind = message[0]
             if kind == "open":
                 from .renderer import make_renderer
 
                 _, avatar, settings = message
-                renderer = make_renderer(avatar, settings, backend)
+                renderer = make_renderer(avatar, settings, os.environ["PYOPENGL_PLATFORM"])
                 conn.send(("ready",))
             elif kind == "render":
                 _, weights, head = message
@@ -76,14 +79,19 @@ class RenderWorker:
         self.width, self.height = settings.width, settings.height
         self._shm = shared_memory.SharedMemory(create=True, size=self.width * self.height * 3)
         self._image = np.ndarray((self.height, self.width, 3), np.uint8, self._shm.buf)
-        context = multiprocessing.get_context("spawn")  # never fork a process that holds model threads
-        self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, self._shm.name, settings.nice, backend),
-                                        name="render", daemon=True)
-        self._process.start()
-        child.close()
+        ours, theirs = socket.socketpair()
+        env = {**os.environ, **WORKER_ENV, "PYOPENGL_PLATFORM": backend}
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "agent.render.worker", str(theirs.fileno()), self._shm.name],
+            pass_fds=[theirs.fileno()], env=env, preexec_fn=lambda: os.nice(settings.nice),
+        )
+        theirs.close()
+        self._conn = Connection(ours.detach())
         self._open_message = ("open", avatar, settings)
         self._lock = asyncio.Lock()
+
+    def _ended(self) -> RenderWorkerDied:
+        return RenderWorkerDied(f"the render process ended (exit code {self._process.poll()})")
 
     async def _reply(self) -> tuple:
         loop = asyncio.get_running_loop()
@@ -91,30 +99,27 @@ class RenderWorker:
         fd = self._conn.fileno()
         loop.add_reader(fd, lambda: readable.done() or readable.set_result(None))
         try:
-            while not self._conn.poll():
-                if not self._process.is_alive():
-                    raise RenderWorkerDied(f"the render process ended (exit code {self._process.exitcode})")
-                await asyncio.wait({readable}, timeout=1.0)
+            await readable
         finally:
             loop.remove_reader(fd)
         try:
             return self._conn.recv()
-        except (EOFError, OSError) as exc:
-            raise RenderWorkerDied(f"the render process ended ({exc})") from None
+        except (EOFError, OSError):
+            raise self._ended() from None
 
     async def render(self, weights, head=(0.0, 0.0, 0.0)):
         async with self._lock:
-            if self._process.exitcode is not None:
-                raise RenderWorkerDied(f"the render process ended (exit code {self._process.exitcode})")
-            if self._open_message is not None:
-                # Several MB through a pipe the starting process is not reading yet: not on the event loop.
-                await asyncio.get_running_loop().run_in_executor(None, self._conn.send, self._open_message)
-                self._open_message = None
-                await self._reply()  # "ready": the avatar is loaded
+            if self._process is None or self._process.poll() is not None:
+                raise self._ended()
             try:
+                if self._open_message is not None:
+                    # Several MB to a process that is still starting: not on the event loop.
+                    await asyncio.get_running_loop().run_in_executor(None, self._conn.send, self._open_message)
+                    self._open_message = None
+                    await self._reply()  # "ready": the avatar is loaded
                 self._conn.send(("render", weights, head))
-            except (BrokenPipeError, OSError) as exc:
-                raise RenderWorkerDied(f"the render process ended ({exc})") from None
+            except OSError:
+                raise self._ended() from None
             await self._reply()
             return self._image
 
@@ -126,12 +131,17 @@ class RenderWorker:
             self._conn.send(("close",))
         except OSError:
             pass
-        self._process.join(5)
-        if self._process.is_alive():
+        try:
+            self._process.wait(5)
+        except subprocess.TimeoutExpired:
             self._process.kill()
-            self._process.join(5)
+            self._process.wait(5)
         self._conn.close()
         del self._image
         self._shm.close()
         self._shm.unlink()
         self._process = None
+
+
+if __name__ == "__main__":
+    _serve(Connection(int(sys.argv[1])), sys.argv[2])
