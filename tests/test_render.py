@@ -100,3 +100,28 @@ def test_lean_shading_looks_like_pyrenders_pbr(head):
     diff = np.abs(images["lean"] - images["pbr"])
     assert images["lean"].std() > 20
     assert diff.mean() < 2.0 and np.percentile(diff, 99) < 40, f"mean {diff.mean():.2f}, p99 {np.percentile(diff, 99):.1f}"
+
+
+async def test_a_dead_render_process_leaves_the_call_its_last_frame(head):
+    """The render process is killed mid-call: the video track keeps sending the last frame, nothing hangs or leaks."""
+    from agent.config import RenderConfig
+    from agent.playout import Playout
+    from agent.render.worker import RenderWorker, RenderWorkerDied
+    from agent.transport.tracks import AvatarVideoTrack
+
+    worker = RenderWorker(head, RenderConfig(width=128, height=128), "osmesa")
+    track = AvatarVideoTrack(Playout(), worker, fps=25)
+    try:
+        first = await track.recv()
+        worker._process.kill()
+        worker._process.wait(10)
+        with pytest.raises(RenderWorkerDied, match="render process ended"):
+            await worker.render(np.zeros(52, np.float32))
+        for _ in range(3):
+            frame = await track.recv()
+        assert (frame.width, frame.height) == (first.width, first.height)
+        assert frame.to_ndarray(format="rgb24").std() > 10, "the last good picture, not a blank one"
+    finally:
+        track.stop()
+        worker.close()
+    assert worker._process is None

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -36,6 +38,20 @@ async def _browser_like_offer(wav_path=None):
     channel = pc.createDataChannel("events")
     await pc.setLocalDescription(await pc.createOffer())
     return pc, channel, player
+
+
+def _render_processes() -> list[str]:
+    """Command lines of this process's children that are render workers."""
+    found = []
+    for children in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+        for pid in children.read_text().split():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if "agent.render.worker" in cmdline:
+                found.append(cmdline)
+    return found
 
 
 def _session_tasks() -> list[asyncio.Task]:
@@ -97,6 +113,7 @@ async def test_call_answers_streams_and_cleans_up(client, speech_dir):
         {"type": "error", "message": "unknown message type 'launch-rockets'"},
     ]
     frame = await asyncio.wait_for(video[0].recv(), 10)
+    assert len(_render_processes()) == 1, "the call renders in its own process"
     assert (frame.width, frame.height) == (512, 512)
     for _ in range(40):  # a bit more than a second of video, so the fps gauge has a value
         await asyncio.wait_for(video[0].recv(), 10)
@@ -120,6 +137,7 @@ async def test_call_answers_streams_and_cleans_up(client, speech_dir):
     assert client.server.app[SESSIONS] == {}
     assert _session_tasks() == []
     assert not [t for t in threading.enumerate() if t.name.startswith("render")], "render thread leaked"
+    assert _render_processes() == [], "render process leaked"
     metrics = await (await client.get("/metrics")).text()
     assert "avatar_sessions_active 0.0" in metrics
     assert f'session="{session_id}"' not in metrics, "a finished call leaves no per-session series behind"
