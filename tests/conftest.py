@@ -49,10 +49,10 @@ def avatar(engines):
     return engines.avatar_for("demo")
 
 
-def renderer_for(avatar, size: int = 256, shading: str = "lean"):
+def renderer_for(avatar, size: int = 256, shading: str = "lean", msaa: int = 0):
     """A renderer in this process, as offline tools use it."""
     from agent.config import RenderConfig
     from agent.render.renderer import make_renderer, use_gl_backend
 
-    settings = RenderConfig(width=size, height=size, shading=shading)
+    settings = RenderConfig(width=size, height=size, shading=shading, msaa=msaa)
     return make_renderer(avatar, settings, use_gl_backend(settings.backend))
