@@ -35,6 +35,7 @@ def agent_for_shop(shop, tmp_path_factory):
     config = yaml.safe_load(DEFAULT_CONFIG.read_text())
     config["answer"]["faq_path"] = str((DEFAULT_CONFIG.parent / config["answer"]["faq_path"]).resolve())
     config["tenants"] = {"shop": {"allowed_origins": [f"http://localhost:{port}"], "greeting": "Welcome to the example shop."}}
+    config["server"]["max_sessions"] = 1  # room for one call, so a second caller is turned away
     path = tmp_path_factory.mktemp("cfg") / "agent.yaml"
     path.write_text(yaml.safe_dump(config))
     with agent_server("e2e-widget-server.log", "--config", str(path)) as url:
