@@ -54,6 +54,7 @@ def _serve(args) -> int:
     if args.host:
         config.server.host = args.host
     engines = Engines.load(config)
+    engines.warm_speech_in_background()
     app = create_app(config, engines)
     logging.getLogger("agent").info("serving on http://%s:%d", config.server.host, config.server.port)
     web.run_app(app, host=config.server.host, port=config.server.port, print=None)
@@ -71,6 +72,10 @@ def _check(args) -> int:
 
 
 def _benchmark(args) -> int:
+    if args.suite == "browser":
+        from benchmarks.browser import main as browser_main
+
+        return browser_main(["--turns", str(args.runs)] + (["--config", str(args.config)] if args.config != DEFAULT_CONFIG else []))
     if args.suite == "render":
         from benchmarks.render import main as render_main
 
@@ -78,7 +83,7 @@ def _benchmark(args) -> int:
                            + (["--png", args.png] if args.png else []))
     from benchmarks.latency import main as latency_main
 
-    return latency_main(["--config", str(args.config), "--runs", str(args.runs), "--sessions", str(args.sessions)])
+    return latency_main(["--config", str(args.config), "--runs", str(args.runs), "--sessions", str(args.sessions)] + (["--cold"] if args.cold else []))
 
 
 def _render(args) -> int:
@@ -161,9 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = jobs.add_parser("benchmark", help="measure end-of-speech to first-audio latency and render fps", description="Latency and render benchmark on recorded questions.")
     bench.add_argument("--config", default=DEFAULT_CONFIG, help="YAML config (default: %(default)s)")
-    bench.add_argument("suite", nargs="?", default="latency", choices=["latency", "render"], help="what to measure (default: %(default)s)")
-    bench.add_argument("--runs", type=int, default=5, help="latency: questions to time (default: %(default)s)")
+    bench.add_argument("suite", nargs="?", default="latency", choices=["latency", "render", "browser"],
+                       help="latency: in-process pipeline; render: renderers; browser: real Chromium calls, glass to glass (default: %(default)s)")
+    bench.add_argument("--runs", type=int, default=5, help="latency, browser: questions to time (default: %(default)s; browser: use 10 or more)")
     bench.add_argument("--sessions", type=int, default=1, help="latency: concurrent sessions (default: %(default)s)")
+    bench.add_argument("--cold", action="store_true", help="latency: without speaking the FAQ's answers ahead")
     bench.add_argument("--frames", type=int, default=200, help="render: frames to time (default: %(default)s)")
     bench.add_argument("--avatar", action="append", help="render: avatar to measure, 'default' or a GLB (repeatable)")
     bench.add_argument("--png", help="render: write one frame from pbr (left) and lean (right) side by side to this PNG")

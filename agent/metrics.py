@@ -25,3 +25,4 @@ RENDER_SECONDS = Histogram(
 VIDEO_FPS = Gauge("avatar_video_fps", "Video frames per second over the last second, per call in progress", ["session"], registry=REGISTRY)
 INTERRUPTIONS = Counter("avatar_interruptions_total", "Replies cut short by the customer speaking (barge-in)", registry=REGISTRY)
 ERRORS = Counter("avatar_errors_total", "Errors by kind", ["kind"], registry=REGISTRY)
+SPEECH_CACHE = Counter("avatar_speech_cache_total", "Sentences spoken from the speech cache (hit) or synthesised (miss)", ["result"], registry=REGISTRY)

@@ -145,12 +145,14 @@ class _SessionHarness:
         self.renderer.close()
 
 
-async def run(config_path: str, runs: int, sessions: int = 1) -> dict:
+async def run(config_path: str, runs: int, sessions: int = 1, warm: bool = True) -> dict:
     from agent.config import load_config
     from agent.engines import Engines
 
     config = load_config(config_path)
     engines = Engines.load(config)
+    if warm:  # as a server that has been up for a minute: its answers are spoken ahead (avatar-agent serve does this)
+        engines.warm_speech()
     recorded = [spoken(q) for q in QUESTIONS]
     rss_loaded = _current_rss_mb()
     harnesses = [_SessionHarness(f"bench{i}", engines, config) for i in range(sessions)]
@@ -179,6 +181,7 @@ async def run(config_path: str, runs: int, sessions: int = 1) -> dict:
             stages.setdefault(stage, []).append(seconds)
     return {
         "sessions": sessions,
+        "warm": warm,
         "latencies": [x for h in harnesses for x in h.conversation.response_latencies],
         "mouth_latencies": [x for h in harnesses for x in h.mouth_latencies()],
         "stages": stages,
@@ -198,11 +201,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=str(DEFAULT_CONFIG))
     parser.add_argument("--runs", type=int, default=5, help="questions per session")
     parser.add_argument("--sessions", type=int, default=1, help="concurrent sessions")
+    parser.add_argument("--cold", action="store_true", help="do not speak the FAQ's answers ahead (every sentence is synthesised)")
     args = parser.parse_args(argv)
-    r = asyncio.run(run(args.config, args.runs, args.sessions))
+    r = asyncio.run(run(args.config, args.runs, args.sessions, not args.cold))
     lat = [x * 1000 for x in r["latencies"]]
     mouth = [x * 1000 for x in r["mouth_latencies"]]
-    print(f"\n{r['sessions']} concurrent session(s), {len(lat)} questions (end of speech includes the end-of-turn silence):")
+    print(f"\n{r['sessions']} concurrent session(s), {len(lat)} questions (end of speech includes the end-of-turn silence), "
+          f"speech cache {'warm' if r['warm'] else 'cold'}:")
     print(f"  end of speech -> first avatar audio:        median {statistics.median(lat):5.0f} ms   p95 {pct(lat, 95):5.0f} ms")
     if mouth:
         print(f"  end of speech -> first moving-mouth frame:  median {statistics.median(mouth):5.0f} ms   p95 {pct(mouth, 95):5.0f} ms")

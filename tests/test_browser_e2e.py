@@ -1,60 +1,18 @@
 """End to end in real headless Chromium: its fake microphone asks a question, the avatar answers on video."""
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
 
-from .conftest import ARTIFACTS, ROOT, espeak
+from benchmarks.browser import agent_server, chromium_args
+
+from .conftest import ARTIFACTS, espeak
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed")]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def agent_server(log_name: str, *extra_args: str):
-    """`avatar-agent serve` in a subprocess; yields its URL once /healthz answers."""
-    port = free_port()
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = open(ARTIFACTS / log_name, "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "agent.cli", "serve", "--port", str(port), *extra_args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    try:
-        while time.time() < deadline:
-            assert proc.poll() is None, (ARTIFACTS / log_name).read_text()
-            try:
-                urllib.request.urlopen(url + "/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(20)
-        log.close()
-
-
-def chromium_args(fake_audio=None) -> list[str]:
-    args = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required",
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
-    return args + ([f"--use-file-for-fake-audio-capture={fake_audio}"] if fake_audio else [])
 
 
 def wait_until_no_sessions(url: str, seconds: float = 15) -> str:

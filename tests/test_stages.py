@@ -202,3 +202,29 @@ def test_playout_hands_out_audio_with_matching_pose_and_flushes():
     assert playout.flush() == 1 and not playout.speaking
     assert playout.next_audio_frame().max() == 0
     assert [e.kind for e in events] == ["started", "flushed"]
+
+
+def test_speech_cache_speaks_each_sentence_once_and_stays_bounded():
+    from agent.speak.cache import CachedVoice
+
+    class CountingVoice:
+        sample_rate = 16000
+
+        def __init__(self) -> None:
+            self.spoken: list[str] = []
+
+        def synthesize(self, text: str) -> np.ndarray:
+            self.spoken.append(text)
+            return np.full(1000 * len(text), 0.25, np.float32)
+
+    inner = CountingVoice()
+    voice = CachedVoice(inner, max_bytes=2 * 2 * 1000 * len("We open at nine."))  # room for two such sentences (int16)
+    first = voice.synthesize("We open at nine.")
+    again = voice.synthesize("We  open at nine.")  # the same words, other spacing
+    assert inner.spoken == ["We open at nine."]
+    assert np.allclose(first, again, atol=1e-4)
+    assert voice.warm(["We open at nine.", "We close at six.", "Bye, see you now"]) == 1, "warming stops when full"
+    assert inner.spoken == ["We open at nine.", "We close at six."]
+    voice.synthesize("We close at six.")
+    voice.synthesize("Bye, see you now")  # said in a call: it is kept, the least recently used goes
+    assert "Bye, see you now" in voice and "We close at six." in voice and "We open at nine." not in voice

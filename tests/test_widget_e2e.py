@@ -10,9 +10,10 @@ import pytest
 import yaml
 
 from agent.config import DEFAULT_CONFIG
+from benchmarks.browser import agent_server, chromium_args, free_port
 
 from .conftest import ARTIFACTS, espeak
-from .test_browser_e2e import CHROMIUM, agent_server, chromium_args, free_port, wait_until_no_sessions
+from .test_browser_e2e import CHROMIUM, wait_until_no_sessions
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed")]
 

@@ -1,0 +1,245 @@
+"""Glass to glass, as the customer feels it: real headless-Chromium calls to `avatar-agent serve`.
+
+Chromium's fake microphone plays a recorded conversation (espeak-ng questions,
+pauses for the answers, and interruptions spoken over long answers). The page
+measures everything on its own clock (performance.now()):
+- the microphone's level (what the customer says) and the level of the audio
+  received from the agent, every 10 ms, with WebAudio analysers;
+- the mouth region of every received video frame (requestVideoFrameCallback).
+From these: end of customer speech -> first answer audio heard, -> first frame
+with the mouth moving, and for each interruption, the customer's first sound ->
+the avatar's audio silent and its mouth at rest.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+from agent.audio import write_wav
+from benchmarks.latency import QUESTIONS, pct, spoken
+
+ROOT = Path(__file__).resolve().parents[1]
+LOGS = ROOT / "tests" / "artifacts"
+RATE = 48_000
+TICK_MS = 10
+ANSWER_WAIT_S = 14.0  # room for the whole answer after each question
+LONG_QUESTION = "How do I reset my password?"  # its answer runs several seconds: room to interrupt it
+INTERRUPTION = "Sorry, wait a moment please."
+INTERRUPT_AFTER_S = 3.0  # after the end of the question: the answer has begun on any machine we measured
+
+# Runs in the page before the widget: keeps the microphone stream, and once the agent's stream
+# arrives, samples both levels every 10 ms and the mouth region of every video frame.
+PROBE_JS = """
+(() => {
+  window.probe = { mic: [], remote: [], mouth: [] };
+  const original = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = async (constraints) => {
+    const stream = await original(constraints);
+    window.probe.micStream = stream;
+    return stream;
+  };
+  const ctx = new AudioContext();
+  function level(stream, into) {
+    const analyser = ctx.createAnalyser();
+    analyser.fftSize = 512;
+    ctx.createMediaStreamSource(stream).connect(analyser);
+    const buf = new Float32Array(analyser.fftSize);
+    setInterval(() => {
+      analyser.getFloatTimeDomainData(buf);
+      let sum = 0;
+      for (const x of buf) sum += x * x;
+      into.push([performance.now(), Math.sqrt(sum / buf.length)]);
+    }, %(tick)d);
+  }
+  const waitForCall = setInterval(() => {
+    const video = document.getElementById('avatar-video');
+    const remote = video && video.srcObject;
+    if (!window.probe.micStream || !remote || remote.getAudioTracks().length === 0) return;
+    clearInterval(waitForCall);
+    ctx.resume();
+    level(window.probe.micStream, window.probe.mic);
+    level(new MediaStream(remote.getAudioTracks()), window.probe.remote);
+    const canvas = document.createElement('canvas');
+    canvas.width = 48; canvas.height = 32;
+    const g = canvas.getContext('2d', { willReadFrequently: true });
+    const onFrame = (now, meta) => {
+      if (video.videoWidth) {
+        g.drawImage(video, video.videoWidth * 0.35, video.videoHeight * 0.58, video.videoWidth * 0.3, video.videoHeight * 0.2, 0, 0, 48, 32);
+        const px = g.getImageData(0, 0, 48, 32).data;
+        const grey = new Array(48 * 32);
+        for (let i = 0; i < grey.length; i++) grey[i] = (px[4 * i] + px[4 * i + 1] + px[4 * i + 2]) / 3;
+        window.probe.mouth.push([meta.presentationTime || now, grey]);
+      }
+      video.requestVideoFrameCallback(onFrame);
+    };
+    video.requestVideoFrameCallback(onFrame);
+  }, 50);
+})();
+""" % {"tick": TICK_MS}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def agent_server(log_name: str, *extra_args: str):
+    """`avatar-agent serve` in a subprocess (its log in tests/artifacts/); yields its URL once /healthz answers."""
+    port = free_port()
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = open(LOGS / log_name, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent.cli", "serve", "--port", str(port), *extra_args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline:
+            assert proc.poll() is None, (LOGS / log_name).read_text()
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        log.close()
+
+
+def chromium_args(fake_audio=None) -> list[str]:
+    args = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required",
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+    return args + ([f"--use-file-for-fake-audio-capture={fake_audio}"] if fake_audio else [])
+
+
+def conversation_wav(path: Path, turns: int) -> float:
+    """Greeting pause, then `turns` questions each followed by a pause for the answer, then interruptions over long answers."""
+    silence = lambda s: np.zeros(int(s * RATE), np.float32)  # noqa: E731
+    parts = [silence(6.0)]
+    for i in range(turns):
+        parts += [spoken(QUESTIONS[i % len(QUESTIONS)], RATE), silence(ANSWER_WAIT_S)]
+    for _ in range(max(2, turns // 4)):
+        parts += [spoken(LONG_QUESTION, RATE), silence(INTERRUPT_AFTER_S), spoken(INTERRUPTION, RATE), silence(ANSWER_WAIT_S)]
+    talk = sum(len(part) for part in parts) / RATE
+    parts.append(silence(30.0))  # Chromium loops the file: never start again within the run
+    write_wav(path, np.concatenate(parts), RATE)
+    return talk
+
+
+def _segments(series: np.ndarray, threshold: float, min_gap_ms: float) -> list[tuple[float, float]]:
+    """(start, end) times where the level is above threshold, joining gaps shorter than min_gap_ms."""
+    loud = series[:, 1] > threshold
+    out: list[list[float]] = []
+    for t, on in zip(series[:, 0], loud):
+        if not on:
+            continue
+        if out and t - out[-1][1] <= min_gap_ms:
+            out[-1][1] = t
+        else:
+            out.append([t, t])
+    return [(a, b) for a, b in out]
+
+
+def analyse(probe: dict, turns: int) -> dict:
+    mic, remote = np.array(probe["mic"]), np.array(probe["remote"])
+    times = np.array([t for t, _ in probe["mouth"]])
+    mouths = np.array([g for _, g in probe["mouth"]], np.float32)
+    # Articulation changes the mouth region from frame to frame (syllables come at 4-5 Hz); idle life
+    # (head sway, breathing) changes it slowly. A frame is "moving" when it and the next both change.
+    change = np.r_[0.0, np.abs(np.diff(mouths, axis=0)).mean(axis=1)]
+    quiet = np.interp(times, remote[:, 0], remote[:, 1]) < 0.003
+    threshold = max(1.5, 2 * float(np.percentile(change[quiet], 90))) if quiet.sum() > 25 else 1.5
+    moving = (change > threshold) & (np.r_[change[1:], 0.0] > threshold)
+
+    speech = _segments(mic, 0.01, 500)
+    questions, interruptions = speech[:turns], speech[turns:]
+    answers = _segments(remote, 0.01, 400)
+    audio_latency, mouth_latency = [], []
+    for _, end in questions:
+        first_audio = next((a for a, _ in answers if a > end), None)
+        first_mouth = next((t for t, m in zip(times, moving) if m and t > end), None)
+        if first_audio is not None:
+            audio_latency.append(first_audio - end)
+        if first_mouth is not None:
+            mouth_latency.append(first_mouth - end)
+    barge_audio, barge_mouth = [], []
+    for i in range(0, len(interruptions) - 1, 2):  # pairs: the long question, then the interruption
+        onset = interruptions[i + 1][0]
+        playing = next(((a, b) for a, b in answers if a < onset < b + 100), None)
+        if playing is None:
+            continue  # the avatar was not speaking when the customer cut in: nothing to measure
+        barge_audio.append(playing[1] - onset)
+        later = [(t, m) for t, m in zip(times, moving) if t > onset]
+        rest_at = next((t for k, (t, m) in enumerate(later) if not any(mm for _, mm in later[k : k + 5])), None)
+        if rest_at is not None:
+            barge_mouth.append(rest_at - onset)
+    return {"audio": audio_latency, "mouth": mouth_latency, "barge_audio": barge_audio, "barge_mouth": barge_mouth,
+            "fps": (len(times) - 1) / ((times[-1] - times[0]) / 1000) if len(times) > 1 else 0.0}
+
+
+def run(turns: int, config: str | None) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        raise SystemExit("needs Debian's chromium (make test installs it)")
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "conversation.wav"
+        seconds = conversation_wav(wav, turns) + 3.0
+        with agent_server("benchmark-browser-server.log", *(["--config", config] if config else [])) as url:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=chromium, headless=True, args=chromium_args(wav))
+                page = browser.new_page()
+                page.add_init_script(PROBE_JS)
+                page.goto(url)
+                page.click("#call")
+                page.wait_for_timeout(int(seconds * 1000))
+                probe = page.evaluate("({ mic: window.probe.mic, remote: window.probe.remote, mouth: window.probe.mouth })")
+                if os.environ.get("BENCHMARK_PROBE_DUMP"):
+                    import json
+
+                    Path(os.environ["BENCHMARK_PROBE_DUMP"]).write_text(json.dumps(probe))
+                page.click("#hangup")
+                browser.close()
+    return analyse(probe, turns)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="benchmarks.browser", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--turns", type=int, default=10, help="questions to time (default: %(default)s)")
+    parser.add_argument("--config", help="agent config (default: configs/agent.yaml)")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    r = run(args.turns, args.config)
+    print(f"\nglass to glass, headless Chromium, {len(r['audio'])} of {args.turns} questions answered "
+          f"({time.perf_counter() - started:.0f} s; video received at {r['fps']:.1f} fps):")
+    for label, key in (("end of speech -> first answer audio heard", "audio"), ("end of speech -> first moving-mouth frame", "mouth"),
+                       ("barge-in: customer's first sound -> avatar audio silent", "barge_audio"),
+                       ("barge-in: customer's first sound -> mouth at rest", "barge_mouth")):
+        values = r[key]
+        if values:
+            print(f"  {label:<58} p50 {statistics.median(values):5.0f} ms   p95 {pct(values, 95):5.0f} ms   n={len(values)}")
+        else:
+            print(f"  {label:<58} no samples")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
