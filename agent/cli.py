@@ -7,7 +7,7 @@ import sys
 
 from pathlib import Path
 
-from .animate.expression import EMOTION_POSES
+from models.arkit import EMOTION_POSES
 from .config import DEFAULT_CONFIG, ConfigError, load_config
 
 
@@ -54,7 +54,7 @@ def _serve(args) -> int:
     if args.host:
         config.server.host = args.host
     engines = Engines.load(config)
-    engines.warm_speech_in_background()
+    engines.warm_speech_in_background([config.tenant(t) for t in config.tenants])
     app = create_app(config, engines)
     logging.getLogger("agent").info("serving on http://%s:%d", config.server.host, config.server.port)
     web.run_app(app, host=config.server.host, port=config.server.port, print=None)
@@ -87,7 +87,7 @@ def _benchmark(args) -> int:
 
 
 def _render(args) -> int:
-    from .animate.lipsync import ModelLipSync
+    from .animate.lipsync import AudioToFace
     from .engines import load_avatar
     from .render.offline import render_clip, speech_for
     from .speak.piper_voice import PiperVoice
@@ -98,8 +98,8 @@ def _render(args) -> int:
     except (ValueError, OSError, EOFError) as exc:
         print(f"error: cannot read the speech: {exc}", file=sys.stderr)
         return 2
-    lipsync = ModelLipSync(config.render.fps, config.animate.model_dir, config.animate.device, config.threads)
-    result = render_clip(load_avatar(args.avatar or config.render.avatar), lipsync, audio, rate, Path(args.out), config.render, args.emotion)
+    face_model = AudioToFace(config.render.fps, config.animate.model_dir, config.animate.device, config.threads)
+    result = render_clip(load_avatar(args.avatar or config.render.avatar), face_model, audio, rate, Path(args.out), config.render, args.emotion)
     print(f"wrote {result['path']}: {result['frames']} frames at {result['fps']} fps, {result['seconds']:.2f} s")
     return 0
 
@@ -202,7 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from models.audio2face.commands import add_commands
 
-    add_commands(jobs)
+    from .speak.piper_voice import PiperVoice
+
+    add_commands(jobs, piper_voice=PiperVoice.joe)
     return parser
 
 

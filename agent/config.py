@@ -7,6 +7,7 @@ anywhere.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -102,6 +103,22 @@ class TenantConfig(StrictModel):
         return [o.rstrip("/") for o in values]
 
 
+DEMO_TENANT = "demo"  # the tenant of the shipped config and of pages that name none
+
+
+@dataclass(frozen=True)
+class TenantSettings:
+    """Everything about one tenant, its own settings or the global defaults: the one place that fallback is made."""
+
+    id: str
+    allowed_origins: tuple[str, ...]
+    greeting: str
+    operator_token_env: str | None
+    faq_path: Path
+    avatar: str
+    length_scale: float
+
+
 class AgentConfig(StrictModel):
     server: ServerConfig = Field(default_factory=ServerConfig)
     hear: HearConfig = Field(default_factory=HearConfig)
@@ -109,13 +126,31 @@ class AgentConfig(StrictModel):
     speak: SpeakConfig = Field(default_factory=SpeakConfig)
     animate: AnimateConfig = Field(default_factory=AnimateConfig)
     render: RenderConfig = Field(default_factory=RenderConfig)
-    tenants: dict[str, TenantConfig] = Field(default_factory=lambda: {"demo": TenantConfig()})
+    tenants: dict[str, TenantConfig] = Field(default_factory=lambda: {DEMO_TENANT: TenantConfig()})
     threads: int = Field(1, ge=1, description="torch / onnxruntime threads per model")
     _source: Path | None = PrivateAttr(None)  # the file it was loaded from, handed to helper processes
 
     @property
     def source(self) -> Path | None:
         return self._source
+
+    @property
+    def default_tenant(self) -> str:
+        """The tenant of requests that name none."""
+        return DEMO_TENANT if DEMO_TENANT in self.tenants else next(iter(self.tenants))
+
+    def tenant(self, tenant_id: str) -> TenantSettings:
+        """The tenant's settings with the global defaults filled in; KeyError for an unknown tenant."""
+        own = self.tenants[tenant_id]
+        return TenantSettings(
+            id=tenant_id,
+            allowed_origins=tuple(own.allowed_origins),
+            greeting=own.greeting or self.answer.greeting,
+            operator_token_env=own.operator_token_env,
+            faq_path=own.faq_path or self.answer.faq_path,
+            avatar=own.avatar or self.render.avatar,
+            length_scale=own.length_scale or self.speak.length_scale,
+        )
 
 
     @field_validator("tenants")

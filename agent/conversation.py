@@ -1,28 +1,33 @@
 """One customer's conversation: hear -> transcribe -> answer -> speak -> animate -> playout.
 
 Transport-free, so the same pipeline runs behind WebRTC, in tests and in
-benchmarks. Events for the page (captions, hand-off, state) go to `send_event`.
+benchmarks. It knows the stages only by their contracts (`stages.py`); events
+for the page (`events.py`) go to `send_event`. It owns the call's turn counter,
+its state and its response task; `Playout` owns what is being said.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections import deque
 from typing import Callable, NamedTuple
 
 import numpy as np
 
 from . import metrics
-from .config import AgentConfig
-from .engines import Engines
-from .audio import resample
+from .animate.speech import animate_sentence
+from .config import HearConfig
+from .events import AgentState, AvatarSaid, ErrorEvent, HandedOff, Interrupted, PageEvent, StateChanged, UserSaid
 from .hear.echo import EchoCanceller
 from .hear.turns import SpeechStarted, TurnDetector, TurnEnded, TurnPaused
-from .messages import AnimatedSpeech, Reply, Transcript, UserTurn
-from .playout import OUTPUT_RATE, Playout, PlayoutEvent
+from .messages import Reply, Transcript, UserTurn
+from .playout import Playout, PlayoutEvent
 from .speak.sentences import split_sentences
+from .stages import CallStages
 
 log = logging.getLogger(__name__)
+HISTORY = 200  # replies and timings kept per call: enough for any report, bounded for long calls
 
 
 class EarlyTranscript(NamedTuple):
@@ -33,31 +38,33 @@ class EarlyTranscript(NamedTuple):
     started: float
 
 
-def to_output_rate(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    return resample(audio, sample_rate, OUTPUT_RATE)
-
-
 class Conversation:
-    def __init__(self, session_id: str, engines: Engines, config: AgentConfig, send_event: Callable[[dict], None], tenant: str = "demo") -> None:
+    def __init__(self, session_id: str, stages: CallStages, hear: HearConfig, send_event: Callable[[PageEvent], None]) -> None:
         self.session_id = session_id
-        self.tenant = tenant
-        self.engines = engines
-        self.config = config
+        self.stages = stages
+        self.barge_in = hear.barge_in
         self.send_event = send_event
-        self.echo = EchoCanceller() if config.hear.echo_cancellation else None
+        self.echo = EchoCanceller() if hear.echo_cancellation else None
         self.playout = Playout(on_event=self._on_playout, on_audio=self.echo.far_end if self.echo else None)
-        hear = config.hear
         self.turns = TurnDetector(hear.vad_threshold, hear.end_of_turn_ms, hear.min_speech_ms, hear.max_turn_s)
         self.log = logging.LoggerAdapter(log, {"session": session_id})
+        self.state = AgentState.IDLE
+        self.history: deque[Reply] = deque(maxlen=HISTORY)
+        self.response_latencies: deque[float] = deque(maxlen=HISTORY)
+        self.stage_timings: deque[tuple[str, float]] = deque(maxlen=HISTORY * 4)
         self._turn_counter = 0
         self._responding: asyncio.Task | None = None
-        self._awaiting_first_audio: dict[int, float] = {}
-        self.response_latencies: list[float] = []
-        self.stage_timings: list[tuple[str, float]] = []
-        self.history: list[Reply] = []
+        self._awaiting_first_audio: dict[int, float] = {}  # turn -> end of the customer's speech
         self._previous_question: str | None = None  # for follow-ups such as "and on Saturdays?"
         self._early: EarlyTranscript | None = None
         self._closed = False
+
+    # ----- state -----------------------------------------------------------------
+    def _set_state(self, state: AgentState) -> None:
+        """The one place the call's state changes; the page hears of each change once."""
+        if state != self.state:
+            self.state = state
+            self.send_event(StateChanged(state))
 
     # ----- input ---------------------------------------------------------------
     def hear(self, audio_16k: np.ndarray) -> None:
@@ -80,7 +87,7 @@ class Conversation:
         """Starts transcribing at the first pause; if the customer says nothing more, the reply starts that much sooner."""
         if self._early is not None and not self._early.text.done():
             return  # one speculative job at a time
-        future = asyncio.get_running_loop().run_in_executor(self.engines.executor, self.engines.transcriber.transcribe, pause.audio)
+        future = asyncio.get_running_loop().run_in_executor(self.stages.executor, self.stages.transcriber.transcribe, pause.audio)
         self._early = EarlyTranscript(pause.speech_windows, future, time.perf_counter())
 
     def ask_text(self, text: str) -> None:
@@ -94,8 +101,8 @@ class Conversation:
         return self._start_response(self._speak(Reply(self._turn_counter, text, emotion)))
 
     def _on_speech_started(self) -> None:
-        self.send_event({"type": "state", "state": "listening"})
-        if self.config.hear.barge_in:
+        self._set_state(AgentState.LISTENING)
+        if self.barge_in:
             self._interrupt()
 
     @property
@@ -103,10 +110,16 @@ class Conversation:
         """True while a reply is being transcribed, answered or synthesised."""
         return self._responding is not None and not self._responding.done()
 
+    async def settled(self) -> None:
+        """Waits until the reply in progress (if any) is synthesised, answered or given up."""
+        while self.responding:
+            await asyncio.wait({self._responding})
+
     def _interrupt(self) -> None:
         if self.responding:
             self._responding.cancel()
         self.playout.flush()
+        self._awaiting_first_audio.clear()
 
     def _start_response(self, coro) -> asyncio.Task:
         if self.responding:
@@ -119,12 +132,13 @@ class Conversation:
         if not task.cancelled() and task.exception() is not None:
             metrics.ERRORS.labels("response").inc()
             self.log.error("response failed: %r", task.exception(), exc_info=task.exception())
-            self.send_event({"type": "error", "message": "Sorry, something went wrong while answering."})
+            self.send_event(ErrorEvent("Sorry, something went wrong while answering."))
+            self._set_state(AgentState.IDLE)
 
     # ----- stages --------------------------------------------------------------
     async def _run(self, stage: str, fn, *args):
         started = time.perf_counter()
-        result = await asyncio.get_running_loop().run_in_executor(self.engines.executor, fn, *args)
+        result = await asyncio.get_running_loop().run_in_executor(self.stages.executor, fn, *args)
         self._timed(stage, started)
         return result
 
@@ -134,23 +148,23 @@ class Conversation:
         self.stage_timings.append((stage, elapsed))
 
     async def _respond_to_audio(self, turn: UserTurn, early: EarlyTranscript | None = None) -> None:
-        self.send_event({"type": "state", "state": "thinking"})
+        self._set_state(AgentState.THINKING)
         if early is not None:
             text = await early.text
             self._timed("transcribe", early.started)
         else:
-            text = await self._run("transcribe", self.engines.transcriber.transcribe, turn.audio)
+            text = await self._run("transcribe", self.stages.transcriber.transcribe, turn.audio)
         self.log.info("turn %d heard %r (%.1f s of audio)", turn.turn_id, text, len(turn.audio) / 16000)
         if not text:
             metrics.TURNS_TOTAL.labels("nothing_heard").inc()
-            self.send_event({"type": "state", "state": "idle"})
+            self._set_state(AgentState.IDLE)
             return
         await self._respond_to_text(Transcript(turn.turn_id, text, turn.ended_at))
 
     async def _respond_to_text(self, transcript: Transcript) -> None:
-        self.send_event({"type": "user", "text": transcript.text, "turn": transcript.turn_id})
-        answerer = self.engines.answerers.get(self.tenant)  # looked up per turn: a swapped FAQ version applies from the next turn
-        answer = await self._run("answer", answerer.answer, transcript.text, self._previous_question)
+        self._set_state(AgentState.THINKING)
+        self.send_event(UserSaid(transcript.text, transcript.turn_id))
+        answer = await self._run("answer", self.stages.answerer.answer, transcript.text, self._previous_question)
         self._previous_question = transcript.text
         reply = Reply(transcript.turn_id, answer.text, answer.emotion, answer.handoff, answer.confidence, answer.matched_question, transcript.ended_at)
         self.log.info(
@@ -158,7 +172,7 @@ class Conversation:
         )
         metrics.TURNS_TOTAL.labels("handoff" if reply.handoff else "answered").inc()
         if reply.handoff:
-            self.send_event({"type": "handoff", "turn": reply.turn_id, "reason": "low_confidence" if answer.matched_question is None else "requested"})
+            self.send_event(HandedOff(reply.turn_id, "low_confidence" if answer.matched_question is None else "requested"))
         await self._speak(reply)
 
     async def _speak(self, reply: Reply) -> None:
@@ -166,17 +180,12 @@ class Conversation:
         if reply.ended_at is not None:
             self._awaiting_first_audio[reply.turn_id] = reply.ended_at
         sentences = split_sentences(reply.text)
+        voice = self.stages.voice
         for index, sentence in enumerate(sentences):
-            audio = await self._run("tts", self.engines.voice_for(self.tenant).synthesize, sentence)
-            speech = await self._run("animate", self._animate, reply, sentence, audio, index == len(sentences) - 1)
+            audio = await self._run("tts", voice.synthesize, sentence)
+            speech = await self._run("animate", animate_sentence, self.stages.face_model, reply.turn_id, sentence, audio,
+                                     voice.sample_rate, reply.emotion, index == len(sentences) - 1)
             self.playout.enqueue(speech)
-
-    def _animate(self, reply: Reply, sentence: str, audio: np.ndarray, is_last: bool) -> AnimatedSpeech:
-        rate = self.engines.voice_for(self.tenant).sample_rate
-        weights = self.engines.lipsync(audio, rate, reply.emotion)
-        return AnimatedSpeech(
-            reply.turn_id, sentence, to_output_rate(audio, rate), OUTPUT_RATE, weights, self.engines.lipsync.fps, reply.emotion, is_last
-        )
 
     # ----- playout events ------------------------------------------------------
     def _on_playout(self, event: PlayoutEvent) -> None:
@@ -187,14 +196,14 @@ class Conversation:
                 self.response_latencies.append(latency)
                 metrics.RESPONSE_SECONDS.observe(latency)
                 self.log.info("turn %d first audio %.0f ms after end of speech", event.turn_id, latency * 1000)
-            self.send_event({"type": "avatar", "text": event.text, "turn": event.turn_id})
-            self.send_event({"type": "state", "state": "speaking"})
+            self.send_event(AvatarSaid(event.text, event.turn_id))
+            self._set_state(AgentState.SPEAKING)
         elif event.kind == "finished":
-            self.send_event({"type": "state", "state": "idle"})
+            self._set_state(AgentState.IDLE)
         elif event.kind == "flushed":
             self.log.info("turn %d interrupted by the customer", event.turn_id)
             metrics.INTERRUPTIONS.inc()
-            self.send_event({"type": "interrupted", "turn": event.turn_id})
+            self.send_event(Interrupted(event.turn_id))
 
     async def close(self) -> None:
         if self._closed:

@@ -1,11 +1,11 @@
 """Typed messages that flow between the pipeline stages of one session.
 
-hear -> UserTurn -> (transcribe) -> Transcript -> answer -> Reply
-     -> speak -> SpeechChunk (audio) -> animate -> AnimatedSpeech -> playout
+hear -> UserTurn -> (transcribe) -> Transcript -> answer (Answer) -> Reply
+     -> speak + animate -> AnimatedSpeech -> playout
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,6 +27,17 @@ class Transcript:
 
 
 @dataclass(frozen=True)
+class Answer:
+    """What the answerer chose for what the customer said."""
+
+    text: str
+    emotion: str
+    confidence: float
+    handoff: bool
+    matched_question: str | None  # None when it is unsure (and hands off)
+
+
+@dataclass(frozen=True)
 class Reply:
     turn_id: int
     text: str
@@ -35,16 +46,6 @@ class Reply:
     confidence: float = 1.0
     matched_question: str | None = None
     ended_at: float | None = None
-
-
-@dataclass(frozen=True)
-class SpeechChunk:
-    """One synthesised sentence."""
-
-    turn_id: int
-    text: str
-    audio: np.ndarray  # float32 mono
-    sample_rate: int
 
 
 @dataclass(frozen=True)
@@ -59,4 +60,3 @@ class AnimatedSpeech:
     fps: int
     emotion: str = "neutral"
     is_last: bool = False
-    meta: dict = field(default_factory=dict)

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from .animate.arkit import COUNT
+from models.arkit import COUNT
 from .messages import AnimatedSpeech
 
 OUTPUT_RATE = 48_000

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.audio import write_wav
+from models.audio import write_wav
 from benchmarks.latency import QUESTIONS, pct, spoken
 
 ROOT = Path(__file__).resolve().parents[1]

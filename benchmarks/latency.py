@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.audio import read_wav, resample
+from models.audio import read_wav, resample
 
 QUESTIONS = [
     "What are your opening hours?",
@@ -66,13 +66,14 @@ class _SessionHarness:
     paced in real time, with every frame encoded by aiortc's VP8 and Opus encoders as a call's sender does."""
 
     def __init__(self, name: str, engines, config) -> None:
-        from agent.animate.arkit import INDEX
+        from models.arkit import INDEX
         from agent.conversation import Conversation
         from agent.render.renderer import start_renderer
         from agent.transport.tracks import AvatarAudioTrack, AvatarVideoTrack
 
-        self.conversation = Conversation(name, engines, config, lambda event: None)
-        self.renderer = start_renderer(engines.avatar_for("demo"), config.render)
+        tenant = config.tenant(config.default_tenant)
+        self.conversation = Conversation(name, engines.stages_for(tenant), config.hear, lambda event: None)
+        self.renderer = start_renderer(engines.avatar_for(tenant), config.render)
         self.video = AvatarVideoTrack(self.conversation.playout, self.renderer, config.render.fps)
         self.jaw = INDEX["jawOpen"]
         from aiortc.codecs.opus import OpusEncoder
@@ -152,7 +153,7 @@ async def run(config_path: str, runs: int, sessions: int = 1, warm: bool = True)
     config = load_config(config_path)
     engines = Engines.load(config)
     if warm:  # as a server that has been up for a minute: its answers are spoken ahead (avatar-agent serve does this)
-        engines.warm_speech()
+        engines.warm_speech([config.tenant(config.default_tenant)])
     recorded = [spoken(q) for q in QUESTIONS]
     rss_loaded = _current_rss_mb()
     harnesses = [_SessionHarness(f"bench{i}", engines, config) for i in range(sessions)]

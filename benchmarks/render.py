@@ -19,11 +19,11 @@ BLOCK = 10
 
 def _poses(config, frames: int) -> list[tuple[np.ndarray, np.ndarray]]:
     from agent.animate.expression import FaceComposer
-    from agent.animate.lipsync import ModelLipSync
+    from agent.animate.lipsync import AudioToFace
     from benchmarks.latency import spoken
 
-    lipsync = ModelLipSync(config.render.fps, config.animate.model_dir, "cpu", config.threads)
-    speech = lipsync(spoken("Thanks for calling. Your order shipped yesterday and should arrive on Monday."), 16000, "happy")
+    face_model = AudioToFace(config.render.fps, config.animate.model_dir, "cpu", config.threads)
+    speech = face_model.animate(spoken("Thanks for calling. Your order shipped yesterday and should arrive on Monday."), 16000, "happy")
     face = FaceComposer()
     return [face.compose(speech[i % len(speech)], True, i / config.render.fps) for i in range(frames)]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.audio import read_wav, write_wav  # noqa: F401  (tests import them from here)
+from models.audio import read_wav, write_wav  # noqa: F401  (tests import them from here)
 from benchmarks.latency import spoken
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -45,8 +45,8 @@ def engines(config):
 
 
 @pytest.fixture(scope="session")
-def avatar(engines):
-    return engines.avatar_for("demo")
+def avatar(engines, config):
+    return engines.avatar_for(config.tenant("demo"))
 
 
 def renderer_for(avatar, size: int = 256, shading: str = "lean", msaa: int = 0):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from agent.animate.arkit import INDEX
+from models.arkit import INDEX
 from models.audio2face.baselines import LoudnessJaw, RuleVisemes
 from models.audio2face.data.align import Aligner, normalise_text
 from models.audio2face.data.corpus import sentences

@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from agent.animate.arkit import INDEX
+from models.arkit import INDEX
 from agent.config import ConfigError, load_config
 from agent.render.gltf_avatar import AvatarError, arkit_name, load_gltf_avatar
 
@@ -129,7 +129,7 @@ def test_offline_render_writes_an_mp4_with_the_expected_duration(tmp_path, speec
     wav = espeak("Your parcel is on its way.", speech_dir / "render.wav", lead_s=0.0, tail_s=0.0)
     out = tmp_path / "clip.mp4"
     assert main(["render", "--wav", str(wav), "--out", str(out), "--emotion", "happy"]) == 0
-    from agent.audio import read_wav
+    from models.audio import read_wav
 
     audio, rate = read_wav(wav)
     expected = len(audio) / rate + 0.3 + 0.5  # lead and tail silence

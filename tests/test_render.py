@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.animate.arkit import ARKIT_NAMES, INDEX
+from models.arkit import ARKIT_NAMES, INDEX
 from agent.render.default_head import MOUTH_Y, build_default_head
 
 from .conftest import renderer_for

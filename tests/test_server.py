@@ -1,4 +1,4 @@
-"""Signalling, bad input and clean-up, against the real aiohttp + aiortc server."""
+"""Signalling, bad input and clean-up, against the real aiohttp + aiortc server (with fake stages)."""
 from __future__ import annotations
 
 import asyncio
@@ -15,15 +15,19 @@ from aiortc.contrib.media import MediaPlayer
 from agent.transport.server import SESSIONS, create_app
 
 from .conftest import espeak
+from .fakes import FakeEngines, FakeTranscriber
 
 
 @pytest.fixture
-async def client(engines, config):
+async def client(config):
+    """The real server with fake stages: the customer is heard asking how to reset their password."""
     cfg = config.model_copy(deep=True)
     cfg.server.max_sessions = 1
+    engines = FakeEngines(FakeTranscriber("How do I reset my password?"))
     app = create_app(cfg, engines)
     async with TestClient(TestServer(app)) as client:
         yield client
+    engines.close()
 
 
 async def _browser_like_offer(wav_path=None):

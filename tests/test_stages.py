@@ -4,10 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.animate.arkit import ARKIT_NAMES, INDEX
-from agent.animate.expression import EXPRESSION_CHANNELS, FaceComposer, IdleMotion, emotion_pose
+from models.arkit import ARKIT_NAMES, INDEX
+from agent.animate.expression import EXPRESSION_CHANNELS, FaceComposer, IdleMotion
+from models.arkit import emotion_pose
 from agent.answer.faq import FaqError, load_faq
-from agent.audio import resample
+from models.audio import resample
 from agent.config import ConfigError, load_config
 from agent.hear.turns import SpeechStarted, TurnDetector, TurnEnded, TurnPaused
 from agent.playout import FRAME_SAMPLES, OUTPUT_RATE, Playout
@@ -135,8 +136,8 @@ def test_sentences_split_for_streaming():
     assert split_sentences("   ") == []
 
 
-def test_voice_speaks_text_that_whisper_understands(engines):
-    voice = engines.voice_for("demo")
+def test_voice_speaks_text_that_whisper_understands(engines, config):
+    voice = engines.voice_for(config.tenant("demo"))
     audio = voice.synthesize("Your parcel will arrive on Tuesday.")
     assert voice.sample_rate == 22050
     assert 1.0 < len(audio) / voice.sample_rate < 5.0
@@ -147,11 +148,11 @@ def test_voice_speaks_text_that_whisper_understands(engines):
 
 
 # --- animate ------------------------------------------------------------------
-def test_lipsync_opens_jaw_with_speech_and_closes_in_silence(engines):
-    sync = engines.lipsync  # our model, at the video frame rate
-    speech = engines.voice_for("demo").synthesize("Hello, how are you today?")
+def test_lipsync_opens_jaw_with_speech_and_closes_in_silence(engines, config):
+    face_model = engines.face_model  # our model, at the video frame rate
+    speech = engines.voice_for(config.tenant("demo")).synthesize("Hello, how are you today?")
     audio = np.concatenate([np.zeros(22050, np.float32), speech, np.zeros(22050, np.float32)])
-    weights = sync(audio, 22050)
+    weights = face_model.animate(audio, 22050)
     assert weights.shape == (int(np.ceil(len(audio) / (22050 / 25))), 52)
     jaw = weights[:, INDEX["jawOpen"]]
     assert jaw[:20].max() < 0.05, "silence before speech must keep the mouth shut"

@@ -27,10 +27,12 @@ def test_tenants_get_their_own_faq_avatar_and_voice(tmp_path):
         assert demo.answer("can I buy a gift card").matched_question != "Do you sell gift cards?", "the demo FAQ has no gift cards"
         assert demo.answer("when are you open").matched_question == "What are your opening hours?"
         assert shop.answer("when are you open").handoff
-        assert engines.voice_for("shop") is not engines.voice_for("demo")
+        shop_settings, demo_settings = config.tenant("shop"), config.tenant("demo")
+        assert shop_settings.greeting == "Welcome to the shop!" and demo_settings.greeting == config.answer.greeting
+        assert engines.voice_for(shop_settings) is not engines.voice_for(demo_settings)
         text = "Thank you for your order."
-        assert len(engines.voice_for("shop").synthesize(text)) > 1.05 * len(engines.voice_for("demo").synthesize(text))
+        assert len(engines.voice_for(shop_settings).synthesize(text)) > 1.05 * len(engines.voice_for(demo_settings).synthesize(text))
         if ICT.exists():
-            assert engines.avatar_for("shop").name == "ict_face_arkit51" and engines.avatar_for("demo").name == "default"
+            assert engines.avatar_for(shop_settings).name == "ict_face_arkit51" and engines.avatar_for(demo_settings).name == "default"
     finally:
         engines.close()

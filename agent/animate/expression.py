@@ -5,28 +5,12 @@ import math
 
 import numpy as np
 
-from .arkit import COUNT, INDEX
-
-EMOTION_POSES: dict[str, dict[str, float]] = {
-    "neutral": {"mouthSmileLeft": 0.08, "mouthSmileRight": 0.08},
-    "happy": {"mouthSmileLeft": 0.35, "mouthSmileRight": 0.35, "cheekSquintLeft": 0.2, "cheekSquintRight": 0.2, "browOuterUpLeft": 0.1, "browOuterUpRight": 0.1},
-    "concerned": {"browInnerUp": 0.45, "mouthFrownLeft": 0.15, "mouthFrownRight": 0.15},
-    "apologetic": {"browInnerUp": 0.35, "mouthPressLeft": 0.15, "mouthPressRight": 0.15, "mouthFrownLeft": 0.1, "mouthFrownRight": 0.1},
-    "surprised": {"browOuterUpLeft": 0.4, "browOuterUpRight": 0.4, "browInnerUp": 0.3, "eyeWideLeft": 0.35, "eyeWideRight": 0.35},
-}
-
+from models.arkit import COUNT, INDEX, emotion_pose
 
 # Channels that carry expression rather than articulation: they change slowly.
 EXPRESSION_CHANNELS = np.array(
     [i for name, i in INDEX.items() if name.startswith(("brow", "cheek", "eyeWide", "eyeSquint", "mouthSmile", "mouthFrown", "noseSneer"))]
 )
-
-
-def emotion_pose(emotion: str) -> np.ndarray:
-    w = np.zeros(COUNT, np.float32)
-    for name, value in EMOTION_POSES.get(emotion, EMOTION_POSES["neutral"]).items():
-        w[INDEX[name]] = value
-    return w
 
 
 class IdleMotion:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..messages import Answer
 from .faq import FaqEntry
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -40,15 +40,6 @@ FOLLOW_UP_MARGIN = 0.15  # how far under the threshold a follow-up alone may sco
 def is_follow_up(text: str) -> bool:
     """Short and elliptical, like "and on Sundays?" or "what about Canada?": it leans on the previous question."""
     return len(text.split()) <= 6 and FOLLOW_UP.match(text) is not None
-
-
-@dataclass(frozen=True)
-class Answer:
-    text: str
-    emotion: str
-    confidence: float
-    handoff: bool
-    matched_question: str | None
 
 
 def load_embedder(threads: int = 1, path: Path | None = None):

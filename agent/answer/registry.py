@@ -42,6 +42,10 @@ class AnswererRegistry:
     def get(self, tenant: str) -> FaqAnswerer:
         return self._active[tenant][1] if tenant in self._active else self.base_for(tenant)
 
+    def for_tenant(self, tenant: str) -> "TenantAnswerer":
+        """The tenant's answerer for a call: whichever version is active when each turn is answered."""
+        return TenantAnswerer(self, tenant)
+
     def base_for(self, tenant: str) -> FaqAnswerer:
         return self.base_by_tenant.get(tenant, self.base)
 
@@ -81,3 +85,13 @@ class AnswererRegistry:
                     self._active[tenant] = (version, self.load(tenant, version))
                 except (FaqError, OSError) as exc:
                     log.error("tenant %s: could not restore FAQ version %s (%s); using the base model", tenant, version, exc)
+
+
+class TenantAnswerer:
+    """Answers with the tenant's active version at the moment of each turn (a live swap applies from the next turn)."""
+
+    def __init__(self, registry: AnswererRegistry, tenant: str) -> None:
+        self.registry, self.tenant = registry, tenant
+
+    def answer(self, text: str, previous: str | None = None):
+        return self.registry.get(self.tenant).answer(text, previous)

@@ -14,7 +14,7 @@ from functools import cached_property
 
 import numpy as np
 
-from ..animate.arkit import ARKIT_NAMES, COUNT
+from models.arkit import ARKIT_NAMES, COUNT
 
 ACTIVE_WEIGHT = 1e-4  # weights below this do not move anything visible
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..animate.arkit import ARKIT_NAMES, COUNT
+from models.arkit import ARKIT_NAMES, COUNT
 from .avatar import Avatar
 
 SKIN = (0.88, 0.67, 0.55, 1.0)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..animate.arkit import ARKIT_NAMES, COUNT
+from models.arkit import ARKIT_NAMES, COUNT
 from .avatar import Avatar
 
 SKIN = (0.86, 0.70, 0.60, 1.0)

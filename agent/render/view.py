@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..animate.arkit import ARKIT_NAMES
+from models.arkit import ARKIT_NAMES
 from .avatar import Avatar
 
 BACKGROUND = (0.93, 0.95, 0.98)

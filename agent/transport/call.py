@@ -12,9 +12,10 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSession
 from aiortc.mediastreams import MediaStreamError
 
 from .. import metrics
-from ..config import AgentConfig
+from ..config import AgentConfig, TenantSettings
 from ..conversation import Conversation
 from ..engines import Engines
+from ..events import ErrorEvent, PageEvent, to_json
 from ..render.renderer import start_renderer
 from .tracks import AvatarAudioTrack, AvatarVideoTrack
 
@@ -22,18 +23,16 @@ log = logging.getLogger(__name__)
 
 
 class CallSession:
-    def __init__(self, engines: Engines, config: AgentConfig, on_closed, tenant: str = "demo") -> None:
+    def __init__(self, engines: Engines, config: AgentConfig, on_closed, tenant: TenantSettings) -> None:
         self.id = uuid.uuid4().hex[:12]
-        self.config = config
-        self.tenant = tenant
-        settings = config.tenants.get(tenant)
-        self.greeting = (settings.greeting if settings is not None else None) or config.answer.greeting
+        self.tenant = tenant.id
+        self.greeting = tenant.greeting
         self.log = logging.LoggerAdapter(log, {"session": self.id})
         ice = [RTCIceServer(urls=s.urls, username=s.username, credential=s.credential) for s in config.server.ice_servers]
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice))
         self._channel = None
         self._pending_events: list[str] = []
-        self.conversation = Conversation(self.id, engines, config, self.send_event, tenant)
+        self.conversation = Conversation(self.id, engines.stages_for(tenant), config.hear, self.send_event)
         self.renderer = start_renderer(engines.avatar_for(tenant), config.render)
         self.audio_out = AvatarAudioTrack(self.conversation.playout)
         self.video_out = AvatarVideoTrack(self.conversation.playout, self.renderer, config.render.fps, session=self.id)
@@ -83,8 +82,8 @@ class CallSession:
             self._greeted = True
             self.conversation.say(self.greeting, "happy")
 
-    def send_event(self, event: dict) -> None:
-        message = json.dumps(event)
+    def send_event(self, event: PageEvent) -> None:
+        message = json.dumps(to_json(event))
         if self._channel is not None and self._channel.readyState == "open":
             self._channel.send(message)
         elif len(self._pending_events) < 100:
@@ -95,14 +94,14 @@ class CallSession:
             event = json.loads(message)
             kind = event.get("type")
         except (TypeError, ValueError, AttributeError):
-            self.send_event({"type": "error", "message": "messages must be JSON objects"})
+            self.send_event(ErrorEvent("messages must be JSON objects"))
             return
         if kind == "text" and isinstance(event.get("text"), str) and event["text"].strip():
             self.conversation.ask_text(event["text"])
         elif kind == "bye":
             self._spawn(self.close(), "close")
         else:
-            self.send_event({"type": "error", "message": f"unknown message type {kind!r}"})
+            self.send_event(ErrorEvent(f"unknown message type {kind!r}"))
 
     async def _read_microphone(self, track) -> None:
         resampler = av.AudioResampler(format="s16", layout="mono", rate=16000)

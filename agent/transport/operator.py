@@ -98,7 +98,7 @@ async def start_finetune(request: web.Request) -> web.Response:
     if running:  # one at a time per tenant: fine-tuning is CPU-heavy and calls come first
         return json_error(409, f"a fine-tune is already running for tenant {tenant!r} (job {running[0]})")
     folder = _uploads(config, tenant)
-    own_faq = config.tenants[tenant].faq_path or config.answer.faq_path
+    own_faq = config.tenant(tenant).faq_path
     faq = folder / (folder / "latest").read_text() if (folder / "latest").exists() else own_faq
     try:
         options = await request.json() if request.can_read_body else {}
@@ -160,6 +160,7 @@ async def activate_version(request: web.Request) -> web.Response:
         return json_error(404, str(exc))
     previous = registry.active_version(tenant)
     registry.activate(tenant, version, answerer)
+    request.app[ENGINES].warm_speech_in_background([request.app[CONFIG].tenant(tenant)])  # the new version's answers, spoken ahead
     return web.json_response({"tenant": tenant, "active": version, "previous": previous})
 
 

@@ -36,7 +36,6 @@ async def json_errors(request: web.Request, handler):
         return json_error(500, "internal error")
 
 
-DEFAULT_TENANT = "demo"
 TENANT = web.RequestKey("tenant", str)  # the tenant id an /api/ request was checked against
 
 
@@ -51,10 +50,10 @@ async def cross_origin(request: web.Request, handler):
     if not request.path.startswith("/api/"):
         return await handler(request)
     config = request.app[CONFIG]
-    tenant_id = request.query.get("tenant", DEFAULT_TENANT if DEFAULT_TENANT in config.tenants else next(iter(config.tenants)))
-    tenant = config.tenants.get(tenant_id)
-    if tenant is None:
+    tenant_id = request.query.get("tenant", config.default_tenant)
+    if tenant_id not in config.tenants:
         return json_error(404, f"unknown tenant {tenant_id!r}")
+    tenant = config.tenant(tenant_id)
     origin = request.headers.get("Origin")
     cross = origin is not None and origin != f"{request.scheme}://{request.host}"
     if cross and "*" not in tenant.allowed_origins and origin not in tenant.allowed_origins:
@@ -111,7 +110,7 @@ async def offer(request: web.Request) -> web.Response:
         return json_error(503, "all agents are busy, please try again in a minute")
 
     tenant_id = request[TENANT]
-    session = CallSession(request.app[ENGINES], config, on_closed=lambda s: _forget(request.app, s), tenant=tenant_id)
+    session = CallSession(request.app[ENGINES], config, on_closed=lambda s: _forget(request.app, s), tenant=config.tenant(tenant_id))
     sessions[session.id] = session
     metrics.SESSIONS_ACTIVE.set(len(sessions))
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agent.animate.arkit import COUNT, INDEX
+from models.arkit import COUNT, INDEX
 
 from .data.align import Aligner, AlignmentError
 from .data.visemes import VISEME_TARGETS

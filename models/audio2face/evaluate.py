@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from agent.animate.arkit import INDEX
-from agent.audio import read_wav
+from models.arkit import INDEX
+from models.audio import read_wav
 
 from .baselines import LoudnessJaw, RuleVisemes
 from .data.augment import augment

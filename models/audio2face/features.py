@@ -10,7 +10,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from agent.audio import resample
+from models.audio import resample
 
 SAMPLE_RATE = 16000
 HOP = 160  # 10 ms

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.animate.arkit import COUNT
+from models.arkit import COUNT
 
 from .features import OUTPUT_FPS, StreamingLogMel, log_mel, silence_frame, to_model_rate
 

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from ..features import N_MELS, SAMPLE_RATE, log_mel, output_times
 from .augment import augment
 from .corpus import sentences
-from agent.animate.expression import emotion_pose
+from models.arkit import emotion_pose
 
 from .visemes import EMOTIONS, Phone, coarticulated_curves, viseme_track
 from .voices import Synthesizer, VoiceVariant, default_voices, split_of
@@ -51,9 +51,9 @@ def label_utterance(audio: np.ndarray, phones: list[Phone], emotion: str, intens
     return targets.astype(np.float32), viseme_track(phones, times).astype(np.int8)
 
 
-def _init_worker() -> None:
+def _init_worker(piper_voice) -> None:
     global _worker_synth
-    _worker_synth = Synthesizer()
+    _worker_synth = Synthesizer(piper_voice)
 
 
 @dataclass
@@ -134,12 +134,14 @@ def pack(records: list[dict], path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def build(out_dir: Path, sentences_per_variant: int = 24, workers: int = 2, voices: list[VoiceVariant] | None = None) -> dict:
+def build(out_dir: Path, sentences_per_variant: int = 24, workers: int = 2, voices: list[VoiceVariant] | None = None,
+          piper_voice=None) -> dict:
+    """Builds the corpus; `piper_voice(threads=, length_scale=)` makes the Piper voice the piper variants need."""
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = build_jobs(sentences_per_variant, voices)
     started = time.time()
     records, errors = [], []
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(piper_voice,)) as pool:
         for result in tqdm(pool.map(_make_utterance, jobs, chunksize=4), total=len(jobs), desc="synthesising", unit="utt"):
             for r in result:
                 (errors.append(r["error"]) if "error" in r else records.append(r))
@@ -166,7 +168,7 @@ def plot_example(record: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from agent.animate.arkit import INDEX
+    from models.arkit import INDEX
 
     from .visemes import VISEMES
 

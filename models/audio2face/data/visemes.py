@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agent.animate.arkit import COUNT, INDEX
-from agent.animate.expression import EMOTION_POSES
+from models.arkit import COUNT, INDEX
+from models.arkit import EMOTION_POSES
 
 VISEMES = ("sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "ih", "oh", "ou", "schwa")
 VISEME_INDEX = {v: i for i, v in enumerate(VISEMES)}

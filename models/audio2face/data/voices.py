@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.audio import read_wav
+from models.audio import read_wav
 
 from ..features import SAMPLE_RATE, to_model_rate
 from .align import Aligner
@@ -58,9 +58,14 @@ def split_of(voice: str) -> str:
 
 
 class Synthesizer:
-    """Synthesises one sentence with one voice variant: (16 kHz audio, phones)."""
+    """Synthesises one sentence with one voice variant: (16 kHz audio, phones).
 
-    def __init__(self) -> None:
+    `piper_voice(length_scale)` makes the agent's Piper voice (`agent.speak.piper_voice.PiperVoice.joe`);
+    the caller hands it in, so this package does not depend on the agent.
+    """
+
+    def __init__(self, piper_voice=None) -> None:
+        self._piper_voice = piper_voice
         for tool in ("flite", "espeak-ng"):
             if not shutil.which(tool):
                 raise RuntimeError(f"{tool} is not installed (apt-get install {tool})")
@@ -100,12 +105,12 @@ class Synthesizer:
     def _piper_speech(self, text: str, length_scale: float, seed: int) -> np.ndarray:
         import onnxruntime
 
-        from agent.speak.piper_voice import PiperVoice
-
+        if self._piper_voice is None:
+            raise RuntimeError("the piper voices need the agent's Piper voice: build(..., piper_voice=PiperVoice.joe)")
         # Piper samples noise; onnxruntime seeds it when a session is created, so
         # a fresh session per sentence makes the corpus reproducible (0.2 s each).
         onnxruntime.set_seed(seed % 2**31)
-        voice = PiperVoice.joe(threads=1, length_scale=length_scale)
+        voice = self._piper_voice(threads=1, length_scale=length_scale)
         return to_model_rate(voice.synthesize(text), voice.sample_rate)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from agent.animate.arkit import ARKIT_NAMES
+from models.arkit import ARKIT_NAMES
 
 from ..data.visemes import EMOTIONS, VISEMES
 from ..features import HOP, N_FFT, N_MELS, OUTPUT_FPS, OUTPUT_STRIDE, SAMPLE_RATE, WINDOW

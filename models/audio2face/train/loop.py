@@ -132,7 +132,7 @@ def plot_prediction(model: AudioToFace, utterance: Utterance, path: Path) -> Non
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from agent.animate.arkit import INDEX
+    from models.arkit import INDEX
 
     pred, _ = predict(model, utterance)
     names = ("jawOpen", "mouthFunnel", "mouthPucker", "mouthSmileLeft", "mouthPressLeft", "mouthRollLower")

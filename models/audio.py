@@ -1,4 +1,4 @@
-"""Audio helpers every stage shares: resampling and 16-bit WAV files."""
+"""Audio helpers the model and the agent share: resampling and 16-bit WAV files."""
 from __future__ import annotations
 
 import wave

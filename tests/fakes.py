@@ -1,0 +1,127 @@
+"""Deterministic stand-ins behind the stage contracts (`agent/stages.py`): the pipeline without loading a model.
+
+The voice activity detector and echo canceller in front of them stay real (they
+are small and fast), so these tests still start turns from real speech.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from models.arkit import COUNT, INDEX
+from agent.messages import Answer
+from agent.stages import CallStages
+
+HANDOFF = "I'm not sure about that one. Let me connect you to a person who can help."
+FAQ = {  # keyword -> answer, in the spirit of configs/faq/demo.csv
+    "hours": Answer("We are open Monday to Friday from nine to six. On Saturdays we open from ten to four.", "happy", 0.9, False,
+                    "What are your opening hours?"),
+    "password": Answer("Click on forgot password on the sign in page, and we will email you a link to set a new one.", "neutral", 0.9,
+                       False, "How do I reset my password?"),
+    "person": Answer("Of course. Let me connect you to a person.", "neutral", 0.9, True, "Can I talk to a person?"),
+}
+
+
+class FakeTranscriber:
+    """Hears what the test says the customer said, whenever there is sound in the turn."""
+
+    def __init__(self, text: str = "") -> None:
+        self.text = text
+        self.calls = 0
+
+    def transcribe(self, audio: np.ndarray) -> str:
+        self.calls += 1
+        return self.text if audio.size and np.abs(audio).max() > 0.02 else ""
+
+
+class FakeAnswerer:
+    """The first FAQ keyword found in the text answers; anything else is handed off."""
+
+    def __init__(self, faq: dict[str, Answer] | None = None) -> None:
+        self.faq = FAQ if faq is None else faq
+
+    def answer(self, text: str, previous: str | None = None) -> Answer:
+        for keyword, answer in self.faq.items():
+            if keyword in text.lower():
+                return answer
+        return Answer(HANDOFF, "apologetic", 0.1, True, None)
+
+
+class FakeVoice:
+    """espeak-ng speaking (the program, as the test speech does): real speech to the VAD and the echo canceller, no model."""
+
+    sample_rate = 16_000
+
+    def synthesize(self, text: str) -> np.ndarray:
+        from benchmarks.latency import spoken
+
+        if not any(ch.isalnum() for ch in text):
+            return np.zeros(0, np.float32)
+        return spoken(text, self.sample_rate)
+
+
+class FakeFaceModel:
+    """Opens the jaw with the loudness of each frame's audio."""
+
+    fps = 25
+
+    def animate(self, audio: np.ndarray, sample_rate: int, emotion: str = "neutral") -> np.ndarray:
+        step = sample_rate // self.fps
+        n = max(1, int(np.ceil(len(audio) / step)))
+        weights = np.zeros((n, COUNT), np.float32)
+        for i in range(n):
+            chunk = audio[i * step : (i + 1) * step]
+            weights[i, INDEX["jawOpen"]] = min(1.0, 4 * float(np.sqrt(np.mean(chunk**2)))) if chunk.size else 0.0
+        return weights
+
+
+class FakeRenderer:
+    """A grey face whose dark mouth opens with jawOpen and whose eyes close with the blinks."""
+
+    def __init__(self, width: int = 64, height: int = 64) -> None:
+        self.width, self.height = width, height
+        self.closed = False
+
+    def render(self, weights: np.ndarray, head_rotation=(0.0, 0.0, 0.0)) -> np.ndarray:
+        h, w = self.height, self.width
+        image = np.full((h, w, 3), 200, np.uint8)
+        mouth = int(round(weights[INDEX["jawOpen"]] * h * 0.2))
+        image[int(h * 0.7) : int(h * 0.7) + 1 + mouth, int(w * 0.35) : int(w * 0.65)] = 40
+        if weights[INDEX["eyeBlinkLeft"]] < 0.5:
+            image[int(h * 0.35) : int(h * 0.4), int(w * 0.3) : int(w * 0.4)] = 20
+            image[int(h * 0.35) : int(h * 0.4), int(w * 0.6) : int(w * 0.7)] = 20
+        return image
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def fake_stages(transcriber: FakeTranscriber | None = None, **overrides) -> CallStages:
+    stages = dict(transcriber=transcriber or FakeTranscriber(), answerer=FakeAnswerer(), voice=FakeVoice(),
+                  face_model=FakeFaceModel(), executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="fake-models"))
+    stages.update(overrides)
+    return CallStages(**stages)
+
+
+class FakeEngines:
+    """What the server asks of `Engines`, with fake stages; avatars are the project's own head (built in a blink)."""
+
+    def __init__(self, transcriber: FakeTranscriber | None = None) -> None:
+        from agent.render.default_head import build_default_head
+
+        self.transcriber = transcriber or FakeTranscriber()
+        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fake-models")
+        self.avatar = build_default_head()
+
+    def stages_for(self, tenant) -> CallStages:
+        return fake_stages(self.transcriber, executor=self.executor)
+
+    def avatar_for(self, tenant):
+        return self.avatar
+
+    def warm_speech_in_background(self, tenants) -> None:
+        pass
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)

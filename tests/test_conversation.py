@@ -1,0 +1,193 @@
+"""The conversation with fake stages: turns, answers, captions, state, playout, barge-in and echo, in seconds.
+
+The VAD and echo canceller are real; the transcriber, answerer, voice, face model and renderer are
+the fakes of `fakes.py`. `test_models.py` runs the same path with the real models.
+"""
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from agent.config import HearConfig
+from agent.conversation import Conversation
+from agent.events import AgentState
+from agent.transport.tracks import AvatarVideoTrack
+
+from .conftest import espeak, read_wav
+from .fakes import FakeRenderer, FakeTranscriber, fake_stages
+
+
+async def feed(conversation: Conversation, audio: np.ndarray, chunk: int = 320) -> None:
+    for start in range(0, len(audio), chunk):
+        conversation.hear(audio[start : start + chunk])
+        await asyncio.sleep(0)
+
+
+def play_out(conversation: Conversation, renderer) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Plays the answer the way the tracks do: 20 ms of audio at a time, a video frame every 40 ms."""
+    track = AvatarVideoTrack(conversation.playout, renderer=None, fps=25)  # only its pose logic is used here
+    pcm, frames, t = [], [], 0.0
+    while conversation.playout.speaking:
+        pcm.append(conversation.playout.next_audio_frame())
+        t += 0.02
+        if len(pcm) % 2 == 0:
+            frames.append(renderer.render(*track.current_weights(t)))
+    return np.concatenate(pcm).astype(np.float32) / 32768, frames
+
+
+def mouth_motion(frames: list[np.ndarray], rows: slice, cols: slice) -> float:
+    mouth = np.stack([f[rows, cols].astype(np.float32) for f in frames])
+    return float(np.abs(np.diff(mouth, axis=0)).mean(axis=(1, 2, 3)).max())
+
+
+async def test_a_spoken_question_is_heard_answered_spoken_and_mouthed(speech_dir):
+    events = []
+    stages = fake_stages(FakeTranscriber("What are your opening hours?"))
+    conversation = Conversation("fake", stages, HearConfig(), events.append)
+    audio, _ = read_wav(espeak("What are your opening hours?", speech_dir / "hours.wav"))
+    await feed(conversation, audio)
+    await conversation.settled()
+
+    assert [e.text for e in events if e.type == "user"] == ["What are your opening hours?"]
+    assert conversation.history[-1].matched_question == "What are your opening hours?"
+    audio_out, frames = play_out(conversation, FakeRenderer())
+    assert len(audio_out) / 48000 > 2.0 and np.sqrt(np.mean(audio_out**2)) > 0.02, "the answer is spoken"
+    captions = [e.text for e in events if e.type == "avatar"]
+    assert captions[0].startswith("We are open") and len(captions) == 2, "one caption per sentence, as it starts"
+    assert mouth_motion(frames, slice(44, 58), slice(22, 42)) > 2.0, "the mouth moves while speaking"
+    states = [e.state for e in events if e.type == "state"]
+    assert states == [AgentState.LISTENING, AgentState.THINKING, AgentState.SPEAKING, AgentState.IDLE], "each change once"
+    await conversation.close()
+
+
+async def test_silence_and_noise_give_no_turn():
+    events, transcriber = [], FakeTranscriber("anything")
+    conversation = Conversation("quiet", fake_stages(transcriber), HearConfig(), events.append)
+    await feed(conversation, np.zeros(16000 * 2, np.float32))
+    await feed(conversation, (np.random.default_rng(0).standard_normal(16000 * 2) * 0.05).astype(np.float32))
+    await conversation.settled()
+    assert transcriber.calls == 0 and not conversation.responding
+    assert events == []
+    await conversation.close()
+
+
+async def test_typed_question_thinks_then_hands_off_when_out_of_scope():
+    events = []
+    conversation = Conversation("typed", fake_stages(), HearConfig(), events.append)
+    conversation.ask_text("Who won the football world cup in 1966?")
+    await conversation.settled()
+    assert [e.type for e in events][:3] == ["state", "user", "handoff"]
+    assert events[0].state == AgentState.THINKING, "a typed question shows the agent thinking too"
+    assert conversation.history[-1].handoff and "connect you to a person" in conversation.history[-1].text
+    await conversation.close()
+
+
+class ClickVoice:
+    sample_rate = 16_000
+
+    def synthesize(self, text: str) -> np.ndarray:
+        return np.full(160, 0.1, np.float32)
+
+
+async def test_a_long_call_keeps_bounded_history():
+    conversation = Conversation("long", fake_stages(voice=ClickVoice()), HearConfig(), lambda event: None)
+    for i in range(260):
+        conversation.ask_text("what are your opening hours")
+        await conversation.settled()
+        conversation.playout.flush()
+    assert len(conversation.history) <= 200 and len(conversation.stage_timings) <= 800
+    await conversation.close()
+
+
+def echo_path(far_end_48k: np.ndarray, delay_s: float = 0.08, gain: float = 0.3) -> np.ndarray:
+    """What a laptop microphone hears of its own speakers: later, quieter, duller, with a short room tail."""
+    from scipy.signal import lfilter
+
+    from models.audio import resample
+
+    x = lfilter([0.5], [1, -0.5], resample(far_end_48k, 48000, 16000))
+    tail = np.exp(-np.arange(480) / 80.0)
+    tail[0] = 1.0
+    x = np.convolve(x, tail / tail.sum() * 2.0)[: len(x)]
+    return np.concatenate([np.zeros(int(delay_s * 16000)), gain * x])
+
+
+def echo_of_step(far_end: list[np.ndarray], step: int, delay_s: float = 0.08, gain: float = 0.3) -> np.ndarray:
+    """The microphone's echo during 20 ms step `step`, from the last second the avatar played (older sound has died away)."""
+    window = far_end[-50:]
+    first = len(far_end) - len(window)  # the step the window starts at
+    echo = echo_path(np.concatenate(window), delay_s, gain)
+    return echo[(step - first) * 320 : (step - first + 1) * 320]
+
+
+async def talk_over_the_avatar(conversation, interruption: np.ndarray | None, onset_s: float = 2.0) -> float | None:
+    """Runs the call's clock in 20 ms steps: the avatar speaks, its echo (and then maybe the customer) reach the mic.
+
+    Returns the milliseconds, on that audio clock, from the customer's first sound to the avatar's output
+    falling silent; -1 if its own echo silenced it first, None if it never stopped.
+    """
+    noise = np.random.default_rng(0).normal(0, 0.002, 16000 * 10).astype(np.float32)
+    onset = int(onset_s / 0.02)
+    first_sound = int(np.argmax(np.abs(interruption) > 0.02)) if interruption is not None else 0
+    far_end = []
+    for step in range(onset + 40):
+        far_end.append(conversation.playout.next_audio_frame().astype(np.float32) / 32768)  # the audio track's 20 ms
+        mic = noise[step * 320 : (step + 1) * 320].copy()
+        echo = echo_of_step(far_end, step)
+        mic[: len(echo)] += echo
+        if interruption is not None and step >= onset:
+            part = interruption[(step - onset) * 320 : (step - onset + 1) * 320]
+            mic[: len(part)] += part
+        conversation.hear(mic)
+        await asyncio.sleep(0)
+        if not conversation.playout.speaking:
+            return -1.0 if interruption is None or step < onset else ((step + 1 - onset) * 320 - first_sound) / 16
+    return None
+
+
+LONG_ANSWER = ("Thanks for waiting. Your refund was approved this morning, and the money should be back on your card "
+               "within five working days. Is there anything else I can help you with today?")
+
+
+async def test_echo_does_not_interrupt_but_the_customer_does_at_once(speech_dir):
+    events = []
+    conversation = Conversation("barge", fake_stages(), HearConfig(), events.append)
+    await conversation.say(LONG_ANSWER)
+    interruption, _ = read_wav(espeak("Sorry, wait a moment please.", speech_dir / "interrupt.wav", lead_s=0.0, tail_s=0.6))
+    speech = np.flatnonzero(np.abs(interruption) > 0.02)
+    customer_speaking_ms = (speech[-1] - speech[0]) / 16
+    latency_ms = await talk_over_the_avatar(conversation, 0.8 * interruption)
+    assert latency_ms is not None and latency_ms > 0, "two seconds of the avatar's own echo must not stop it"
+    print(f"barge-in: avatar output silent {latency_ms:.0f} ms after the customer's first sound, with echo on the line")
+    assert latency_ms < customer_speaking_ms / 2, "the avatar must stop while the customer is still starting to speak"
+    assert [e.turn for e in events if e.type == "interrupted"] == [1]
+    assert not conversation.playout.speaking, "the rest of the answer is dropped, not paused"
+    await conversation.close()
+
+
+async def test_without_echo_cancellation_the_echo_would_interrupt():
+    conversation = Conversation("echo-off", fake_stages(), HearConfig(echo_cancellation=False), lambda event: None)
+    await conversation.say(LONG_ANSWER)
+    assert await talk_over_the_avatar(conversation, None) == -1.0, "the simulated echo is loud enough to matter"
+    await conversation.close()
+
+
+@pytest.mark.parametrize("gain,delay_s", [(0.3, 0.08), (0.6, 0.2)])
+async def test_echo_alone_never_interrupts(gain, delay_s):
+    events = []
+    conversation = Conversation("echo", fake_stages(), HearConfig(), events.append)
+    await conversation.say(LONG_ANSWER)
+    far_end, steps = [], 0
+    while conversation.playout.speaking and steps < 600:
+        far_end.append(conversation.playout.next_audio_frame().astype(np.float32) / 32768)
+        echo = echo_of_step(far_end, steps, delay_s, gain)
+        mic = np.zeros(320, np.float32)
+        mic[: len(echo)] += echo
+        conversation.hear(mic)
+        steps += 1
+        await asyncio.sleep(0)
+    assert not [e for e in events if e.type == "interrupted"], "the avatar interrupted itself"
+    assert [e.state for e in events if e.type == "state"][-1] == AgentState.IDLE, "the whole answer was said"
+    await conversation.close()
