@@ -44,8 +44,9 @@ def _time_interleaved(renderers: dict, poses, frames: int) -> dict[str, list[flo
 
 async def _time_worker(avatar, settings, poses) -> list[float]:
     from agent.render.worker import RenderWorker
+    from models.devices import gl_platform
 
-    worker = RenderWorker(avatar, settings, "osmesa" if settings.backend == "auto" else settings.backend)
+    worker = RenderWorker(avatar, settings, gl_platform(settings.backend))
     try:
         for weights, head in poses[:5]:
             await worker.render(weights, head)

@@ -1,20 +1,27 @@
-"""Audio helpers the model and the agent share: resampling and 16-bit WAV files."""
+"""Audio helpers the model and the agent share: resampling (soxr) and 16-bit WAV files."""
 from __future__ import annotations
 
 import wave
-from math import gcd
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import resample_poly
 
 
 def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    """A whole clip from one rate to another (soxr, high quality)."""
+    import soxr
+
     audio = np.asarray(audio, np.float32)
-    if source_rate == target_rate:
+    if source_rate == target_rate or audio.size == 0:
         return audio
-    g = gcd(int(source_rate), int(target_rate))
-    return resample_poly(audio, target_rate // g, source_rate // g).astype(np.float32)
+    return soxr.resample(audio, source_rate, target_rate, quality="HQ").astype(np.float32)
+
+
+def stream_resampler(source_rate: int, target_rate: int):
+    """For audio that arrives in pieces: `.resample_chunk(piece)` keeps the filter's state between them."""
+    import soxr
+
+    return soxr.ResampleStream(source_rate, target_rate, 1, dtype="float32", quality="HQ")
 
 
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:

@@ -14,7 +14,8 @@ from models.audio2face.data.corpus import sentences
 from models.audio2face.data.visemes import VISEME_INDEX, Phone, coarticulated_curves, viseme_track
 from models.audio2face.data.voices import TEST_VOICES, VAL_VOICES, VoiceVariant, default_voices, split_of
 from models.audio2face.features import OUTPUT_FPS, SAMPLE_RATE, StreamingLogMel, log_mel
-from models.audio2face.runtime import FaceModel, FaceStream, ModelMissing, providers_for, resample_poses
+from models.audio2face.runtime import FaceModel, FaceStream, ModelMissing, resample_poses
+from models.devices import onnx_providers
 from models.audio2face.train.network import LEFT, RIGHT, AudioToFace
 
 from .conftest import SHARED, espeak, read_wav
@@ -196,9 +197,9 @@ def test_device_choice_is_clear_without_a_gpu():
 
     if "CUDAExecutionProvider" in ort.get_available_providers():
         pytest.skip("this machine has CUDA")
-    assert providers_for("auto") == ["CPUExecutionProvider"]
+    assert onnx_providers("auto") == ["CPUExecutionProvider"]
     with pytest.raises(RuntimeError, match="onnxruntime-gpu"):
-        providers_for("cuda")
+        onnx_providers("cuda")
 
 
 def test_missing_model_folder_is_reported(tmp_path):

@@ -15,8 +15,6 @@ import numpy as np
 from ..messages import Answer
 from .faq import FaqEntry
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 SMALL_TALK = (
     FaqEntry("Hello", "Hello! How can I help you today?", ("Hi there", "Good morning", "Hey", "Good afternoon"), "happy"),
@@ -44,6 +42,9 @@ def is_follow_up(text: str) -> bool:
 
 def load_embedder(threads: int = 1, path: Path | None = None):
     """all-MiniLM-L6-v2 from its PyPI package, or a fine-tuned copy saved at `path`."""
+    # Models come inside packages: the hub libraries must never try the network (they read this when imported).
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     import torch
     from sentence_transformers import SentenceTransformer
 

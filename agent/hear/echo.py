@@ -9,7 +9,8 @@ Both directions are fed in 10 ms frames at 16 kHz.
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import butter, lfilter, lfilter_zi
+
+from models.audio import stream_resampler
 
 SAMPLE_RATE = 16_000
 FRAME = 160  # 10 ms
@@ -18,18 +19,6 @@ FRAME = 160  # 10 ms
 # after a pause between sentences leaked at about -50 dBFS and could barge in.
 RESIDUE_GATE_RMS = 0.008
 FAR_ACTIVE_FRAMES = 50  # the gate stays up for 0.5 s after the avatar's last sound (echo tail and delay)
-
-
-class _Decimator:
-    """48 kHz -> 16 kHz for the far-end reference, with filter state kept between 20 ms frames."""
-
-    def __init__(self) -> None:
-        self._b, self._a = butter(6, 7000, fs=48000)
-        self._zi = lfilter_zi(self._b, self._a) * 0.0
-
-    def __call__(self, audio48k: np.ndarray) -> np.ndarray:
-        filtered, self._zi = lfilter(self._b, self._a, audio48k, zi=self._zi)
-        return filtered[::3]
 
 
 class EchoCanceller:
@@ -41,7 +30,7 @@ class EchoCanceller:
         # 2 of 8 simulated answers barged in on themselves with AEC alone, none with both).
         self._apm = rtc.AudioProcessingModule(echo_cancellation=True, noise_suppression=True, high_pass_filter=True)
         self._apm.set_stream_delay_ms(0)  # unknown network + device delay: AEC3 estimates it
-        self._decimate = _Decimator()
+        self._to_16k = stream_resampler(48_000, SAMPLE_RATE)  # the far end is what the audio track played
         self._far = np.zeros(0, np.float32)
         self._near = np.zeros(0, np.float32)
         self._far_active = 0  # 10 ms frames the residue gate stays up
@@ -52,7 +41,7 @@ class EchoCanceller:
 
     def far_end(self, audio48k: np.ndarray) -> None:
         """What the avatar just played: 48 kHz float in -1..1."""
-        self._far = np.concatenate([self._far, self._decimate(np.asarray(audio48k, np.float32)).astype(np.float32)])
+        self._far = np.concatenate([self._far, self._to_16k.resample_chunk(np.asarray(audio48k, np.float32))])
         while len(self._far) >= FRAME:
             chunk = self._far[:FRAME]
             if np.sqrt(np.mean(chunk**2)) > 1e-3:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from models.devices import ctranslate2_device
+
 log = logging.getLogger(__name__)
 
 
@@ -72,8 +74,7 @@ class Transcriber:
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
 
-        if device == "auto":
-            device = "cuda" if _cuda_available() else "cpu"
+        device = ctranslate2_device(device)
         compute_type = "float16" if device == "cuda" else "int8"
         self.language = language
         self._whisper = WhisperModel(str(resolve_model_dir(model)), device=device, compute_type=compute_type, cpu_threads=threads)
@@ -99,12 +100,3 @@ class Transcriber:
         if result.no_speech_prob > NO_SPEECH_PROB or result.scores[0] < MIN_AVG_LOGPROB:
             return ""
         return self._tokenizer.decode([t for t in result.sequences_ids[0] if t < self._tokenizer.eot]).strip()
-
-
-def _cuda_available() -> bool:
-    try:
-        import ctranslate2
-
-        return ctranslate2.get_cuda_device_count() > 0
-    except Exception:
-        return False

@@ -9,23 +9,17 @@ from __future__ import annotations
 import asyncio
 import os
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
+
+from models.devices import gl_platform
 
 from .avatar import Avatar
 
 
-def gl_backend(requested: str = "auto") -> str:
-    """'auto' is EGL on an NVIDIA GPU, OSMesa (software) otherwise."""
-    if requested == "auto":
-        return "egl" if Path("/dev/nvidia0").exists() else "osmesa"
-    return requested
-
-
 def use_gl_backend(requested: str = "auto") -> str:
     """Sets the OpenGL platform for rendering inside this process; it cannot change once OpenGL is loaded."""
-    backend = gl_backend(requested)
+    backend = gl_platform(requested)
     current = os.environ.get("PYOPENGL_PLATFORM")
     if current and current != backend:
         raise RuntimeError(f"this process already renders with {current}; cannot switch to {backend}")
@@ -76,4 +70,4 @@ def start_renderer(avatar: Avatar, settings):
         return RenderThread(avatar, settings)
     from .worker import RenderWorker
 
-    return RenderWorker(avatar, settings, gl_backend(settings.backend))
+    return RenderWorker(avatar, settings, gl_platform(settings.backend))

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from models.devices import onnx_providers
+
 
 class VoiceUnavailable(RuntimeError):
     pass
@@ -28,7 +30,7 @@ def _session(model_path: Path, threads: int):
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
-    providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in onnxruntime.get_available_providers()]
+    providers = onnx_providers("auto")
     return onnxruntime.InferenceSession(str(model_path), sess_options=opts, providers=providers)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from models.arkit import COUNT
 
+from ..devices import onnx_providers
 from .features import OUTPUT_FPS, StreamingLogMel, log_mel, silence_frame, to_model_rate
 
 log = logging.getLogger(__name__)
@@ -22,20 +23,6 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 class ModelMissing(FileNotFoundError):
     pass
-
-
-def providers_for(device: str) -> list[str]:
-    """'auto' takes CUDA when onnxruntime-gpu can use it; 'cuda' insists on it; 'cpu' never uses it."""
-    import onnxruntime as ort
-
-    available = ort.get_available_providers()
-    if device == "cpu":
-        return ["CPUExecutionProvider"]
-    if "CUDAExecutionProvider" in available:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    if device == "cuda":
-        raise RuntimeError(f"animate.device is 'cuda' but onnxruntime offers only {available}; install onnxruntime-gpu and a CUDA driver")
-    return ["CPUExecutionProvider"]
 
 
 class FaceModel:
@@ -54,7 +41,7 @@ class FaceModel:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(onnx_path), options, providers=providers_for(device))
+        self.session = ort.InferenceSession(str(onnx_path), options, providers=onnx_providers(device))
         self.provider = self.session.get_providers()[0]
         log.info("audio-to-face model %s on %s", onnx_path.name, self.provider)
 
