@@ -135,7 +135,7 @@ def conversation_wav(path: Path, turns: int) -> float:
     parts = [silence(6.0)]
     for i in range(turns):
         parts += [spoken(QUESTIONS[i % len(QUESTIONS)], RATE), silence(ANSWER_WAIT_S)]
-    for _ in range(max(2, turns // 4)):
+    for _ in range(max(3, turns // 3)):
         parts += [spoken(LONG_QUESTION, RATE), silence(INTERRUPT_AFTER_S), spoken(INTERRUPTION, RATE), silence(ANSWER_WAIT_S)]
     talk = sum(len(part) for part in parts) / RATE
     parts.append(silence(30.0))  # Chromium loops the file: never start again within the run
