@@ -107,15 +107,17 @@ def fake_stages(transcriber: FakeTranscriber | None = None, **overrides) -> Call
 class FakeEngines:
     """What the server asks of `Engines`, with fake stages; avatars are the project's own head (built in a blink)."""
 
-    def __init__(self, transcriber: FakeTranscriber | None = None) -> None:
+    def __init__(self, transcriber: FakeTranscriber | None = None, answerers=None) -> None:
         from agent.render.default_head import build_default_head
 
         self.transcriber = transcriber or FakeTranscriber()
+        self.answerers = answerers  # an AnswererRegistry, for the operator API; else every call gets FakeAnswerer
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fake-models")
         self.avatar = build_default_head()
 
     def stages_for(self, tenant) -> CallStages:
-        return fake_stages(self.transcriber, executor=self.executor)
+        answerer = self.answerers.for_tenant(tenant.id) if self.answerers is not None else FakeAnswerer()
+        return fake_stages(self.transcriber, answerer=answerer, executor=self.executor)
 
     def avatar_for(self, tenant):
         return self.avatar
@@ -125,3 +127,32 @@ class FakeEngines:
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+class PhrasingAnswerer:
+    """An FAQ version without a model: answers a question that is one of an entry's phrasings, word for word."""
+
+    def __init__(self, entries, handoff_text: str = HANDOFF) -> None:
+        self.entries, self.handoff_text = list(entries), handoff_text
+
+    def answer(self, text: str, previous: str | None = None) -> Answer:
+        said = text.strip().lower()
+        for entry in self.entries:
+            if said in (p.lower() for p in entry.phrasings):
+                return Answer(entry.answer, entry.emotion, 1.0, False, entry.question)
+        return Answer(self.handoff_text, "apologetic", 0.0, True, None)
+
+
+def load_fake_version(entries, model_dir, threshold, handoff_text, threads=1) -> PhrasingAnswerer:
+    return PhrasingAnswerer(entries, handoff_text)
+
+
+def fake_version(root, tenant: str, version: str, faq_text: str) -> None:
+    """A saved FAQ version laid out as `avatar-agent finetune-faq` writes one (its model folder left empty)."""
+    import json
+
+    folder = root / tenant / version
+    (folder / "model").mkdir(parents=True)
+    (folder / "faq.csv").write_text(faq_text)
+    (folder / "manifest.json").write_text(json.dumps({"version": version, "base_model": "fake", "faq_sha256": "-",
+                                                      "created": "-", "threshold": 0.5, "metrics": {}}))

@@ -29,9 +29,17 @@ def mark_active(versions_dir: Path, tenant: str, version: str) -> None:
     (folder / "active.json").write_text(json.dumps({"version": version}))
 
 
+def load_version(entries, model_dir: Path, threshold: float, handoff_text: str, threads: int = 1) -> FaqAnswerer:
+    """A saved version's answerer: its FAQ with its fine-tuned embedder."""
+    return FaqAnswerer(entries, load_embedder(threads, model_dir), threshold, handoff_text)
+
+
 class AnswererRegistry:
+    """`load_answerer(entries, model_dir, threshold, handoff_text, threads)` builds a saved version (tests hand in a fake)."""
+
     def __init__(self, base: FaqAnswerer, versions_dir: Path, threads: int = 1, handoff_text: str = "",
-                 base_by_tenant: dict[str, FaqAnswerer] | None = None) -> None:
+                 base_by_tenant: dict[str, FaqAnswerer] | None = None, load_answerer=load_version) -> None:
+        self._load_answerer = load_answerer
         self.base = base  # the un-tuned model with answer.faq_path
         self.base_by_tenant = base_by_tenant or {}  # tenants with a FAQ of their own
         self.versions_dir = Path(versions_dir)
@@ -68,7 +76,7 @@ class AnswererRegistry:
             raise VersionError(f"tenant {tenant!r} has no version {version!r}")
         manifest = json.loads((folder / "manifest.json").read_text())
         faq = next(folder.glob("faq.*"))
-        return FaqAnswerer(load_faq(faq), load_embedder(self.threads, folder / "model"), manifest["threshold"], self.handoff_text)
+        return self._load_answerer(load_faq(faq), folder / "model", manifest["threshold"], self.handoff_text, self.threads)
 
     def activate(self, tenant: str, version: str, answerer: FaqAnswerer) -> None:
         self._active[tenant] = (version, answerer)
