@@ -16,8 +16,6 @@ import numpy as np
 
 from models.arkit import ARKIT_NAMES, COUNT
 
-ACTIVE_WEIGHT = 1e-4  # weights below this do not move anything visible
-
 
 @dataclass
 class Avatar:
@@ -32,8 +30,6 @@ class Avatar:
         n = len(self.positions)
         if self.deltas.shape != (COUNT, n, 3):
             raise ValueError(f"deltas must be [{COUNT}, {n}, 3], got {self.deltas.shape}")
-        self._flat_deltas = np.ascontiguousarray(self.deltas.reshape(COUNT, n * 3), np.float32)
-        self._flat_base = np.ascontiguousarray(self.positions.reshape(-1), np.float32)
         self._incidence = _vertex_face_incidence(self.faces, n)
 
     def __reduce__(self):
@@ -45,11 +41,8 @@ class Avatar:
         return len(self.positions)
 
     def deform(self, weights: np.ndarray) -> np.ndarray:
-        """Vertex positions [V, 3] for ARKit weights [52]."""
-        w = np.asarray(weights, np.float32)
-        active = np.flatnonzero(np.abs(w) > ACTIVE_WEIGHT)
-        flat = self._flat_base + w[active] @ self._flat_deltas[active] if active.size else self._flat_base.copy()
-        return flat.reshape(-1, 3)
+        """Vertex positions [V, 3] for ARKit weights [52] (the positions of `deform_with_normals`)."""
+        return self.deform_with_normals(weights)[:, :3]
 
     def normals(self, positions: np.ndarray) -> np.ndarray:
         """Smooth vertex normals (area-weighted face normals summed per vertex), unit length."""

@@ -32,7 +32,7 @@ class CachedVoice:
         self._lock = threading.Lock()  # synthesis runs on several model threads
 
     def synthesize(self, text: str) -> np.ndarray:
-        key = " ".join(text.split())
+        key = _key(text)
         with self._lock:
             pcm = self._audio.get(key)
             if pcm is not None:
@@ -42,10 +42,11 @@ class CachedVoice:
             return pcm.astype(np.float32) / 32767
         metrics.SPEECH_CACHE.labels("miss").inc()
         audio = self.voice.synthesize(text)
-        self._store(key, (np.clip(audio, -1, 1) * 32767).astype(np.int16))
+        self._store(key, audio)
         return audio
 
-    def _store(self, key: str, pcm: np.ndarray) -> None:
+    def _store(self, key: str, audio: np.ndarray) -> None:
+        pcm = (np.clip(audio, -1, 1) * 32767).astype(np.int16)
         if pcm.nbytes > self.max_bytes:
             return
         with self._lock:
@@ -59,7 +60,7 @@ class CachedVoice:
 
     def __contains__(self, text: str) -> bool:
         with self._lock:
-            return " ".join(text.split()) in self._audio
+            return _key(text) in self._audio
 
     def warm(self, sentences: Iterable[str]) -> int:
         """Speaks the sentences not yet cached, until the cache is full; returns how many were added."""
@@ -69,7 +70,11 @@ class CachedVoice:
                 continue
             if self._bytes >= self.max_bytes:
                 break
-            key = " ".join(sentence.split())
-            self._store(key, (np.clip(self.voice.synthesize(sentence), -1, 1) * 32767).astype(np.int16))
+            self._store(_key(sentence), self.voice.synthesize(sentence))
             added += 1
         return added
+
+
+def _key(text: str) -> str:
+    """The same words with other spacing are the same sentence."""
+    return " ".join(text.split())
