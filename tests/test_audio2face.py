@@ -218,3 +218,18 @@ def test_training_reduces_the_loss_and_exports(tmp_path):
     assert summary["best"]["step"] in (20, 40)
     for name in ("checkpoint.pt", "loss.png", "prediction.png"):
         assert (tmp_path / "run" / name).stat().st_size > 1000
+
+
+@pytest.mark.skipif(not GRID.exists(), reason="needs ../shared/data/grid-lipsync")
+def test_evaluate_command_writes_its_report_into_folders_that_do_not_exist_yet(tmp_path):
+    import subprocess
+    import sys
+
+    out, plot = tmp_path / "new" / "evaluation.json", tmp_path / "other" / "real_speakers.png"
+    run = subprocess.run([sys.executable, "-m", "agent.cli", "evaluate", "--per-voice", "1", "--real-speakers", str(GRID),
+                          "--out", str(out), "--plot", str(plot)], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "| audio2face (ours) |" in run.stdout
+    report = json.loads(out.read_text())
+    assert len(report["real_speakers"]["audio2face (ours)"]["jawOpen_r_per_clip"]) == len(list(GRID.glob("*.wav")))
+    assert plot.stat().st_size > 10_000

@@ -120,6 +120,7 @@ def evaluate(model_dir: Path = WEIGHTS_DIR, grid_dir: Path | None = None, per_vo
     # 3. Speed on this machine's CPU.
     report["speed"] = measure_speed(face)
     if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(report, indent=1))
     return report
 
@@ -182,5 +183,6 @@ def plot_real_speakers(series: list[dict], path: Path) -> None:
     axes[0, 0].legend(fontsize=7)
     fig.suptitle("jawOpen on real speakers (GRID): video estimate vs predictions from audio")
     fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80)
     plt.close(fig)
