@@ -109,7 +109,8 @@ def _finetune_faq(args) -> int:
 
     from tqdm import tqdm
 
-    from .answer.finetune import finetune, format_report
+    from .answer.faq import FaqError, load_faq
+    from .answer.finetune import check_eval_file, finetune, format_report
     from .answer.registry import mark_active
 
     config = load_config(args.config)
@@ -124,7 +125,14 @@ def _finetune_faq(args) -> int:
             tmp.write_text(json.dumps({"job": job, **state}))
             tmp.replace(progress_file)  # readers never see half a file
 
-    bar = tqdm(total=args.steps, desc="fine-tuning", unit="step")
+    try:  # every input is checked before any work starts
+        entries = load_faq(faq)
+        evaluation = check_eval_file(Path(args.eval), entries) if args.eval else None
+    except (OSError, ValueError) as exc:
+        report({"state": "failed", "error": str(exc)})
+        raise FaqError(str(exc)) from None
+    report({"state": "preparing", "entries": len(entries)})
+    bar = tqdm(total=args.steps, desc="fine-tuning", unit="step", delay=0.1)
 
     def progress(step: int, total: int, loss: float) -> None:
         bar.update(1)
@@ -133,14 +141,14 @@ def _finetune_faq(args) -> int:
             report({"state": "training", "step": step, "total": total, "loss": round(loss, 4)})
 
     try:
-        manifest = finetune(faq, versions_dir, args.tenant, Path(args.eval) if args.eval else None, args.steps, args.seed, config.threads, progress)
+        manifest = finetune(faq, entries, versions_dir, args.tenant, evaluation, args.steps, args.seed, config.threads, progress)
     except Exception as exc:
         report({"state": "failed", "error": str(exc)})
         raise
     finally:
         bar.close()
-    report({"state": "done", "version": manifest["version"], "metrics": manifest["metrics"]})
-    print(f"saved {args.tenant}/{manifest['version']} in {versions_dir} (threshold {manifest['threshold']:.3f})")
+    report({"state": "done", "version": manifest["version"], "metrics": manifest["metrics"], "calibration": manifest["calibration"]})
+    print(f"saved {args.tenant}/{manifest['version']} in {versions_dir}")
     print(format_report(manifest))
     if args.activate:
         mark_active(versions_dir, args.tenant, manifest["version"])

@@ -50,9 +50,17 @@ class HearConfig(StrictModel):
 class AnswerConfig(StrictModel):
     faq_path: Path
     versions_dir: Path = Field(Path("../build/faq-versions"), description="where fine-tuned FAQ versions are kept, per tenant")
-    confidence_threshold: float = Field(0.5, gt=0, lt=1)
+    confidence_threshold: float | Literal["auto"] = Field(
+        "auto", description="hand-off below this score; auto calibrates it on made phrasings of the FAQ and off-topic questions")
     handoff_text: str = "I'm not sure about that one. Let me connect you to a person who can help."
     greeting: str = "Hi, I'm your support assistant. How can I help you today?"
+
+    @field_validator("confidence_threshold")
+    @classmethod
+    def _threshold_between_0_and_1(cls, value):
+        if value != "auto" and not 0 < value < 1:
+            raise ValueError("must be 'auto' or a number between 0 and 1")
+        return value
 
 
 class SpeakConfig(StrictModel):

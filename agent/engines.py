@@ -7,9 +7,11 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from .animate.lipsync import AudioToFace
 from .answer.answerer import FaqAnswerer, load_embedder
+from .answer.calibrate import calibrate_untuned
 from .answer.faq import load_faq
 from .answer.registry import AnswererRegistry
 from .config import AgentConfig, TenantSettings
@@ -36,6 +38,18 @@ def load_avatar(spec: str) -> Avatar:
     return avatar
 
 
+def base_answerer(faq: Path, embedder, threshold: float | str, handoff_text: str) -> FaqAnswerer:
+    """The un-tuned answerer of a FAQ file, its threshold calibrated on the FAQ itself when the config says auto."""
+    answerer = FaqAnswerer(load_faq(faq), embedder, 0.5, handoff_text)
+    if threshold == "auto":
+        outcomes = calibrate_untuned(answerer)
+        log.info("%s: hand-off threshold %.3f (made phrasings answered right %.0f%%, off-topic handed off %.0f%%)",
+                 faq.name, outcomes.threshold, 100 * outcomes.top1_accuracy, 100 * outcomes.off_topic_recall)
+    else:
+        answerer.threshold = float(threshold)
+    return answerer
+
+
 @dataclass
 class Engines:
     transcriber: Transcriber
@@ -51,7 +65,7 @@ class Engines:
         tenants = [config.tenant(t) for t in config.tenants]
         embedder = load_embedder(config.threads)
         faqs = {config.answer.faq_path} | {t.faq_path for t in tenants}
-        answerers_by_faq = {faq: FaqAnswerer(load_faq(faq), embedder, config.answer.confidence_threshold, config.answer.handoff_text) for faq in faqs}
+        answerers_by_faq = {faq: base_answerer(faq, embedder, config.answer.confidence_threshold, config.answer.handoff_text) for faq in faqs}
         answerers = AnswererRegistry(answerers_by_faq[config.answer.faq_path], config.answer.versions_dir, config.threads,
                                      config.answer.handoff_text, base_by_tenant={t.id: answerers_by_faq[t.faq_path] for t in tenants})
         answerers.restore([t.id for t in tenants])

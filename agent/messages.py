@@ -34,7 +34,9 @@ class Answer:
     emotion: str
     confidence: float
     handoff: bool
-    matched_question: str | None  # None when it is unsure (and hands off)
+    matched_question: str | None  # None when it is unsure (and hands off) or asks which of two entries is meant
+    matched: tuple[str, ...] = ()  # every entry answered: two when the turn held two questions
+    options: tuple[str, ...] = ()  # the entries a clarifying question offers
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,32 @@ async def test_faq_upload_is_validated_whole(operator):
     assert r.status == 200 and (await r.json())["entries"] == 1
 
 
+async def test_unquoted_commas_in_answers_are_read_when_unambiguous_and_refused_with_a_how_to_otherwise(operator):
+    plain = "question,answer\nWhat cards do you take?,Visa, Mastercard, and PayPal.\nDo you ship abroad?,Yes, to forty countries.\n"
+    r = await operator.put("/operator/shop/faq", data=plain, headers={**SHOP, "Content-Type": "text/csv"})
+    assert r.status == 200 and (await r.json())["entries"] == 2
+    unclear = "question,answer\nWrong item, what now,Keep it, we send another.\n"
+    r = await operator.put("/operator/shop/faq", data=unclear, headers={**SHOP, "Content-Type": "text/csv"})
+    error = (await r.json())["error"]
+    assert r.status == 400 and "upload:2" in error and 'double quotes, e.g. "' in error
+
+
+@pytest.fixture
+def orphaned_job(versions):
+    """A job a killed server left 'training'."""
+    jobs = versions / "demo" / "jobs"
+    jobs.mkdir(parents=True)
+    (jobs / "abc123.json").write_text(json.dumps({"job": "abc123", "state": "training", "step": 40, "total": 120}))
+    return "abc123"
+
+
+async def test_a_job_left_running_by_a_server_that_died_is_reported_failed(orphaned_job, operator):
+    status = await (await operator.get(f"/operator/demo/jobs/{orphaned_job}", headers=DEMO)).json()
+    assert status["state"] == "failed" and "restarted" in status["error"]
+    r = await operator.post("/operator/demo/finetune", json={"steps": 1}, headers=DEMO)
+    assert r.status == 202, "the dead job does not hold the tenant's lock"
+
+
 async def _ask(channel, events: list[dict], question: str, expect: str) -> str:
     seen = len(events)
     channel.send(json.dumps({"type": "text", "text": question}))
@@ -108,7 +134,7 @@ async def test_swapping_versions_under_a_live_call(operator):
     await pc.close()
 
 
-async def test_finetune_job_runs_and_reports_progress(operator):
+async def test_finetune_job_runs_and_reports_progress(operator, versions):
     r = await operator.post("/operator/demo/finetune", json={"steps": 2}, headers=DEMO)
     assert r.status == 202
     job = (await r.json())["job"]
@@ -121,6 +147,7 @@ async def test_finetune_job_runs_and_reports_progress(operator):
             break
         await asyncio.sleep(0.2)
     assert status["state"] == "done", status
+    assert "fine-tuning" in (versions / "demo" / "jobs" / f"{job}.log").read_text(), "the job's output goes to its log file"
     versions = await (await operator.get("/operator/demo/versions", headers=DEMO)).json()
     made = next(v for v in versions["versions"] if v["version"] == status["version"])
     assert made["base_model"] and len(made["faq_sha256"]) == 64 and made["created"] and 0 < made["threshold"] < 1 and "metrics" in made

