@@ -81,6 +81,10 @@ def _benchmark(args) -> int:
 
         return render_main(["--config", str(args.config), "--frames", str(args.frames)] + [a for spec in args.avatar or [] for a in ("--avatar", spec)]
                            + (["--png", args.png] if args.png else []))
+    if args.suite == "voices":
+        from benchmarks.voices import main as voices_main
+
+        return voices_main([])
     from benchmarks.latency import main as latency_main
 
     return latency_main(["--config", str(args.config), "--runs", str(args.runs), "--sessions", str(args.sessions)] + (["--cold"] if args.cold else []))
@@ -174,8 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = jobs.add_parser("benchmark", help="measure end-of-speech to first-audio latency and render fps", description="Latency and render benchmark on recorded questions.")
     bench.add_argument("--config", default=DEFAULT_CONFIG, help="YAML config (default: %(default)s)")
-    bench.add_argument("suite", nargs="?", default="latency", choices=["latency", "render", "browser"],
-                       help="latency: in-process pipeline; render: renderers; browser: real Chromium calls, glass to glass (default: %(default)s)")
+    bench.add_argument("suite", nargs="?", default="latency", choices=["latency", "render", "browser", "voices"],
+                       help="latency: in-process pipeline; render: renderers; browser: real Chromium calls, glass to glass; voices: real-time factor per voice (default: %(default)s)")
     bench.add_argument("--runs", type=int, default=5, help="latency, browser: questions to time (default: %(default)s; browser: use 10 or more)")
     bench.add_argument("--sessions", type=int, default=1, help="latency: concurrent sessions (default: %(default)s)")
     bench.add_argument("--cold", action="store_true", help="latency: without speaking the FAQ's answers ahead")
@@ -232,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         from .answer.faq import FaqError
         from .hear.transcriber import AsrModelMissing
         from .render.gltf_avatar import AvatarError
-        from .speak.piper_voice import VoiceUnavailable
+        from .speak.phonemes import VoiceUnavailable
 
         if isinstance(exc, (FaqError, AsrModelMissing, VoiceUnavailable, AvatarError, ModelMissing)):
             print(f"error: {exc}", file=sys.stderr)

@@ -63,8 +63,12 @@ class AnswerConfig(StrictModel):
         return value
 
 
+VOICE_PATTERN = r"joe|kokoro:[ab][fm]_[a-z]+"
+
+
 class SpeakConfig(StrictModel):
-    voice: Literal["joe"] = "joe"
+    voice: str = Field("joe", pattern=VOICE_PATTERN,
+                       description="joe (Piper, fast) or kokoro:<name> (natural, ~real time per CPU core; e.g. kokoro:af_heart)")
     length_scale: float = Field(1.0, gt=0.3, lt=3.0)
 
 
@@ -102,6 +106,7 @@ class TenantConfig(StrictModel):
     faq_path: Path | None = Field(None, description="this tenant's FAQ before its first fine-tuned version (default: answer.faq_path)")
     avatar: str | None = Field(None, description="a built-in head or a .glb/.gltf (default: render.avatar)")
     length_scale: float | None = Field(None, gt=0.3, lt=3.0, description="speaking rate of the voice, >1 slower (default: speak.length_scale)")
+    voice: str | None = Field(None, pattern=VOICE_PATTERN, description="this tenant's voice (default: speak.voice)")
 
     @field_validator("allowed_origins")
     @classmethod
@@ -126,6 +131,7 @@ class TenantSettings:
     faq_path: Path
     avatar: str
     length_scale: float
+    voice: str
 
 
 class AgentConfig(StrictModel):
@@ -159,6 +165,7 @@ class AgentConfig(StrictModel):
             faq_path=own.faq_path or self.answer.faq_path,
             avatar=own.avatar or self.render.avatar,
             length_scale=own.length_scale or self.speak.length_scale,
+            voice=own.voice or self.speak.voice,
         )
 
 

@@ -21,6 +21,7 @@ from .render.head_builder import DEFAULT_PRESET, PRESETS, build_head
 from .render.stylised_head import build_stylised_head
 from .render.gltf_avatar import load_gltf_avatar
 from .speak.cache import CachedVoice
+from .speak.kokoro_voice import KokoroVoice
 from .speak.piper_voice import PiperVoice
 from .speak.sentences import split_sentences
 from .stages import CallStages
@@ -43,6 +44,13 @@ def load_avatar(spec: str) -> Avatar:
     return avatar
 
 
+def make_voice(name: str, threads: int, length_scale: float):
+    """'joe' (Piper) or 'kokoro:<voice>'."""
+    if name.startswith("kokoro:"):
+        return KokoroVoice(name.split(":", 1)[1], threads, length_scale)
+    return PiperVoice.joe(threads, length_scale)
+
+
 def base_answerer(faq: Path, embedder, threshold: float | str, handoff_text: str) -> FaqAnswerer:
     """The un-tuned answerer of a FAQ file, its threshold calibrated on the FAQ itself when the config says auto."""
     answerer = FaqAnswerer(load_faq(faq), embedder, 0.5, handoff_text)
@@ -59,7 +67,7 @@ def base_answerer(faq: Path, embedder, threshold: float | str, handoff_text: str
 class Engines:
     transcriber: Transcriber
     answerers: AnswererRegistry  # per tenant, swappable while calls go on
-    voices: dict[float, CachedVoice]  # by speaking rate (length_scale)
+    voices: dict[tuple[str, float], CachedVoice]  # by voice name and speaking rate (length_scale)
     face_model: AudioToFace
     avatars: dict[str, Avatar]  # by avatar spec ('default' or a file)
     executor: ThreadPoolExecutor  # model work runs here, off the event loop
@@ -74,12 +82,12 @@ class Engines:
         answerers = AnswererRegistry(answerers_by_faq[config.answer.faq_path], config.answer.versions_dir, config.threads,
                                      config.answer.handoff_text, base_by_tenant={t.id: answerers_by_faq[t.faq_path] for t in tenants})
         answerers.restore([t.id for t in tenants])
-        rates = {config.speak.length_scale} | {t.length_scale for t in tenants}
+        voices = {(config.speak.voice, config.speak.length_scale)} | {(t.voice, t.length_scale) for t in tenants}
         specs = {config.render.avatar} | {t.avatar for t in tenants}
         engines = cls(
             transcriber=Transcriber(config.hear.asr_model, config.hear.language, config.hear.asr_threads),
             answerers=answerers,
-            voices={rate: CachedVoice(PiperVoice.joe(config.threads, rate)) for rate in rates},
+            voices={(name, rate): CachedVoice(make_voice(name, config.threads, rate)) for name, rate in voices},
             face_model=AudioToFace(config.render.fps, config.animate.model_dir, config.animate.device, config.threads),
             avatars={spec: load_avatar(spec) for spec in specs},
             executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="models"),
@@ -92,7 +100,7 @@ class Engines:
         return CallStages(self.transcriber, self.answerers.for_tenant(tenant.id), self.voice_for(tenant), self.face_model, self.executor)
 
     def voice_for(self, tenant: TenantSettings) -> CachedVoice:
-        return self.voices[tenant.length_scale]
+        return self.voices[(tenant.voice, tenant.length_scale)]
 
     def avatar_for(self, tenant: TenantSettings) -> Avatar:
         return self.avatars[tenant.avatar]

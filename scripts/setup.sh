@@ -43,4 +43,5 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+bash scripts/fetch_kokoro.sh
 echo "== setup done"

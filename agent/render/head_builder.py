@@ -44,7 +44,7 @@ PRESETS: dict[str, HeadSpec] = {
     "walter": HeadSpec(gender=1.0, age=65, ancestry={"caucasian": 1.0}, skin=(0.84, 0.64, 0.55), hair=(0.62, 0.60, 0.58),
                        hair_style="short", eyes=(0.35, 0.45, 0.58), shirt=(0.18, 0.36, 0.30)),
 }
-DEFAULT_PRESET = "ava"
+DEFAULT_PRESET = "kenji"  # a man, like the default voice (Piper joe); the women presets suit Kokoro voices (README, Voices)
 BUILT_IN_AVATARS = ("default", "stylised", *PRESETS)
 
 

@@ -8,22 +8,17 @@ does: BOS, then each phoneme followed by a pad, then EOS.
 from __future__ import annotations
 
 import json
-import re
-import shutil
-import subprocess
 import unicodedata
 from pathlib import Path
 
 import numpy as np
 
 from models.devices import onnx_providers
+from .phonemes import VoiceUnavailable, espeak_ipa, require_espeak
 
 
-class VoiceUnavailable(RuntimeError):
-    pass
 
-
-def _session(model_path: Path, threads: int):
+def onnx_session(model_path: Path, threads: int):
     import onnxruntime
 
     opts = onnxruntime.SessionOptions()
@@ -36,8 +31,7 @@ def _session(model_path: Path, threads: int):
 
 class PiperVoice:
     def __init__(self, model_path: Path, config_path: Path, threads: int = 1, length_scale: float = 1.0) -> None:
-        if shutil.which("espeak-ng") is None:
-            raise VoiceUnavailable("the espeak-ng program is needed for phonemes (apt-get install espeak-ng)")
+        require_espeak()
         config = json.loads(config_path.read_text())
         self.sample_rate = int(config["audio"]["sample_rate"])
         self._espeak_voice = config["espeak"]["voice"]
@@ -47,7 +41,7 @@ class PiperVoice:
             [inference.get("noise_scale", 0.667), inference.get("length_scale", 1.0) * length_scale, inference.get("noise_w", 0.8)],
             np.float32,
         )
-        self._session = _session(model_path, threads)
+        self._session = onnx_session(model_path, threads)
 
     @classmethod
     def joe(cls, threads: int = 1, length_scale: float = 1.0) -> "PiperVoice":
@@ -58,18 +52,7 @@ class PiperVoice:
         return cls(joe.model_path(), joe.config_path(), threads, length_scale)
 
     def phonemes(self, text: str) -> str:
-        """IPA for `text`; espeak drops punctuation, so clause and sentence marks are put back."""
-        clauses = [c for c in re.split(r"(?<=[,;:.!?])\s+", text.strip()) if c]
-        out = []
-        for clause in clauses:
-            ipa = subprocess.run(
-                ["espeak-ng", "-q", "--ipa", "-v", self._espeak_voice, "--", clause],
-                capture_output=True, text=True, timeout=10, check=True,
-            ).stdout
-            ipa = " ".join(line.strip() for line in ipa.splitlines() if line.strip())
-            mark = clause[-1] if clause[-1] in ",;:.!?" else ""
-            out.append(ipa + mark)
-        return " ".join(out)
+        return espeak_ipa(text, self._espeak_voice)
 
     def phoneme_ids(self, ipa: str) -> list[int]:
         ids = list(self._ids["^"]) + list(self._ids["_"])
