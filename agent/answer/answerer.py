@@ -139,12 +139,6 @@ class FaqAnswerer:
         """Score per entry."""
         return self.scorer.scores([text])[0]
 
-    def best(self, text: str) -> tuple[int, float]:
-        """The closest entry (index into self.entries) and its score."""
-        scores = self.scores(text)
-        index = int(np.argmax(scores))
-        return index, float(scores[index])
-
     def answer(self, text: str, previous: str | None = None) -> Answer:
         """The best answer for one turn; `previous` is the customer's previous turn, for follow-ups and clarifications."""
         text = text.strip()

@@ -1,8 +1,8 @@
 """The hand-off threshold, chosen on held-out data, and the evaluation that reports what it does.
 
 Held-out data, never in the index the threshold is chosen for:
-- in scope: phrasings of each entry held back from the fine-tune (or, for the
-  un-tuned model, spoken rewrites of the operator's questions);
+- in scope: phrasings made from each entry (phrasings.py) and held back from
+  the fine-tune (for the un-tuned model: all of them);
 - near misses: the same phrasings with their own entry taken out of the FAQ
   (leave-one-entry-out): questions of the operator's own domain that this FAQ
   does not answer, which must hand off;
@@ -40,7 +40,9 @@ GENERIC_OFF_TOPIC = (
 
 class Scorer(Protocol):
     entries: list
-    def scores(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), len(entries)) scores."""
 
 
 @dataclass(frozen=True)

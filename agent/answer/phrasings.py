@@ -53,7 +53,7 @@ TOPIC_FORMS = ("{0}", "what about {0}", "question about {0}", "tell me about {0}
 @dataclass(frozen=True)
 class Phrasing:
     text: str
-    source: str  # "rewrite", "topic" or "model"
+    source: str  # "rewrite" (of the question) or "topic" (from the answer)
 
 
 def normalise(text: str) -> str:
