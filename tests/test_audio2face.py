@@ -233,3 +233,13 @@ def test_evaluate_command_writes_its_report_into_folders_that_do_not_exist_yet(t
     report = json.loads(out.read_text())
     assert len(report["real_speakers"]["audio2face (ours)"]["jawOpen_r_per_clip"]) == len(list(GRID.glob("*.wav")))
     assert plot.stat().st_size > 10_000
+    assert "sync lag" in run.stdout and all(abs(lag) <= 6 for lag in report["real_speakers"]["audio2face (ours)"]["lag_frames_per_clip"])
+
+
+def test_sync_lag_finds_a_late_or_early_prediction():
+    from models.audio2face.evaluate import sync_lag
+
+    truth = np.sin(np.arange(200) / 5) + np.random.default_rng(0).normal(0, 0.1, 200)
+    assert sync_lag(truth, truth) == 0
+    assert sync_lag(np.roll(truth, 2), truth) == 2, "a prediction two frames behind the video is late: positive"
+    assert sync_lag(np.roll(truth, -3), truth) == -3

@@ -38,6 +38,16 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
+def sync_lag(prediction: np.ndarray, truth: np.ndarray, max_lag: int = 6) -> int:
+    """The shift in frames at which the prediction correlates best with the truth; positive: the prediction comes late."""
+    def r_at(lag: int) -> float:
+        if lag >= 0:
+            return pearson(prediction[lag:], truth[: len(truth) - lag])
+        return pearson(prediction[:lag], truth[-lag:])
+
+    return max(range(-max_lag, max_lag + 1), key=lambda lag: (r_at(lag), -abs(lag)))
+
+
 def load_grid(grid_dir: Path) -> list[dict]:
     transcripts = dict(line.rstrip("\n").split("\t", 1) for line in (grid_dir / "transcripts.tsv").read_text().splitlines() if "\t" in line)
     clips = []
@@ -92,7 +102,7 @@ def evaluate(model_dir: Path = WEIGHTS_DIR, grid_dir: Path | None = None, per_vo
     # 2. Real human speakers: correlation with curves estimated from video.
     if grid_dir is not None and grid_dir.exists():
         clips = load_grid(grid_dir)
-        per_clip = {m: {"jawOpen": [], "openness": []} for m in methods}
+        per_clip = {m: {"jawOpen": [], "openness": [], "lag": []} for m in methods}
         series = []
         for clip in tqdm(clips, desc="real speakers", unit="clip"):
             truth = clip["curves"]
@@ -101,8 +111,10 @@ def evaluate(model_dir: Path = WEIGHTS_DIR, grid_dir: Path | None = None, per_vo
                 pred = poses_at(method(clip["audio"], clip["rate"], clip["text"]), clip["times"])
                 per_clip[name]["jawOpen"].append(pearson(pred[:, INDEX["jawOpen"]], truth[:, INDEX["jawOpen"]]))
                 per_clip[name]["openness"].append(pearson(mouth_openness(pred), mouth_openness(truth)))
+                per_clip[name]["lag"].append(sync_lag(mouth_openness(pred), mouth_openness(truth)))
                 row[name] = pred[:, INDEX["jawOpen"]].tolist()
             series.append(row)
+        frame_s = float(np.median(np.concatenate([np.diff(c["times"]) for c in clips])))
         for name in methods:
             report["real_speakers"][name] = {
                 "jawOpen_r_mean": float(np.mean(per_clip[name]["jawOpen"])),
@@ -110,10 +122,13 @@ def evaluate(model_dir: Path = WEIGHTS_DIR, grid_dir: Path | None = None, per_vo
                 "jawOpen_r_median": float(np.median(per_clip[name]["jawOpen"])),
                 "openness_r_median": float(np.median(per_clip[name]["openness"])),
                 "worst_clip_openness_r": float(np.min(per_clip[name]["openness"])),
+                "lag_ms_median": float(np.median(per_clip[name]["lag"]) * 1000 * frame_s),
+                "lag_frames_per_clip": per_clip[name]["lag"],
                 "jawOpen_r_per_clip": [round(x, 3) for x in per_clip[name]["jawOpen"]],
                 "openness_r_per_clip": [round(x, 3) for x in per_clip[name]["openness"]],
             }
         report["real_speaker_clips"] = [c["name"] for c in clips]
+        report["video_frame_ms"] = 1000 * frame_s
         if plot is not None:
             plot_real_speakers(series, plot)
 
@@ -146,8 +161,8 @@ def measure_speed(face: FaceModel, seconds: float = 20.0) -> dict:
 
 def format_table(report: dict) -> str:
     names = list(report["held_out"])
-    lines = ["| method | held-out voices: mouth MAE (lower is better) | held-out: viseme accuracy | real speakers: jawOpen r, mean (median) | real speakers: mouth openness r, mean (median) | worst clip: openness r |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| method | held-out voices: mouth MAE (lower is better) | held-out: viseme accuracy | real speakers: jawOpen r, mean (median) | real speakers: mouth openness r, mean (median) | worst clip: openness r | sync lag, median clip (+ late) |",
+             "|---|---|---|---|---|---|---|"]
     for name in names:
         h = report["held_out"][name]
         r = report["real_speakers"].get(name, {})
@@ -155,7 +170,8 @@ def format_table(report: dict) -> str:
         jaw = f"{r['jawOpen_r_mean']:.3f} ({r['jawOpen_r_median']:.3f})" if r else "-"
         opn = f"{r['openness_r_mean']:.3f} ({r['openness_r_median']:.3f})" if r else "-"
         worst = f"{r['worst_clip_openness_r']:.3f}" if r else "-"
-        lines.append(f"| {name} | {h['mouth_mae']:.4f} | {acc} | {jaw} | {opn} | {worst} |")
+        lag = f"{r['lag_ms_median']:+.0f} ms" if r else "-"
+        lines.append(f"| {name} | {h['mouth_mae']:.4f} | {acc} | {jaw} | {opn} | {worst} | {lag} |")
     s = report["speed"]
     lines.append("")
     lines.append(f"Speed ({s['provider']}): {s['x_real_time_whole_clip']}x real time on a whole clip; "
