@@ -68,8 +68,8 @@ def framing(avatar: Avatar) -> tuple[np.ndarray, float, np.ndarray]:
         chin_y, eye_y = lo[1] + 0.15 * (hi[1] - lo[1]), lo[1] + 0.55 * (hi[1] - lo[1])
         centre_x, front_z = 0.5 * (lo[0] + hi[0]), 0.5 * (lo[2] + hi[2])
     unit = max(eye_y - chin_y, 1e-6)
-    target = np.array([centre_x, chin_y + 0.8 * unit, front_z - 0.5 * unit])
-    distance = 2.6 * unit / (2 * np.tan(YFOV / 2))
+    target = np.array([centre_x, chin_y + 0.9 * unit, front_z - 0.5 * unit])
+    distance = 2.9 * unit / (2 * np.tan(YFOV / 2))  # chin - 0.55 to chin + 2.35: the crown and hair fit
     pivot = np.array([centre_x, chin_y - 0.3 * unit, front_z - 0.8 * unit])  # about the top of the neck
     return target, distance, pivot
 
