@@ -215,9 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     from models.audio2face.commands import add_commands
 
     from .render.avatar_commands import add_commands as add_avatar_commands
-    from .speak.piper_voice import PiperVoice
+    from .speak.voices import make_voice
 
-    add_commands(jobs, piper_voice=PiperVoice.joe)
+    add_commands(jobs, agent_voice=make_voice)
     add_avatar_commands(jobs)
     return parser
 

@@ -21,8 +21,7 @@ from .render.head_builder import DEFAULT_PRESET, PRESETS, build_head
 from .render.stylised_head import build_stylised_head
 from .render.gltf_avatar import load_gltf_avatar
 from .speak.cache import CachedVoice
-from .speak.kokoro_voice import KokoroVoice
-from .speak.piper_voice import PiperVoice
+from .speak.voices import make_voice
 from .speak.sentences import split_sentences
 from .stages import CallStages
 
@@ -42,13 +41,6 @@ def load_avatar(spec: str) -> Avatar:
         log.warning("avatar %s lacks %d ARKit shapes (they will not move): %s", avatar.name, len(avatar.missing), ", ".join(avatar.missing))
     log.info("avatar %s: %d vertices, %d triangles", avatar.name, avatar.vertex_count, len(avatar.faces))
     return avatar
-
-
-def make_voice(name: str, threads: int, length_scale: float):
-    """'joe' (Piper) or 'kokoro:<voice>'."""
-    if name.startswith("kokoro:"):
-        return KokoroVoice(name.split(":", 1)[1], threads, length_scale)
-    return PiperVoice.joe(threads, length_scale)
 
 
 def base_answerer(faq: Path, embedder, threshold: float | str, handoff_text: str) -> FaqAnswerer:

@@ -19,7 +19,7 @@ SENTENCES = (
 
 
 def main(argv: list[str] | None = None) -> int:
-    from agent.engines import make_voice
+    from agent.speak.voices import make_voice
     from agent.speak.kokoro_voice import kokoro_voices
 
     parser = argparse.ArgumentParser(prog="benchmarks.voices", description=__doc__)

@@ -103,6 +103,19 @@ def test_corpus_build_is_deterministic_and_labelled(tmp_path):
     assert (tmp_path / "a" / "example.png").stat().st_size > 10_000
 
 
+def test_kokoro_voices_give_deterministic_aligned_training_speech(tmp_path):
+    from agent.speak.voices import make_voice
+    from models.audio2face.data.build import build
+
+    kokoro = [VoiceVariant("kokoro", "kokoro-af_heart", {"voice": "af_heart", "length_scale": 1.0})]
+    first = build(tmp_path / "a", sentences_per_variant=1, workers=1, voices=kokoro, agent_voice=make_voice)
+    second = build(tmp_path / "b", sentences_per_variant=1, workers=1, voices=kokoro, agent_voice=make_voice)
+    assert first["errors"] == [] and first["splits"]["train"]["utterances"] == 2
+    assert first["splits"]["train"]["sha256"] == second["splits"]["train"]["sha256"]
+    phones = first["utterances"][0]["phones"]
+    assert len(phones) > 5 and phones[-1]["end"] > 0.5, "pocketsphinx aligned the phones"
+
+
 def test_chunked_network_equals_whole_utterance():
     torch.manual_seed(0)
     model = AudioToFace().eval()

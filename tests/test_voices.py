@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from agent.config import ConfigError, load_config
-from agent.engines import make_voice
+from agent.speak.voices import make_voice
 from agent.hear.transcriber import Transcriber
 from agent.speak.kokoro_voice import KokoroVoice, kokoro_voices
 from agent.speak.phonemes import VoiceUnavailable

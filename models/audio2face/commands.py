@@ -16,7 +16,7 @@ SHARED_GRID = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "
 def _prepare_data(args) -> int:
     from .data.build import build
 
-    manifest = build(args.out, sentences_per_variant=args.sentences, workers=args.workers, piper_voice=args.piper_voice)
+    manifest = build(args.out, sentences_per_variant=args.sentences, workers=args.workers, agent_voice=args.agent_voice)
     for split, info in manifest["splits"].items():
         print(f"{split:5s}: {info['utterances']:5d} utterances, {info['hours']:.2f} h, voices: {', '.join(info['voices'])}")
     print(f"{len(manifest['errors'])} sentences skipped (alignment failed); built in {manifest['seconds_to_build']} s")
@@ -59,14 +59,15 @@ def _evaluate(args) -> int:
     return 0
 
 
-def add_commands(jobs: argparse._SubParsersAction, piper_voice=None) -> None:
-    """The model's jobs; `piper_voice` (the agent's Piper voice factory) is what prepare-data speaks with besides flite and espeak."""
+def add_commands(jobs: argparse._SubParsersAction, agent_voice=None) -> None:
+    """The model's jobs; `agent_voice(name, threads, length_scale)` (the agent's voices: Piper joe, Kokoro) is what
+    prepare-data speaks with besides flite and espeak."""
     prep = jobs.add_parser("prepare-data", help="build the labelled audio-to-face corpus offline",
-                           description="Synthesise speech with flite, espeak-ng and Piper voices, align phones, label ARKit curves, augment, pack.")
+                           description="Synthesise speech with flite, espeak-ng, Piper and Kokoro voices, align phones, label ARKit curves, augment, pack.")
     prep.add_argument("--out", type=Path, default=DATA_DIR, help="output folder (default: %(default)s)")
     prep.add_argument("--sentences", type=int, default=24, help="sentences per voice variant (default: %(default)s)")
     prep.add_argument("--workers", type=int, default=2, help="processes (default: %(default)s)")
-    prep.set_defaults(run=_prepare_data, piper_voice=piper_voice)
+    prep.set_defaults(run=_prepare_data, agent_voice=agent_voice)
 
     tr = jobs.add_parser("train", help="train the audio-to-face model and export it to ONNX",
                          description="Train on the prepared corpus, keep the best checkpoint on the validation voices, plot, export ONNX.")

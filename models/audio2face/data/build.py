@@ -51,9 +51,9 @@ def label_utterance(audio: np.ndarray, phones: list[Phone], emotion: str, intens
     return targets.astype(np.float32), viseme_track(phones, times).astype(np.int8)
 
 
-def _init_worker(piper_voice) -> None:
+def _init_worker(agent_voice) -> None:
     global _worker_synth
-    _worker_synth = Synthesizer(piper_voice)
+    _worker_synth = Synthesizer(agent_voice)
 
 
 @dataclass
@@ -135,13 +135,13 @@ def pack(records: list[dict], path: Path) -> str:
 
 
 def build(out_dir: Path, sentences_per_variant: int = 24, workers: int = 2, voices: list[VoiceVariant] | None = None,
-          piper_voice=None) -> dict:
-    """Builds the corpus; `piper_voice(threads=, length_scale=)` makes the Piper voice the piper variants need."""
+          agent_voice=None) -> dict:
+    """Builds the corpus; `agent_voice(name, threads, length_scale)` makes the agent's voices the piper and kokoro variants need."""
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = build_jobs(sentences_per_variant, voices)
     started = time.time()
     records, errors = [], []
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(piper_voice,)) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(agent_voice,)) as pool:
         for result in tqdm(pool.map(_make_utterance, jobs, chunksize=4), total=len(jobs), desc="synthesising", unit="utt"):
             for r in result:
                 (errors.append(r["error"]) if "error" in r else records.append(r))

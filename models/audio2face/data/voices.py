@@ -1,7 +1,8 @@
 """Speech engines that give us audio plus phone timings.
 
-flite reports its own phone end times (`-psdur`). Piper and espeak-ng do not, so
-their speech is force-aligned to the text with pocketsphinx. Every voice has
+flite reports its own phone end times (`-psdur`). Piper, Kokoro and espeak-ng do
+not, so their speech is force-aligned to the text with pocketsphinx. Kokoro's 28
+English voices are natural, many-speaker speech. Every voice has
 speed and pitch variants; the voice name (not the variant) is the unit of the
 train/val/test split, so test voices are never heard in training.
 """
@@ -25,7 +26,7 @@ from .visemes import Phone
 
 @dataclass(frozen=True)
 class VoiceVariant:
-    engine: str  # flite | espeak | piper
+    engine: str  # flite | espeak | piper | kokoro
     voice: str  # split unit, e.g. "flite-slt"
     params: dict = field(default_factory=dict, hash=False, compare=False)
 
@@ -45,12 +46,22 @@ def default_voices() -> list[VoiceVariant]:
             variants.append(VoiceVariant("espeak", f"espeak-{variant}", {"variant": variant, "speed": speed, "pitch": pitch}))
     for scale in (1.0, 0.85, 1.2):
         variants.append(VoiceVariant("piper", "piper-joe", {"length_scale": scale}))
+    for voice in KOKORO_VOICES:
+        variants.append(VoiceVariant("kokoro", f"kokoro-{voice}", {"voice": voice, "length_scale": 1.0}))
     return variants
 
 
+# Kokoro's English voices (kokoro-js 1.2.1): American and British, women and men.
+KOKORO_VOICES = (
+    "af_alloy", "af_aoede", "af_bella", "af_heart", "af_jessica", "af_kore", "af_nicole", "af_nova", "af_river", "af_sarah", "af_sky",
+    "am_adam", "am_echo", "am_eric", "am_fenrir", "am_liam", "am_michael", "am_onyx", "am_puck", "am_santa",
+    "bf_alice", "bf_emma", "bf_isabella", "bf_lily", "bm_daniel", "bm_fable", "bm_george", "bm_lewis",
+)
+
+
 # The split: voices never seen in training measure generalisation.
-TEST_VOICES = ("flite-slt", "espeak-f2", "espeak-croak")
-VAL_VOICES = ("flite-rms", "espeak-m7")
+TEST_VOICES = ("flite-slt", "espeak-f2", "espeak-croak", "kokoro-af_sky", "kokoro-am_onyx", "kokoro-bm_lewis")
+VAL_VOICES = ("flite-rms", "espeak-m7", "kokoro-bf_lily", "kokoro-am_puck")
 
 
 def split_of(voice: str) -> str:
@@ -60,22 +71,25 @@ def split_of(voice: str) -> str:
 class Synthesizer:
     """Synthesises one sentence with one voice variant: (16 kHz audio, phones).
 
-    `piper_voice(length_scale)` makes the agent's Piper voice (`agent.speak.piper_voice.PiperVoice.joe`);
+    `agent_voice(name, threads, length_scale)` makes the agent's voices (`agent.speak.voices.make_voice`);
     the caller hands it in, so this package does not depend on the agent.
     """
 
-    def __init__(self, piper_voice=None) -> None:
-        self._piper_voice = piper_voice
+    def __init__(self, agent_voice=None) -> None:
+        self._agent_voice = agent_voice
         for tool in ("flite", "espeak-ng"):
             if not shutil.which(tool):
                 raise RuntimeError(f"{tool} is not installed (apt-get install {tool})")
         self._aligner = Aligner()
+        self._last_voice: tuple | None = None
 
     def __call__(self, variant: VoiceVariant, text: str, seed: int = 0) -> tuple[np.ndarray, list[Phone]]:
         if variant.engine == "flite":
             return self._flite(text, **variant.params)
         if variant.engine == "espeak":
             audio = self._espeak(text, **variant.params)
+        elif variant.engine == "kokoro":
+            audio = self._agent_speech(f"kokoro:{variant.params['voice']}", text, variant.params["length_scale"])
         else:
             audio = self._piper_speech(text, seed=seed, **variant.params)
         return audio, self._aligner.align(audio, text)
@@ -105,12 +119,20 @@ class Synthesizer:
     def _piper_speech(self, text: str, length_scale: float, seed: int) -> np.ndarray:
         import onnxruntime
 
-        if self._piper_voice is None:
-            raise RuntimeError("the piper voices need the agent's Piper voice: build(..., piper_voice=PiperVoice.joe)")
         # Piper samples noise; onnxruntime seeds it when a session is created, so
         # a fresh session per sentence makes the corpus reproducible (0.2 s each).
         onnxruntime.set_seed(seed % 2**31)
-        voice = self._piper_voice(threads=1, length_scale=length_scale)
+        return self._agent_speech("joe", text, length_scale, keep=False)
+
+    def _agent_speech(self, name: str, text: str, length_scale: float, keep: bool = True) -> np.ndarray:
+        if self._agent_voice is None:
+            raise RuntimeError("piper and kokoro variants need the agent's voices: build(..., agent_voice=make_voice)")
+        key = (name, length_scale)
+        voice = self._last_voice[1] if keep and self._last_voice and self._last_voice[0] == key else None
+        if voice is None:
+            voice = self._agent_voice(name, 1, length_scale)
+            if keep:  # Kokoro takes a second to load; one voice at a time (each holds its own 92 MB model session)
+                self._last_voice = (key, voice)
         return to_model_rate(voice.synthesize(text), voice.sample_rate)
 
 

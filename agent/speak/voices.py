@@ -1,0 +1,13 @@
+"""The agent's voices by name: `joe` (Piper) or `kokoro:<name>`."""
+from __future__ import annotations
+
+from .kokoro_voice import KokoroVoice
+from .piper_voice import PiperVoice
+
+
+def make_voice(name: str, threads: int = 1, length_scale: float = 1.0):
+    if name.startswith("kokoro:"):
+        return KokoroVoice(name.split(":", 1)[1], threads, length_scale)
+    if name != "joe":
+        raise ValueError(f"unknown voice {name!r} (joe or kokoro:<name>)")
+    return PiperVoice.joe(threads, length_scale)
