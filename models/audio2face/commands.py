@@ -53,7 +53,8 @@ def _evaluate(args) -> int:
     grid = args.real_speakers if args.real_speakers and args.real_speakers.exists() else None
     if grid is None:
         print(f"note: no real-speaker clips at {args.real_speakers}; only held-out voices are measured")
-    report = evaluate(args.model_dir, grid, per_voice=args.per_voice, out=args.out, plot=args.plot if grid else None)
+    report = evaluate(args.model_dir, grid, per_voice=args.per_voice, out=args.out, plot=args.plot if grid else None,
+                      agent_voice=args.agent_voice)
     print(format_table(report))
     print(f"\nJSON: {args.out}" + (f"   plot: {args.plot}" if grid else ""))
     return 0
@@ -88,4 +89,4 @@ def add_commands(jobs: argparse._SubParsersAction, agent_voice=None) -> None:
     ev.add_argument("--per-voice", type=int, default=24, help="held-out sentences per test voice (default: %(default)s)")
     ev.add_argument("--out", type=Path, default=Path("build/audio2face/evaluation.json"), help="JSON report (default: %(default)s)")
     ev.add_argument("--plot", type=Path, default=Path("build/audio2face/real_speakers.png"), help="plot of real-speaker curves (default: %(default)s)")
-    ev.set_defaults(run=_evaluate)
+    ev.set_defaults(run=_evaluate, agent_voice=agent_voice)
