@@ -143,7 +143,7 @@ def _with_hair(positions, faces, colors, deltas, rest, skin, spec: HeadSpec):
     scalp = faces[(inside[faces] > 0).any(1) & skin[faces].all(1)]  # any: the edge follows the line, not whole triangles
     centre = positions[np.unique(scalp)].mean(0)
     vertices = np.unique(scalp)
-    normals = _vertex_normals(positions, faces)[vertices]
+    normals = Avatar("scalp", positions, faces, colors, np.zeros((COUNT, len(positions), 3), np.float32)).normals(positions)[vertices]
     depth = np.clip(inside[vertices] / 0.3, 0, 1) ** 0.6  # thins to nothing at the hairline, so no gap shows under the edge
     thickness = 0.005 + 0.16 * depth * (1.0 if spec.hair_style == "short" else 1.3)
     grown = positions[vertices] + normals * thickness[:, None]
@@ -155,18 +155,6 @@ def _with_hair(positions, faces, colors, deltas, rest, skin, spec: HeadSpec):
     hair_colors[:, :3] = np.array(spec.hair) * shade[:, None]
     return (np.concatenate([positions, grown]), np.concatenate([faces, index[scalp]]), np.concatenate([colors, hair_colors]),
             np.concatenate([deltas, deltas[:, vertices]], axis=1))
-
-
-def _vertex_normals(positions: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    tri = positions[faces]
-    face_n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    normals = np.zeros_like(positions)
-    for corner in range(3):
-        np.add.at(normals, faces[:, corner], face_n)
-    return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
-
-
-assert COUNT == len(ARKIT_NAMES)
 
 
 def write_glb(avatar: Avatar, path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.arkit import ARKIT_NAMES, COUNT
+from models.arkit import ARKIT_NAMES
 
 
 class MakeHumanMissing(RuntimeError):
