@@ -119,7 +119,7 @@ def template_phrasings(entries: list[FaqEntry]) -> list[list[Phrasing]]:
 
 
 def deduplicate(per_entry: list[list[Phrasing]], entries: list[FaqEntry]) -> list[list[Phrasing]]:
-    """Drops repeats, within an entry and across entries (a phrasing two entries share teaches nothing)."""
+    """Drops repeats: within an entry, across entries (a phrasing two entries share teaches nothing), and of the FAQ's own phrasings."""
     owners: dict[str, set[int]] = {}
     for index, phrasings in enumerate(per_entry):
         for p in phrasings:
@@ -130,7 +130,7 @@ def deduplicate(per_entry: list[list[Phrasing]], entries: list[FaqEntry]) -> lis
         seen, kept = set(), []
         for p in phrasings:
             key = normalise(p.text)
-            if not key or key in seen or len(owners[key]) > 1 or (key in given and p.source != "rewrite"):
+            if not key or key in seen or len(owners[key]) > 1 or key in given:
                 continue
             seen.add(key)
             kept.append(p)
@@ -175,8 +175,6 @@ class PhrasingSplit:
 def make_phrasings(entries: list[FaqEntry], base_scorer, seed: int) -> PhrasingSplit:
     """Made phrasings per entry, deduplicated, kept only where the base matcher reads them as their own entry, then split."""
     made = deduplicate(template_phrasings(entries), entries)
-    given = {normalise(p) for e in entries for p in e.phrasings}
-    made = [[p for p in ps if normalise(p.text) not in given] for ps in made]
     made = keep_consistent(made, entries, lambda texts: base_scorer.scores(texts)[:, : len(entries)])
     rng = np.random.default_rng(seed)
     train, held = [], []
