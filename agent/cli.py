@@ -45,7 +45,6 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
 def _serve(args) -> int:
     from aiohttp import web
 
-    from .engines import Engines
     from .transport.server import create_app
 
     config = load_config(args.config)
@@ -53,12 +52,25 @@ def _serve(args) -> int:
         config.server.port = args.port
     if args.host:
         config.server.host = args.host
-    engines = Engines.load(config)
-    engines.warm_speech_in_background([config.tenant(t) for t in config.tenants])
-    app = create_app(config, engines)
+    if config.cluster.engine == "ray":
+        from .cluster.front import RayCalls
+        from .cluster.jobs import RayJobs
+
+        calls = RayCalls(config)
+        app = create_app(config, calls, RayJobs(config.cluster))
+        app.on_startup.append(lambda _: calls.start())
+        close = lambda: None  # noqa: E731  (the nodes keep their models; the front holds none)
+    else:
+        from .engines import Engines
+        from .transport.calls import LocalCalls
+
+        engines = Engines.load(config)
+        engines.warm_speech_in_background([config.tenant(t) for t in config.tenants])
+        app = create_app(config, LocalCalls(engines, config))
+        close = engines.close
     logging.getLogger("agent").info("serving on http://%s:%d", config.server.host, config.server.port)
     web.run_app(app, host=config.server.host, port=config.server.port, print=None)
-    engines.close()
+    close()
     return 0
 
 

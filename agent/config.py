@@ -97,6 +97,24 @@ class RenderConfig(StrictModel):
         return v
 
 
+class LoadLimit(StrictModel):
+    """When a cluster node stops taking calls, besides server.max_sessions (like LiveKit's worker load_threshold)."""
+
+    min_fps_ratio: float = Field(0.96, gt=0, le=1, description="refuse while a call in progress renders below this share of render.fps")
+    max_cpu_percent: float = Field(85, gt=0, le=100, description="refuse while the node's machine is busier than this")
+
+
+class ClusterConfig(StrictModel):
+    """Calls spread over several machines. Off (engine: none) is one box, no Ray."""
+
+    engine: Literal["none", "ray"] = "none"
+    address: str = Field("auto", description="the Ray cluster to join: 'auto' (a `ray start` on this machine) or host:port")
+    node_resource: str = Field("avatar_node", description="custom Ray resource marking nodes that host calls: ray start --resources='{\"avatar_node\": 1}'")
+    admission: LoadLimit = Field(default_factory=LoadLimit)
+    poll_s: float = Field(2.0, ge=0.2, le=30, description="how often the front reads each node's load and notices lost nodes")
+    node_start_timeout_s: float = Field(180, ge=10, description="how long a node may take to load its models")
+
+
 class TenantConfig(StrictModel):
     """One website that embeds the widget."""
 
@@ -142,6 +160,7 @@ class AgentConfig(StrictModel):
     animate: AnimateConfig = Field(default_factory=AnimateConfig)
     render: RenderConfig = Field(default_factory=RenderConfig)
     tenants: dict[str, TenantConfig] = Field(default_factory=lambda: {DEMO_TENANT: TenantConfig()})
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     threads: int = Field(1, ge=1, description="torch / onnxruntime threads per model")
     _source: Path | None = PrivateAttr(None)  # the file it was loaded from, handed to helper processes
 

@@ -12,7 +12,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
 
-from agent.transport.server import SESSIONS, create_app
+from agent.transport.calls import LocalCalls
+from agent.transport.server import CALLS, create_app
 
 from .conftest import espeak
 from .fakes import FakeEngines, FakeTranscriber
@@ -24,7 +25,7 @@ async def client(config):
     cfg = config.model_copy(deep=True)
     cfg.server.max_sessions = 1
     engines = FakeEngines(FakeTranscriber("How do I reset my password?"))
-    app = create_app(cfg, engines)
+    app = create_app(cfg, LocalCalls(engines, cfg))
     async with TestClient(TestServer(app)) as client:
         yield client
     engines.close()
@@ -77,7 +78,7 @@ async def test_bad_requests_get_clear_4xx(client):
     assert r.status == 404 and "error" in await r.json()
     r = await client.delete("/api/sessions/unknown")
     assert r.status == 404
-    assert client.server.app[SESSIONS] == {}
+    assert client.server.app[CALLS].sessions == {}
     r = await client.get("/healthz")
     assert (await r.json())["status"] == "ok"
 
@@ -125,7 +126,7 @@ async def test_call_answers_streams_and_cleans_up(client, speech_dir):
     metrics = await (await client.get("/metrics")).text()
     assert "avatar_sessions_active 1.0" in metrics
     assert "avatar_response_seconds_count" in metrics
-    session_id = next(iter(client.server.app[SESSIONS]))
+    session_id = next(iter(client.server.app[CALLS].sessions))
     assert f'avatar_video_fps{{session="{session_id}"}}' in metrics
 
     # Hang up mid-answer: the server must tear the whole session down.
@@ -135,10 +136,10 @@ async def test_call_answers_streams_and_cleans_up(client, speech_dir):
         player.audio.stop()
     await pc.close()
     for _ in range(100):
-        if not client.server.app[SESSIONS] and not _session_tasks():
+        if not client.server.app[CALLS].sessions and not _session_tasks():
             break
         await asyncio.sleep(0.1)
-    assert client.server.app[SESSIONS] == {}
+    assert client.server.app[CALLS].sessions == {}
     assert _session_tasks() == []
     assert not [t for t in threading.enumerate() if t.name.startswith("render")], "render thread leaked"
     assert _render_processes() == [], "render process leaked"
@@ -164,7 +165,7 @@ async def test_only_allowed_origins_may_signal(client):
     # A refused origin cannot hang up someone else's call either.
     r = await client.delete("/api/sessions/abc?tenant=demo", headers={"Origin": stranger})
     assert r.status == 403
-    assert client.server.app[SESSIONS] == {}
+    assert client.server.app[CALLS].sessions == {}
 
 
 def test_tenant_config_is_validated(tmp_path):

@@ -29,6 +29,13 @@ def mark_active(versions_dir: Path, tenant: str, version: str) -> None:
     (folder / "active.json").write_text(json.dumps({"version": version}))
 
 
+def saved_versions(versions_dir: Path, tenant: str) -> list[dict]:
+    """The manifests of the tenant's fine-tuned versions, oldest first."""
+    folder = Path(versions_dir) / tenant
+    paths = sorted(folder.glob("v*/manifest.json"), key=lambda p: int(p.parent.name[1:]) if p.parent.name[1:].isdigit() else 0)
+    return [json.loads(path.read_text()) for path in paths]
+
+
 def load_version(entries, model_dir: Path, threshold: float, handoff_text: str, threads: int = 1) -> FaqAnswerer:
     """A saved version's answerer: its FAQ with its fine-tuned embedder."""
     return FaqAnswerer(entries, load_embedder(threads, model_dir), threshold, handoff_text)
@@ -59,13 +66,6 @@ class AnswererRegistry:
 
     def active_version(self, tenant: str) -> str:
         return self._active[tenant][0] if tenant in self._active else BASE
-
-    def versions(self, tenant: str) -> list[dict]:
-        folder = self.versions_dir / tenant
-        manifests = []
-        for path in sorted(folder.glob("v*/manifest.json"), key=lambda p: int(p.parent.name[1:]) if p.parent.name[1:].isdigit() else 0):
-            manifests.append(json.loads(path.read_text()))
-        return manifests
 
     def load(self, tenant: str, version: str) -> FaqAnswerer:
         """Builds the answerer of a saved version (slow: run it off the event loop)."""

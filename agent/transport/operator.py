@@ -3,18 +3,17 @@
 Every route needs `Authorization: Bearer <token>`, where the token is the one in
 the environment variable named by `tenants.<id>.operator_token_env`:
 no or unknown token -> 401, a token of another tenant -> 403.
-Fine-tuning runs as a separate process (`avatar-agent finetune-faq`) so calls
-in progress keep their CPU time and a crash cannot take the server down.
+Fine-tuning runs as a separate process (`avatar-agent finetune-faq`), here or
+as a Ray task on a cluster node, so calls in progress keep their CPU time and a
+crash cannot take the server down.
 """
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import logging
 import os
-import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -22,14 +21,16 @@ from pathlib import Path
 from aiohttp import web
 
 from ..answer.faq import FaqError, load_faq
-from ..answer.registry import BASE, VersionError
+from ..answer.registry import BASE, VersionError, saved_versions
 from ..config import AgentConfig
-from .shared import CONFIG, ENGINES, json_error
+from .jobs import JobRunner
+from .shared import CALLS, CONFIG, json_error
 
 log = logging.getLogger(__name__)
 MAX_UPLOAD_BYTES = 512_000
 UPLOAD_TYPES = {"text/csv": ".csv", "application/jsonl": ".jsonl", "application/x-ndjson": ".jsonl"}
-JOBS = web.AppKey("operator_jobs", dict)
+JOBS = web.AppKey("operator_jobs", dict)  # job id -> (tenant, Job)
+JOB_RUNNER = web.AppKey("job_runner", object)
 
 
 def _tokens(config: AgentConfig) -> dict[str, str]:
@@ -94,7 +95,7 @@ async def start_finetune(request: web.Request) -> web.Response:
     if isinstance(tenant, web.Response):
         return tenant
     config = request.app[CONFIG]
-    running = [job for job, (owner, process) in request.app[JOBS].items() if owner == tenant and process.returncode is None]
+    running = [job for job, (owner, running_job) in request.app[JOBS].items() if owner == tenant and running_job.returncode is None]
     if running:  # one at a time per tenant: fine-tuning is CPU-heavy and calls come first
         return json_error(409, f"a fine-tune is already running for tenant {tenant!r} (job {running[0]})")
     folder = _uploads(config, tenant)
@@ -111,15 +112,12 @@ async def start_finetune(request: web.Request) -> web.Response:
     progress = _jobs_dir(config, tenant) / f"{job}.json"
     progress.parent.mkdir(parents=True, exist_ok=True)
     progress.write_text(json.dumps({"job": job, "state": "starting"}))
-    # The job's output goes to a file: a pipe nobody reads fills up and blocks the job on its own progress bar.
-    with open(progress.with_suffix(".log"), "wb") as log_file:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "agent.cli", "--log-level", "WARNING", "finetune-faq", "--faq", str(faq), "--tenant", tenant,
-            *(["--config", str(config.source)] if config.source else []),
-            "--versions-dir", str(config.answer.versions_dir), "--steps", str(steps), "--progress-file", str(progress),
-            stdout=log_file, stderr=asyncio.subprocess.STDOUT,
-        )
-    request.app[JOBS][job] = (tenant, process)
+    running_job = await request.app[JOB_RUNNER].start(
+        ["--log-level", "WARNING", "finetune-faq", "--faq", str(faq), "--tenant", tenant,
+         *(["--config", str(config.source)] if config.source else []),
+         "--versions-dir", str(config.answer.versions_dir), "--steps", str(steps), "--progress-file", str(progress)],
+        progress.with_suffix(".log"))
+    request.app[JOBS][job] = (tenant, running_job)
     log.info("tenant %s: fine-tune job %s started on %s (%d steps)", tenant, job, faq.name, steps)
     return web.json_response({"job": job, "faq": faq.name, "steps": steps}, status=202)
 
@@ -133,9 +131,9 @@ async def job_status(request: web.Request) -> web.Response:
     if not job.isalnum() or not progress.exists():
         return json_error(404, "no such job")
     status = json.loads(progress.read_text())
-    process = request.app[JOBS].get(job, (None, None))[1]
-    if process is not None and process.returncode not in (None, 0) and status.get("state") != "failed":
-        status = {**status, "state": "failed", "error": _last_error_line(progress.with_suffix(".log")) or f"exit code {process.returncode}"}
+    running_job = request.app[JOBS].get(job, (None, None))[1]
+    if running_job is not None and running_job.returncode not in (None, 0) and status.get("state") != "failed":
+        status = {**status, "state": "failed", "error": _last_error_line(progress.with_suffix(".log")) or f"exit code {running_job.returncode}"}
     return web.json_response(status)
 
 
@@ -163,8 +161,8 @@ async def list_versions(request: web.Request) -> web.Response:
     tenant = _authorise(request)
     if isinstance(tenant, web.Response):
         return tenant
-    registry = request.app[ENGINES].answerers
-    return web.json_response({"tenant": tenant, "active": registry.active_version(tenant), "versions": registry.versions(tenant)})
+    versions = saved_versions(request.app[CONFIG].answer.versions_dir, tenant)
+    return web.json_response({"tenant": tenant, "active": await request.app[CALLS].active_faq_version(tenant), "versions": versions})
 
 
 async def activate_version(request: web.Request) -> web.Response:
@@ -172,25 +170,20 @@ async def activate_version(request: web.Request) -> web.Response:
     if isinstance(tenant, web.Response):
         return tenant
     version = request.match_info["version"]
-    registry = request.app[ENGINES].answerers
     if version != BASE and not (version.startswith("v") and version[1:].isdigit()):
         return json_error(404, f"no version {version!r}")
     try:
-        answerer = await asyncio.get_running_loop().run_in_executor(None, registry.load, tenant, version)
+        previous = await request.app[CALLS].activate_faq(tenant, version)
     except VersionError as exc:
         return json_error(404, str(exc))
-    previous = registry.active_version(tenant)
-    registry.activate(tenant, version, answerer)
-    request.app[ENGINES].warm_speech_in_background([request.app[CONFIG].tenant(tenant)])  # the new version's answers, spoken ahead
     return web.json_response({"tenant": tenant, "active": version, "previous": previous})
 
 
 async def _stop_jobs(app: web.Application) -> None:
     """A server going down takes its fine-tune processes with it; their versions are staged, never half-written."""
-    for job, (tenant, process) in app[JOBS].items():
-        if process.returncode is None:
-            process.terminate()
-            await process.wait()
+    for job, (tenant, running_job) in app[JOBS].items():
+        if running_job.returncode is None:
+            await running_job.stop()
             _mark_failed(_jobs_dir(app[CONFIG], tenant) / f"{job}.json", "the server stopped while this job ran; start it again")
 
 
@@ -205,8 +198,9 @@ async def _fail_orphaned_jobs(app: web.Application) -> None:
                 log.warning("tenant %s: unreadable job file %s (%s)", tenant, progress.name, exc)
 
 
-def add_operator_routes(app: web.Application) -> None:
+def add_operator_routes(app: web.Application, jobs: JobRunner) -> None:
     app[JOBS] = {}
+    app[JOB_RUNNER] = jobs
     app.on_startup.append(_fail_orphaned_jobs)
     app.on_shutdown.append(_stop_jobs)
     app.router.add_put("/operator/{tenant}/faq", upload_faq)

@@ -10,10 +10,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .. import metrics
 from ..config import AgentConfig
-from ..engines import Engines
-from .call import CallSession
+from .calls import Calls, CallsBusy, OfferRefused
+from .jobs import JobRunner, LocalJobs
 from .operator import add_operator_routes
-from .shared import CONFIG, ENGINES, SESSIONS, json_error
+from .shared import CALLS, CONFIG, json_error
 
 log = logging.getLogger(__name__)
 
@@ -104,58 +104,40 @@ async def offer(request: web.Request) -> web.Response:
     sdp = body["sdp"]
     if "m=audio" not in sdp or "m=video" not in sdp:
         return json_error(400, "the offer must include an audio and a video media section")
-    sessions = request.app[SESSIONS]
-    if len(sessions) >= config.server.max_sessions:
-        metrics.SESSIONS_REJECTED.labels("busy").inc()
-        return json_error(503, "all agents are busy, please try again in a minute")
-
     tenant_id = request[TENANT]
-    session = CallSession(request.app[ENGINES], config, on_closed=lambda s: _forget(request.app, s), tenant=config.tenant(tenant_id))
-    sessions[session.id] = session
-    metrics.SESSIONS_ACTIVE.set(len(sessions))
     try:
-        answer = await session.answer(sdp, "offer")
-    except Exception as exc:  # aiortc raises ValueError and others for SDP it cannot use
-        session.log.warning("rejected offer: %s", exc)
-        metrics.SESSIONS_REJECTED.labels("bad_sdp").inc()
-        await session.close()
-        return json_error(400, f"could not use the offer SDP: {exc}")
-    metrics.SESSIONS_TOTAL.inc()
-    session.log.info("call started from %s (tenant %s, origin %s)", request.remote, tenant_id, request.headers.get("Origin", "-"))
-    return web.json_response({"sdp": answer.sdp, "type": answer.type, "session": session.id})
-
-
-def _forget(app: web.Application, session: CallSession) -> None:
-    app[SESSIONS].pop(session.id, None)
-    metrics.SESSIONS_ACTIVE.set(len(app[SESSIONS]))
+        call = await request.app[CALLS].open(body["sdp"], tenant_id, caller=f"{request.remote} (origin {request.headers.get('Origin', '-')})")
+    except CallsBusy as exc:
+        return json_error(503, str(exc))
+    except OfferRefused as exc:
+        return json_error(400, str(exc))
+    return web.json_response({"sdp": call.sdp, "type": call.type, "session": call.session})
 
 
 async def hangup(request: web.Request) -> web.Response:
-    session = request.app[SESSIONS].get(request.match_info["session"])
-    if session is None or session.tenant != request[TENANT]:
+    session = request.match_info["session"]
+    if not await request.app[CALLS].hang_up(session, request[TENANT]):
         return json_error(404, "no such session")
-    await session.close()
-    return web.json_response({"closed": session.id})
+    return web.json_response({"closed": session})
 
 
 async def health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "sessions": len(request.app[SESSIONS])})
+    return web.json_response(await request.app[CALLS].health())
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-async def _close_sessions(app: web.Application) -> None:
-    for session in list(app[SESSIONS].values()):
-        await session.close()
+async def _close_calls(app: web.Application) -> None:
+    await app[CALLS].close()
 
 
-def create_app(config: AgentConfig, engines: Engines) -> web.Application:
+def create_app(config: AgentConfig, calls: Calls, jobs: JobRunner | None = None) -> web.Application:
+    """The HTTP front over `calls`: this process's (`LocalCalls`) or a cluster's (`agent.cluster.front.RayCalls`)."""
     app = web.Application(middlewares=[cross_origin, json_errors], client_max_size=max(config.server.max_offer_bytes, 600_000))
     app[CONFIG] = config
-    app[ENGINES] = engines
-    app[SESSIONS] = {}
+    app[CALLS] = calls
     app.router.add_get("/", index)
     app.router.add_get("/api/ice-servers", ice_servers)
     app.router.add_post("/api/offer", offer)
@@ -163,6 +145,6 @@ def create_app(config: AgentConfig, engines: Engines) -> web.Application:
     app.router.add_get("/healthz", health)
     app.router.add_get("/metrics", metrics_endpoint)
     app.router.add_static("/client/", WEB_CLIENT)
-    add_operator_routes(app)
-    app.on_shutdown.append(_close_sessions)
+    add_operator_routes(app, jobs or LocalJobs())
+    app.on_shutdown.append(_close_calls)
     return app

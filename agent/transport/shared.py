@@ -4,11 +4,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..config import AgentConfig
-from ..engines import Engines
 
-ENGINES = web.AppKey("engines", Engines)
 CONFIG = web.AppKey("config", AgentConfig)
-SESSIONS = web.AppKey("sessions", dict)
+CALLS = web.AppKey("calls", object)  # a .calls.Calls: this process's calls or a cluster's
 
 
 def json_error(status: int, message: str) -> web.Response:

@@ -78,6 +78,7 @@ class AvatarVideoTrack(MediaStreamTrack):
         self.frames_sent = 0
         self.session = session
         self._fps_window = (time.perf_counter(), 0)  # start of the current one-second window, frames sent before it
+        self.recent_fps: float | None = None  # frames sent per second over the last full window
         self._next_image: asyncio.Task | None = None
         self._last_image: np.ndarray | None = None
         self._render_failed = False
@@ -128,7 +129,8 @@ class AvatarVideoTrack(MediaStreamTrack):
         started, before = self._fps_window
         now = time.perf_counter()
         if now - started >= 1.0:
-            metrics.VIDEO_FPS.labels(self.session).set((self.frames_sent - before) / (now - started))
+            self.recent_fps = (self.frames_sent - before) / (now - started)
+            metrics.VIDEO_FPS.labels(self.session).set(self.recent_fps)
             self._fps_window = (now, self.frames_sent)
         metrics.VIDEO_FRAMES.inc()
         return frame
