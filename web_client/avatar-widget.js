@@ -175,7 +175,7 @@
       pc.addTransceiver("video", { direction: "recvonly" });
       const remote = new MediaStream();
       pc.ontrack = (e) => { remote.addTrack(e.track); $("avatar-video").srcObject = remote; };
-      pc.onconnectionstatechange = () => { if (pc && ["failed", "disconnected"].includes(pc.connectionState)) { setStatus("The connection was lost.", true); hangup(); } };
+      pc.onconnectionstatechange = () => { if (pc && ["failed", "disconnected"].includes(pc.connectionState)) { hangup(); setStatus("The call dropped. Press Call to call again.", true); } };
       channel = pc.createDataChannel("events");
       channel.onmessage = (m) => onEvent(JSON.parse(m.data));
       channel.onopen = () => { $("ask-text").disabled = false; $("ask-send").disabled = false; };

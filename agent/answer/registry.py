@@ -29,6 +29,12 @@ def mark_active(versions_dir: Path, tenant: str, version: str) -> None:
     (folder / "active.json").write_text(json.dumps({"version": version}))
 
 
+def marked_active(versions_dir: Path, tenant: str) -> str:
+    """The tenant's recorded active version (BASE when none was activated)."""
+    marker = Path(versions_dir) / tenant / "active.json"
+    return json.loads(marker.read_text()).get("version", BASE) if marker.exists() else BASE
+
+
 def saved_versions(versions_dir: Path, tenant: str) -> list[dict]:
     """The manifests of the tenant's fine-tuned versions, oldest first."""
     folder = Path(versions_dir) / tenant
@@ -86,9 +92,8 @@ class AnswererRegistry:
     def restore(self, tenants: list[str]) -> None:
         """Re-activates the versions that were active before a restart."""
         for tenant in tenants:
-            marker = self.versions_dir / tenant / "active.json"
-            if marker.exists():
-                version = json.loads(marker.read_text()).get("version", BASE)
+            version = marked_active(self.versions_dir, tenant)
+            if version != BASE:
                 try:
                     self._active[tenant] = (version, self.load(tenant, version))
                 except (FaqError, OSError) as exc:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import psutil
+from prometheus_client import generate_latest
 
 from .. import metrics
 from ..config import AgentConfig, LoadLimit
@@ -78,6 +79,9 @@ class Calls(Protocol):
 
     async def active_faq_version(self, tenant: str) -> str: ...
 
+    async def node_metrics(self, node: str) -> bytes | None:
+        """One node's own Prometheus metrics (its calls' stages); None for an unknown node."""
+
     async def activate_faq(self, tenant: str, version: str) -> str:
         """Makes the version the tenant's answerer from every call's next turn; returns the previous one; raises VersionError."""
 
@@ -137,6 +141,9 @@ class LocalCalls:
 
     async def health(self) -> dict:
         return {"status": "ok", "sessions": len(self.sessions)}
+
+    async def node_metrics(self, node: str) -> bytes | None:
+        return generate_latest(metrics.REGISTRY) if node == self.node else None
 
     async def active_faq_version(self, tenant: str) -> str:
         return self.engines.answerers.active_version(tenant)

@@ -129,6 +129,14 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+async def node_metrics(request: web.Request) -> web.Response:
+    """A cluster node's own metrics, through the front (on one box, node 'local' is this process)."""
+    body = await request.app[CALLS].node_metrics(request.match_info["node"])
+    if body is None:
+        return json_error(404, "no such node")
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
 async def _close_calls(app: web.Application) -> None:
     await app[CALLS].close()
 
@@ -144,6 +152,7 @@ def create_app(config: AgentConfig, calls: Calls, jobs: JobRunner | None = None)
     app.router.add_delete("/api/sessions/{session}", hangup)
     app.router.add_get("/healthz", health)
     app.router.add_get("/metrics", metrics_endpoint)
+    app.router.add_get("/metrics/nodes/{node}", node_metrics)
     app.router.add_static("/client/", WEB_CLIENT)
     add_operator_routes(app, jobs or LocalJobs())
     app.on_shutdown.append(_close_calls)

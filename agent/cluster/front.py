@@ -1,0 +1,257 @@
+"""The cluster front: places each call on a node with room, and notices nodes that die.
+
+One `CallNode` actor per Ray node that offers `cluster.node_resource`; the
+actors are named and detached, so a front that restarts finds them (and their
+calls) again. The nodes own their calls; the front keeps only which node hosts
+which session, rebuilt from the nodes' own lists at every poll.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+import ray
+from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from .. import metrics
+from ..answer.registry import marked_active
+from ..config import AgentConfig
+from ..transport.calls import BUSY_MESSAGE, CallsBusy, NodeLoad, OpenedCall
+from .node import NAMESPACE, CallNode, short_node_id
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Node:
+    """The front's view of one node: its actor and its last reported load."""
+
+    ray_id: str
+    actor: ray.actor.ActorHandle
+    ready: bool = False
+    load: NodeLoad | None = None
+    opening: int = 0  # offers on their way to it, counted before its next report
+    unreachable_since: float | None = None  # when its actor first failed to answer (it may be a network blip)
+    starting: asyncio.Task | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return short_node_id(self.ray_id)
+
+    def room(self) -> tuple[float, float]:
+        """Sort key: the least loaded node first."""
+        calls = self.load.calls + self.opening
+        return (calls / max(self.load.capacity, 1), self.load.cpu_percent)
+
+
+class NodeLost(Exception):
+    pass
+
+
+class RayCalls:
+    """`Calls` over a Ray cluster (see agent.transport.calls)."""
+
+    RESTART_AFTER_S = 30.0  # a node that lost its call host (process killed) gets a new one after this, if Ray still lists it
+
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.settings = config.cluster
+        self.nodes: dict[str, Node] = {}  # by Ray node id
+        self.hosts: dict[str, str] = {}  # session -> Ray node id
+        self._not_before: dict[str, float] = {}  # Ray node id -> when a lost node's call host may be started again
+        self._watcher: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        """Joins the cluster, starts a node actor on every node that has none, and keeps watching."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, lambda: ray.init(address=self.settings.address, namespace=NAMESPACE,
+                                                          configure_logging=False, log_to_driver=True))
+        await self.refresh()
+        self._watcher = loop.create_task(self._watch(), name="cluster-watch")
+
+    # ---- nodes -------------------------------------------------------------------------------------------------
+
+    async def refresh(self) -> None:
+        """Adds nodes that joined, forgets nodes that left, updates every ready node's load."""
+        listing = await asyncio.get_running_loop().run_in_executor(None, ray.nodes)
+        hosting = {n["NodeID"] for n in listing if n["Alive"] and n["Resources"].get(self.settings.node_resource, 0) >= 1}
+        for ray_id in list(self.nodes):
+            if ray_id not in hosting:
+                self._lose(ray_id, "Ray reports the node gone")
+        now = time.monotonic()
+        for ray_id in hosting - set(self.nodes):
+            if self._not_before.get(ray_id, 0) <= now:  # Ray takes a while to notice a dead machine
+                self._add(ray_id)
+        await asyncio.gather(*(self._poll(node) for node in list(self.nodes.values()) if node.ready))
+        metrics.CLUSTER_NODES.set(sum(node.ready for node in self.nodes.values()))
+
+    def _add(self, ray_id: str) -> None:
+        actor = ray.remote(CallNode).options(
+            name=f"calls-{ray_id}", namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
+            num_cpus=0, resources={self.settings.node_resource: 1}, max_restarts=0,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(ray_id, soft=False),
+        ).remote(str(self.config.source), ray_id)
+        node = Node(ray_id, actor)
+        node.starting = asyncio.get_running_loop().create_task(self._until_ready(node), name=f"node-start-{node.name}")
+        self.nodes[ray_id] = node
+        log.info("node %s: starting its call host (loading models)", node.name)
+
+    async def _until_ready(self, node: Node) -> None:
+        try:
+            described = await asyncio.wait_for(node.actor.describe.remote(), self.settings.node_start_timeout_s)
+            await self._poll(node)
+        except (RayActorError, asyncio.TimeoutError) as exc:
+            log.error("node %s: its call host did not start (%s)", node.name, exc)
+            self._lose(node.ray_id, "its call host did not start")
+            return
+        node.ready = True
+        metrics.CLUSTER_NODES.set(sum(n.ready for n in self.nodes.values()))
+        log.info("node %s: ready (pid %d, %d calls)", node.name, described["pid"], node.load.calls)
+
+    async def _poll(self, node: Node) -> None:
+        patience = max(5.0, 3 * self.settings.poll_s)
+        try:
+            load = await asyncio.wait_for(node.actor.load.remote(), timeout=patience)
+        except RayActorError as exc:
+            self._failed(node, exc)
+            return
+        except (asyncio.TimeoutError, GetTimeoutError):
+            log.warning("node %s: no load report in time; keeping its last one", node.name)
+            return
+        node.load, node.unreachable_since = load, None
+        for session in [s for s, host in self.hosts.items() if host == node.ray_id and s not in load.sessions]:
+            del self.hosts[session]  # ended on the node: hung up in the page, or the connection failed
+        for session in load.sessions:
+            self.hosts[session] = node.ray_id  # also how a restarted front learns of calls already running
+        metrics.CLUSTER_NODE_CALLS.labels(node.name).set(load.calls)
+
+    def _failed(self, node: Node, exc: RayActorError) -> None:
+        """A node's actor did not answer: lost now if it died, after a while if it is only unreachable."""
+        if not isinstance(exc, ActorUnavailableError):
+            self._lose(node.ray_id, f"its call host died ({type(exc).__name__})")
+            return
+        patience = max(5.0, 3 * self.settings.poll_s)
+        node.unreachable_since = node.unreachable_since or time.monotonic()
+        if time.monotonic() - node.unreachable_since > patience:
+            self._lose(node.ray_id, f"unreachable for {patience:.0f} s")
+
+    def _lose(self, ray_id: str, reason: str) -> None:
+        node = self.nodes.pop(ray_id, None)
+        if node is None:
+            return
+        self._not_before[ray_id] = time.monotonic() + self.RESTART_AFTER_S
+        if node.starting is not None and node.starting is not asyncio.current_task():
+            node.starting.cancel()
+        dropped = [s for s, host in self.hosts.items() if host == ray_id]
+        for session in dropped:
+            del self.hosts[session]
+        if node.ready:
+            metrics.CLUSTER_NODE_LOSSES.inc()
+            metrics.CLUSTER_CALLS_DROPPED.inc(len(dropped))
+            log.error("node %s lost: %s; %d calls dropped (%s)", node.name, reason, len(dropped), ", ".join(dropped) or "none")
+        try:
+            metrics.CLUSTER_NODE_CALLS.remove(node.name)
+        except KeyError:
+            pass
+        metrics.CLUSTER_NODES.set(sum(n.ready for n in self.nodes.values()))
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.poll_s)
+            try:
+                await self.refresh()
+            except Exception:  # the GCS briefly unreachable, say: the next poll tries again
+                log.exception("could not refresh the cluster's nodes")
+
+    def _node_of(self, name: str) -> Node | None:
+        return next((node for node in self.nodes.values() if node.ready and node.name == name), None)
+
+    async def node_metrics(self, name: str) -> bytes | None:
+        """A node's own Prometheus metrics (its calls' stages), or None for an unknown node."""
+        node = self._node_of(name)
+        if node is None:
+            return None
+        try:
+            return await node.actor.metrics_text.remote()
+        except RayActorError as exc:
+            self._failed(node, exc)
+            return None
+
+    # ---- calls (the Calls contract) ----------------------------------------------------------------------------
+
+    async def open(self, sdp: str, tenant: str, caller: str) -> OpenedCall:
+        target_fps = self.config.render.fps
+        candidates = sorted((n for n in self.nodes.values() if n.ready and n.load is not None), key=Node.room)
+        for node in candidates:
+            if node.load.calls + node.opening >= node.load.capacity:
+                continue  # known full: no round trip
+            node.opening += 1
+            try:
+                call = await node.actor.open.remote(sdp, tenant, caller)
+            except CallsBusy:  # the node's own, fresher view: too loaded to hold another call's frame rate
+                metrics.CLUSTER_REFUSALS.labels(node.name).inc()
+                continue
+            except RayActorError as exc:
+                self._failed(node, exc)
+                continue
+            finally:
+                node.opening -= 1
+            self.hosts[call.session] = node.ray_id
+            node.load = NodeLoad(node.load.node, node.load.calls + 1, node.load.capacity, node.load.min_fps,
+                                 node.load.cpu_percent, (*node.load.sessions, call.session))
+            metrics.CLUSTER_ADMISSIONS.labels(node.name).inc()
+            metrics.CLUSTER_NODE_CALLS.labels(node.name).set(node.load.calls)
+            log.info("call %s placed on node %s (%s)", call.session, node.name, caller)
+            return call
+        refusals = {n.name: n.load.refusal(self.settings.admission, target_fps) for n in candidates}
+        log.info("refused a call from %s: no node has room (%s)", caller, refusals or "no node ready")
+        metrics.SESSIONS_REJECTED.labels("busy").inc()
+        raise CallsBusy(BUSY_MESSAGE)
+
+    async def hang_up(self, session: str, tenant: str) -> bool:
+        node = self.nodes.get(self.hosts.get(session, ""))
+        if node is None:
+            return False
+        try:
+            return await node.actor.hang_up.remote(session, tenant)
+        except RayActorError as exc:
+            self._failed(node, exc)
+            return False
+
+    async def health(self) -> dict:
+        ready = [n for n in self.nodes.values() if n.ready and n.load is not None]
+        return {
+            "status": "ok" if ready else "no nodes ready",
+            "sessions": sum(n.load.calls for n in ready),
+            "nodes": {n.name: {"calls": n.load.calls, "capacity": n.load.capacity, "min_fps": n.load.min_fps,
+                               "cpu_percent": n.load.cpu_percent, "sessions": list(n.load.sessions)} for n in ready},
+            "starting": sorted(n.name for n in self.nodes.values() if not n.ready),
+        }
+
+    async def active_faq_version(self, tenant: str) -> str:
+        return marked_active(self.config.answer.versions_dir, tenant)  # the store every node reads at start
+
+    async def activate_faq(self, tenant: str, version: str) -> str:
+        """Loads the version on every ready node before answering; a node that starts later restores it from the store."""
+        previous = marked_active(self.config.answer.versions_dir, tenant)
+        nodes = [n for n in self.nodes.values() if n.ready]
+        results = await asyncio.gather(*(n.actor.activate_faq.remote(tenant, version) for n in nodes), return_exceptions=True)
+        for node, result in zip(nodes, results):
+            if isinstance(result, RayActorError):
+                self._failed(node, result)
+            elif isinstance(result, BaseException):
+                raise result
+        log.info("tenant %s: FAQ version %s active on %d nodes", tenant, version, len(nodes))
+        return previous
+
+    async def close(self) -> None:
+        """Stops watching; the calls go on on their nodes, and a front started again finds them."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+        for node in self.nodes.values():
+            if node.starting is not None:
+                node.starting.cancel()
+        ray.shutdown()

@@ -1,0 +1,42 @@
+"""A Ray cluster of several nodes on this machine's loopback, for tests, demos and the cluster benchmark.
+
+Ray binds to the machine's interface address even when told 127.0.0.1, so the
+caller runs inside a network namespace that has only loopback (`unshare --net`;
+`in_private_network()` checks). 127.0.0.2 is added because aiortc never offers
+an ICE candidate on 127.0.0.1.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+RAY = str(Path(sys.executable).with_name("ray"))
+
+
+def in_private_network() -> bool:
+    """True inside a network namespace with loopback only (as `unshare --net` makes)."""
+    return [p.name for p in Path("/sys/class/net").iterdir()] == ["lo"]
+
+
+def _ray(*args: str) -> None:
+    subprocess.run([RAY, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, timeout=180)
+
+
+def start(nodes: int, port: int, cpus_per_node: int = 1, node_resource: str = "avatar_node") -> str:
+    """Starts a head and nodes-1 workers, each hosting calls; returns the cluster's address."""
+    if not in_private_network():
+        raise RuntimeError("run loopback clusters inside `unshare --net` (Ray would bind to this machine's network address)")
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    subprocess.run(["ip", "addr", "replace", "127.0.0.2/32", "dev", "lo"], check=True)
+    common = ["--node-ip-address=127.0.0.1", f"--num-cpus={cpus_per_node}", f"--resources={json.dumps({node_resource: 1})}",
+              "--disable-usage-stats"]
+    _ray("start", "--head", f"--port={port}", "--include-dashboard=false", *common)
+    for _ in range(nodes - 1):
+        _ray("start", f"--address=127.0.0.1:{port}", *common)
+    return f"127.0.0.1:{port}"
+
+
+def stop() -> None:
+    _ray("stop", "--force")

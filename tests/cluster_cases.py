@@ -1,0 +1,254 @@
+"""A real two-node Ray cluster, its front and browser-like callers, all on loopback in a network namespace.
+
+Run by tests/test_cluster.py inside `unshare --net` (see shared MODELS.md: Ray binds
+to the machine's interface address otherwise). The nodes load the real models.
+Placement, busy, a live FAQ version on both nodes, a fine-tune as a Ray task, and
+a node killed with its calls, in that order: each test starts from the last's state.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+import yaml
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from agent.cluster import loopback
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = {"Authorization": "Bearer cluster-secret"}
+NEW_HOURS = "We are open every day from eight in the morning to eight at night."
+
+pytestmark = pytest.mark.skipif(os.environ.get("AVATAR_CLUSTER_NETNS") != "1", reason="runs inside its network namespace (tests/test_cluster.py)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _config(tmp: Path, ray_port: int) -> Path:
+    raw = yaml.safe_load((ROOT / "configs" / "agent.yaml").read_text())
+    raw["answer"]["faq_path"] = str(ROOT / "configs" / raw["answer"]["faq_path"])
+    raw["answer"]["versions_dir"] = str(tmp / "versions")
+    raw["server"]["max_sessions"] = 1  # per node: two nodes, two calls, the third is busy
+    raw["render"].update(width=256, height=256)
+    raw["tenants"]["demo"]["operator_token_env"] = "CLUSTER_TEST_TOKEN"
+    raw["cluster"] = {"engine": "ray", "address": f"127.0.0.1:{ray_port}", "poll_s": 0.5,
+                      # placement by count only: two nodes on one 2-core machine share its CPU
+                      "admission": {"min_fps_ratio": 0.01, "max_cpu_percent": 100}}
+    path = tmp / "cluster.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.fixture(scope="module")
+async def front(tmp_path_factory):
+    """Head and worker node (1 CPU, one call host each), and the front as `avatar-agent serve` runs it."""
+    tmp = tmp_path_factory.mktemp("cluster")
+    ray_port, http_port = _free_port(), _free_port()
+    loopback.start(nodes=2, port=ray_port)
+    config = _config(tmp, ray_port)
+    env = {**os.environ, "CLUSTER_TEST_TOKEN": "cluster-secret"}
+    log = open(tmp / "front.log", "wb")
+    process = subprocess.Popen([sys.executable, "-m", "agent.cli", "serve", "--config", str(config), "--port", str(http_port)],
+                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{http_port}"
+    async with aiohttp.ClientSession(url) as http:
+        try:
+            deadline = time.monotonic() + 400  # two nodes load their models at once on two cores
+            health = {}
+            while time.monotonic() < deadline and len(health.get("nodes", {})) < 2:
+                assert process.poll() is None, (tmp / "front.log").read_text()[-3000:]
+                try:
+                    health = await (await http.get("/healthz")).json()
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(1)
+            assert len(health.get("nodes", {})) == 2, f"{health}\n{(tmp / 'front.log').read_text()[-3000:]}"
+            http.tmp = tmp
+            yield http
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            loopback.stop()
+            log.close()
+            if os.environ.get("CLUSTER_TEST_LOG"):
+                shutil.copy(tmp / "front.log", os.environ["CLUSTER_TEST_LOG"])
+
+
+class Caller:
+    """A browser-like caller that types its questions in the data channel."""
+
+    def __init__(self) -> None:
+        self.pc = RTCPeerConnection()
+        self.pc.addTransceiver("audio", direction="sendrecv")
+        self.pc.addTransceiver("video", direction="recvonly")
+        self.channel = self.pc.createDataChannel("events")
+        self.events: list[dict] = []
+        self.channel.on("message", lambda m: self.events.append(json.loads(m)))
+        self.session = None
+
+    async def call(self, http: aiohttp.ClientSession) -> aiohttp.ClientResponse:
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        response = await http.post("/api/offer", json={"sdp": self.pc.localDescription.sdp, "type": "offer"})
+        if response.status == 200:
+            body = await response.json()
+            self.session = body["session"]
+            await self.pc.setRemoteDescription(RTCSessionDescription(body["sdp"], body["type"]))
+        return response
+
+    async def ask(self, text: str, expect: str, timeout: float = 90) -> dict:
+        for _ in range(int(timeout * 10)):
+            if self.channel.readyState == "open":
+                break
+            await asyncio.sleep(0.1)
+        before = len(self.events)
+        self.channel.send(json.dumps({"type": "text", "text": text}))
+        for _ in range(int(timeout * 10)):
+            replies = [e for e in self.events[before:] if e["type"] == "avatar" and expect in e["text"]]
+            if replies:
+                return replies[0]
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"no answer with {expect!r} to {text!r}: {self.events[before:]}")
+
+    async def close(self) -> None:
+        await self.pc.close()
+
+
+CALLERS: list[Caller] = []
+
+
+async def _hosts(http) -> dict[str, str]:
+    """session -> node, as the front reports it."""
+    health = await (await http.get("/healthz")).json()
+    return {s: node for node, info in health["nodes"].items() for s in info["sessions"]}
+
+
+async def test_two_calls_land_on_different_nodes_and_both_answer(front):
+    for _ in range(2):
+        caller = Caller()
+        response = await caller.call(front)
+        assert response.status == 200, await response.text()
+        CALLERS.append(caller)
+    hosts = await _hosts(front)
+    assert {CALLERS[0].session, CALLERS[1].session} <= set(hosts)
+    assert hosts[CALLERS[0].session] != hosts[CALLERS[1].session], hosts
+    for caller in CALLERS:
+        await caller.ask("How do I reset my password?", "forgot password")
+    metrics = await (await front.get("/metrics")).text()
+    for node in set(hosts.values()):
+        assert f'avatar_cluster_admissions_total{{node="{node}"}} 1.0' in metrics
+        node_metrics = await (await front.get(f"/metrics/nodes/{node}")).text()
+        assert "avatar_sessions_active 1.0" in node_metrics and "avatar_stage_seconds_count" in node_metrics
+    assert (await front.get("/metrics/nodes/nonexistent")).status == 404
+
+
+async def test_a_call_when_every_node_is_full_is_told_busy(front):
+    caller = Caller()
+    response = await caller.call(front)
+    assert response.status == 503 and "busy" in (await response.json())["error"]
+    await caller.close()
+    assert 'avatar_sessions_rejected_total{reason="busy"} 1.0' in await (await front.get("/metrics")).text()
+
+
+async def test_an_activated_faq_version_answers_on_both_nodes(front):
+    # A fine-tune job runs as a Ray task and saves v1; its FAQ then gets new opening hours
+    # (a real fine-tune of the changed text would take minutes), and v1 is activated live.
+    r = await front.post("/operator/demo/finetune", json={"steps": 2}, headers=TOKEN)
+    assert r.status == 202, await r.text()
+    job = (await r.json())["job"]
+    for _ in range(900):
+        status = await (await front.get(f"/operator/demo/jobs/{job}", headers=TOKEN)).json()
+        if status["state"] in ("done", "failed"):
+            break
+        await asyncio.sleep(1)
+    assert status["state"] == "done", status
+    version = front.tmp / "versions" / "demo" / status["version"]
+    faq = version / "faq.csv"
+    text = faq.read_text()
+    hours = text.splitlines()[1].split(",", 1)[1].split('",', 1)[0] + '"'
+    faq.write_text(text.replace(hours, f'"{NEW_HOURS}"'))
+
+    r = await front.post(f"/operator/demo/versions/{status['version']}/activate", headers=TOKEN)
+    assert r.status == 200 and (await r.json())["active"] == status["version"], await r.text()
+    for caller in CALLERS:
+        await caller.ask("What are your opening hours?", "eight in the morning to eight at night")
+    versions = await (await front.get("/operator/demo/versions", headers=TOKEN)).json()
+    assert versions["active"] == status["version"]
+
+
+async def test_a_lost_node_ends_only_its_calls(front):
+    hosts = await _hosts(front)
+    # The worker node goes (its raylet killed, as if the machine died); the head node holds Ray's control store.
+    victim = next(c for c in CALLERS if hosts[c.session] != _ray_head_node())
+    survivor = next(c for c in CALLERS if c is not victim)
+    raylet = _raylet_pid(victim.session)
+    os.kill(raylet, signal.SIGKILL)
+    for _ in range(600):
+        health = await (await front.get("/healthz")).json()
+        if len(health["nodes"]) == 1:
+            break
+        await asyncio.sleep(0.1)
+    assert list(health["nodes"]) == [hosts[survivor.session]], health
+    assert (await front.delete(f"/api/sessions/{victim.session}")).status == 404
+    metrics = await (await front.get("/metrics")).text()
+    assert "avatar_cluster_node_losses_total 1.0" in metrics and "avatar_cluster_calls_dropped_total 1.0" in metrics
+
+    await survivor.ask("How can I track my order?", "my orders")
+    # The survivor's node is full; once its call ends, a new call lands there.
+    newcomer = Caller()
+    assert (await newcomer.call(front)).status == 503
+    assert (await front.delete(f"/api/sessions/{survivor.session}")).status == 200
+    for _ in range(100):
+        if (await newcomer.call(front)).status == 200:
+            break
+        newcomer = Caller()
+        await asyncio.sleep(0.2)
+    assert newcomer.session is not None
+    assert (await _hosts(front))[newcomer.session] == hosts[survivor.session]
+    await newcomer.ask("What is your return policy?", "thirty days")
+    for caller in [*CALLERS, newcomer]:
+        await caller.close()
+
+
+def _ray_head_node() -> str:
+    """The head's short node id."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address="auto", configure_logging=False, log_to_driver=False)
+    head = next(n for n in ray.nodes() if n["Alive"] and n.get("Resources", {}).get("node:__internal_head__"))
+    return head["NodeID"][:12]
+
+
+def _raylet_pid(session: str) -> int:
+    """The raylet of the node hosting the session: the parent of its call host process."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address="auto", configure_logging=False, log_to_driver=False)
+    from agent.cluster.node import NAMESPACE
+
+    for actor in ray.util.list_named_actors(all_namespaces=True):
+        if actor["namespace"] != NAMESPACE:
+            continue
+        handle = ray.get_actor(actor["name"], namespace=NAMESPACE)
+        load = ray.get(handle.load.remote(), timeout=30)
+        if session in load.sessions:
+            return ray.get(handle.describe.remote(), timeout=30)["raylet_pid"]
+    raise AssertionError(f"no node hosts {session}")
