@@ -93,6 +93,10 @@ def _benchmark(args) -> int:
 
         return render_main(["--config", str(args.config), "--frames", str(args.frames)] + [a for spec in args.avatar or [] for a in ("--avatar", spec)]
                            + (["--png", args.png] if args.png else []))
+    if args.suite in ("front", "cluster"):
+        from benchmarks.cluster import main as cluster_main
+
+        return cluster_main([args.suite, "--max-calls", str(args.sessions if args.sessions > 1 else 8)])
     if args.suite == "voices":
         from benchmarks.voices import main as voices_main
 
@@ -190,10 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = jobs.add_parser("benchmark", help="measure end-of-speech to first-audio latency and render fps", description="Latency and render benchmark on recorded questions.")
     bench.add_argument("--config", default=DEFAULT_CONFIG, help="YAML config (default: %(default)s)")
-    bench.add_argument("suite", nargs="?", default="latency", choices=["latency", "render", "browser", "voices"],
-                       help="latency: in-process pipeline; render: renderers; browser: real Chromium calls, glass to glass; voices: real-time factor per voice (default: %(default)s)")
+    bench.add_argument("suite", nargs="?", default="latency", choices=["latency", "render", "browser", "voices", "front", "cluster"],
+                       help="latency: in-process pipeline; render: renderers; browser: real Chromium calls, glass to glass; voices: real-time factor per voice; "
+                            "front: signalling requests/s of the HTTP front alone; cluster: calls a two-node loopback Ray cluster holds at >= 24 fps (default: %(default)s)")
     bench.add_argument("--runs", type=int, default=5, help="latency, browser: questions to time (default: %(default)s; browser: use 10 or more)")
-    bench.add_argument("--sessions", type=int, default=1, help="latency: concurrent sessions (default: %(default)s)")
+    bench.add_argument("--sessions", type=int, default=1, help="latency: concurrent sessions; cluster: the most calls to try (default: %(default)s, cluster: 8)")
     bench.add_argument("--cold", action="store_true", help="latency: without speaking the FAQ's answers ahead")
     bench.add_argument("--frames", type=int, default=200, help="render: frames to time (default: %(default)s)")
     bench.add_argument("--avatar", action="append", help="render: avatar to measure, a built-in name or a GLB (repeatable; default: default and stylised)")

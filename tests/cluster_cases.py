@@ -8,126 +8,46 @@ a node killed with its calls, in that order: each test starts from the last's st
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import signal
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import aiohttp
 import pytest
-import yaml
-from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from agent.cluster import loopback
+from benchmarks.cluster import Caller, Front, free_port, loopback_config
 
-ROOT = Path(__file__).resolve().parents[1]
 TOKEN = {"Authorization": "Bearer cluster-secret"}
 NEW_HOURS = "We are open every day from eight in the morning to eight at night."
 
 pytestmark = pytest.mark.skipif(os.environ.get("AVATAR_CLUSTER_NETNS") != "1", reason="runs inside its network namespace (tests/test_cluster.py)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _config(tmp: Path, ray_port: int) -> Path:
-    raw = yaml.safe_load((ROOT / "configs" / "agent.yaml").read_text())
-    raw["answer"]["faq_path"] = str(ROOT / "configs" / raw["answer"]["faq_path"])
-    raw["answer"]["versions_dir"] = str(tmp / "versions")
-    raw["server"]["max_sessions"] = 1  # per node: two nodes, two calls, the third is busy
-    raw["render"].update(width=256, height=256)
-    raw["tenants"]["demo"]["operator_token_env"] = "CLUSTER_TEST_TOKEN"
-    raw["cluster"] = {"engine": "ray", "address": f"127.0.0.1:{ray_port}", "poll_s": 0.5,
-                      # placement by count only: two nodes on one 2-core machine share its CPU
-                      "admission": {"min_fps_ratio": 0.01, "max_cpu_percent": 100}}
-    path = tmp / "cluster.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
-
-
 @pytest.fixture(scope="module")
 async def front(tmp_path_factory):
     """Head and worker node (1 CPU, one call host each), and the front as `avatar-agent serve` runs it."""
     tmp = tmp_path_factory.mktemp("cluster")
-    ray_port, http_port = _free_port(), _free_port()
-    loopback.start(nodes=2, port=ray_port)
-    config = _config(tmp, ray_port)
-    env = {**os.environ, "CLUSTER_TEST_TOKEN": "cluster-secret"}
-    log = open(tmp / "front.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "agent.cli", "serve", "--config", str(config), "--port", str(http_port)],
-                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{http_port}"
-    async with aiohttp.ClientSession(url) as http:
-        try:
-            deadline = time.monotonic() + 400  # two nodes load their models at once on two cores
-            health = {}
-            while time.monotonic() < deadline and len(health.get("nodes", {})) < 2:
-                assert process.poll() is None, (tmp / "front.log").read_text()[-3000:]
-                try:
-                    health = await (await http.get("/healthz")).json()
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(1)
-            assert len(health.get("nodes", {})) == 2, f"{health}\n{(tmp / 'front.log').read_text()[-3000:]}"
+    address = loopback.start(nodes=2, port=free_port())
+    config = loopback_config(
+        tmp, address,
+        server={"max_sessions": 1},  # per node: two nodes, two calls, the third is busy
+        render={"width": 256, "height": 256},
+        tenants={"demo": {"operator_token_env": "CLUSTER_TEST_TOKEN"}},
+        # placement by count only: two nodes on one 2-core machine share its CPU
+        cluster={"poll_s": 0.5, "admission": {"min_fps_ratio": 0.01, "max_cpu_percent": 100}},
+    )
+    process = Front(config, tmp / "front.log", env={"CLUSTER_TEST_TOKEN": "cluster-secret"})
+    try:
+        async with aiohttp.ClientSession(process.url) as http:
+            await process.until_nodes(http, 2, timeout=400)  # two nodes load their models at once on two cores
             http.tmp = tmp
             yield http
-        finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-            loopback.stop()
-            log.close()
-            if os.environ.get("CLUSTER_TEST_LOG"):
-                shutil.copy(tmp / "front.log", os.environ["CLUSTER_TEST_LOG"])
-
-
-class Caller:
-    """A browser-like caller that types its questions in the data channel."""
-
-    def __init__(self) -> None:
-        self.pc = RTCPeerConnection()
-        self.pc.addTransceiver("audio", direction="sendrecv")
-        self.pc.addTransceiver("video", direction="recvonly")
-        self.channel = self.pc.createDataChannel("events")
-        self.events: list[dict] = []
-        self.channel.on("message", lambda m: self.events.append(json.loads(m)))
-        self.session = None
-
-    async def call(self, http: aiohttp.ClientSession) -> aiohttp.ClientResponse:
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        response = await http.post("/api/offer", json={"sdp": self.pc.localDescription.sdp, "type": "offer"})
-        if response.status == 200:
-            body = await response.json()
-            self.session = body["session"]
-            await self.pc.setRemoteDescription(RTCSessionDescription(body["sdp"], body["type"]))
-        return response
-
-    async def ask(self, text: str, expect: str, timeout: float = 90) -> dict:
-        for _ in range(int(timeout * 10)):
-            if self.channel.readyState == "open":
-                break
-            await asyncio.sleep(0.1)
-        before = len(self.events)
-        self.channel.send(json.dumps({"type": "text", "text": text}))
-        for _ in range(int(timeout * 10)):
-            replies = [e for e in self.events[before:] if e["type"] == "avatar" and expect in e["text"]]
-            if replies:
-                return replies[0]
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"no answer with {expect!r} to {text!r}: {self.events[before:]}")
-
-    async def close(self) -> None:
-        await self.pc.close()
+    finally:
+        process.stop()
+        loopback.stop()
+        if os.environ.get("CLUSTER_TEST_LOG"):
+            shutil.copy(tmp / "front.log", os.environ["CLUSTER_TEST_LOG"])
 
 
 CALLERS: list[Caller] = []

@@ -8,6 +8,7 @@ an ICE candidate on 127.0.0.1.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ RAY = str(Path(sys.executable).with_name("ray"))
 
 def in_private_network() -> bool:
     """True inside a network namespace with loopback only (as `unshare --net` makes)."""
-    return [p.name for p in Path("/sys/class/net").iterdir()] == ["lo"]
+    return [name for _, name in socket.if_nameindex()] == ["lo"]  # /sys/class/net shows the namespace sysfs was mounted in
 
 
 def _ray(*args: str) -> None:

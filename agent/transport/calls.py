@@ -59,7 +59,7 @@ class NodeLoad:
             return None
         if self.min_fps is not None and self.min_fps < limit.min_fps_ratio * target_fps:
             return f"its calls already render only {self.min_fps:.1f} fps"
-        if self.cpu_percent > limit.max_cpu_percent:
+        if self.calls and self.cpu_percent > limit.max_cpu_percent:  # an idle node always takes one call: its own warm-up yields to it
             return f"CPU at {self.cpu_percent:.0f}%"
         return None
 
