@@ -100,12 +100,21 @@ class Front:
     """`avatar-agent serve` as a child process, its output in a log file."""
 
     def __init__(self, config: Path, log_path: Path, env: dict | None = None) -> None:
+        self.config, self.env = config, {**os.environ, **(env or {})}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        self._log = open(log_path, "wb")
-        self.process = subprocess.Popen([sys.executable, "-m", "agent.cli", "serve", "--config", str(config), "--port", str(self.port)],
-                                        cwd=ROOT, env={**os.environ, **(env or {})}, stdout=self._log, stderr=subprocess.STDOUT)
+        self._log = open(log_path, "ab")
+        self._start()
+
+    def _start(self) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "agent.cli", "serve", "--config", str(self.config), "--port", str(self.port)],
+                                        cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def restart(self) -> None:
+        """Stops the front as Ctrl-C does and starts it again on the same port."""
+        self._stop_process()
+        self._start()
 
     async def until_nodes(self, http: aiohttp.ClientSession, nodes: int, timeout: float) -> dict:
         deadline, health = time.monotonic() + timeout, {}
@@ -121,12 +130,15 @@ class Front:
             raise RuntimeError(f"{nodes} nodes not ready in {timeout:.0f} s: {health}\n{self.log_path.read_text()[-3000:]}")
         return health
 
-    def stop(self) -> None:
+    def _stop_process(self) -> None:
         self.process.send_signal(signal.SIGINT)
         try:
             self.process.wait(30)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+    def stop(self) -> None:
+        self._stop_process()
         self._log.close()
 
 

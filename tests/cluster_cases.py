@@ -2,8 +2,9 @@
 
 Run by tests/test_cluster.py inside `unshare --net` (see shared MODELS.md: Ray binds
 to the machine's interface address otherwise). The nodes load the real models.
-Placement, busy, a live FAQ version on both nodes, a fine-tune as a Ray task, and
-a node killed with its calls, in that order: each test starts from the last's state.
+Placement, busy, a live FAQ version on both nodes, a fine-tune as a Ray task, a
+front restart under live calls, and a node killed with its calls, in that order:
+each test starts from the last's state.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import signal
 import aiohttp
 import pytest
 
+from agent.answer.registry import mark_active
 from agent.cluster import loopback
 from benchmarks.cluster import Caller, Front, free_port, loopback_config
 
@@ -41,7 +43,7 @@ async def front(tmp_path_factory):
     try:
         async with aiohttp.ClientSession(process.url) as http:
             await process.until_nodes(http, 2, timeout=400)  # two nodes load their models at once on two cores
-            http.tmp = tmp
+            http.tmp, http.front = tmp, process
             yield http
     finally:
         process.stop()
@@ -110,6 +112,26 @@ async def test_an_activated_faq_version_answers_on_both_nodes(front):
         await caller.ask("What are your opening hours?", "eight in the morning to eight at night")
     versions = await (await front.get("/operator/demo/versions", headers=TOKEN)).json()
     assert versions["active"] == status["version"]
+
+    # Nodes that answer with another version than the store's active one (one that was unreachable
+    # when a version was activated, here the store changed by hand) are brought in line by the front.
+    mark_active(front.tmp / "versions", "demo", "base")
+    for caller in CALLERS:
+        for _ in range(30):  # the front notices within a poll or two
+            reply = await caller.ask("What are your opening hours?", "")
+            if "nine in the morning" in reply["text"]:
+                break
+            await asyncio.sleep(1)
+        assert "nine in the morning" in reply["text"], reply
+
+
+async def test_a_restarted_front_finds_the_calls_in_progress(front):
+    hosts = await _hosts(front)
+    front.front.restart()
+    await front.front.until_nodes(front, 2, timeout=120)
+    assert await _hosts(front) == hosts  # learnt from the nodes themselves
+    for caller in CALLERS:  # media never went through the front: the calls went on
+        await caller.ask("How do I reset my password?", "forgot password")
 
 
 async def test_a_lost_node_ends_only_its_calls(front):

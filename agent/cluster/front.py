@@ -61,6 +61,8 @@ class RayCalls:
         self.settings = config.cluster
         self.nodes: dict[str, Node] = {}  # by Ray node id
         self.hosts: dict[str, str] = {}  # session -> Ray node id
+        self._could_not_activate: set[tuple[str, str, str]] = set()
+        self._activating = 0  # activations in progress: the nodes' versions are in flux meanwhile
         self._not_before: dict[str, float] = {}  # Ray node id -> when a lost node's call host may be started again
         self._watcher: asyncio.Task | None = None
 
@@ -127,6 +129,20 @@ class RayCalls:
         for session in load.sessions:
             self.hosts[session] = node.ray_id  # also how a restarted front learns of calls already running
         metrics.CLUSTER_NODE_CALLS.labels(node.name).set(load.calls)
+        if not self._activating:
+            await self._catch_up(node, load)
+
+    async def _catch_up(self, node: Node, load: NodeLoad) -> None:
+        """A node that missed an activation (unreachable at the time) loads the store's active version now."""
+        for tenant, version in load.faq_versions:
+            wanted = marked_active(self.config.answer.versions_dir, tenant)
+            if version != wanted and (node.ray_id, tenant, wanted) not in self._could_not_activate:
+                log.warning("node %s answers tenant %s with FAQ version %s, not %s: activating it there", node.name, tenant, version, wanted)
+                try:
+                    await node.actor.activate_faq.remote(tenant, wanted)
+                except Exception as exc:  # a broken version: the operator sees it on activation; not tried again
+                    self._could_not_activate.add((node.ray_id, tenant, wanted))
+                    log.error("node %s: could not activate %s for tenant %s (%s)", node.name, wanted, tenant, exc)
 
     def _failed(self, node: Node, exc: RayActorError) -> None:
         """A node's actor did not answer: lost now if it died, after a while if it is only unreachable."""
@@ -238,7 +254,11 @@ class RayCalls:
         """Loads the version on every ready node before answering; a node that starts later restores it from the store."""
         previous = marked_active(self.config.answer.versions_dir, tenant)
         nodes = [n for n in self.nodes.values() if n.ready]
-        results = await asyncio.gather(*(n.actor.activate_faq.remote(tenant, version) for n in nodes), return_exceptions=True)
+        self._activating += 1
+        try:
+            results = await asyncio.gather(*(n.actor.activate_faq.remote(tenant, version) for n in nodes), return_exceptions=True)
+        finally:
+            self._activating -= 1
         for node, result in zip(nodes, results):
             if isinstance(result, RayActorError):
                 self._failed(node, result)

@@ -50,6 +50,7 @@ class NodeLoad:
     min_fps: float | None  # the slowest established call's frame rate over its last second; None without one
     cpu_percent: float  # the whole machine, over the last sampling interval
     sessions: tuple[str, ...] = field(default=())
+    faq_versions: tuple[tuple[str, str], ...] = field(default=())  # (tenant, active FAQ version) pairs
 
     def refusal(self, limit: LoadLimit | None, target_fps: int) -> str | None:
         """Why this node must not take another call, or None if it may."""
@@ -103,8 +104,9 @@ class LocalCalls:
         now = time.monotonic()
         rates = [s.video_out.recent_fps for sid, s in self.sessions.items()
                  if now - self._started[sid] >= self.ESTABLISHED_S and s.video_out.recent_fps is not None]
+        versions = tuple((tenant, self.engines.answerers.active_version(tenant)) for tenant in self.config.tenants)
         return NodeLoad(self.node, len(self.sessions), self.config.server.max_sessions, min(rates) if rates else None,
-                        psutil.cpu_percent(interval=None), tuple(self.sessions))
+                        psutil.cpu_percent(interval=None), tuple(self.sessions), versions)
 
     async def open(self, sdp: str, tenant: str, caller: str) -> OpenedCall:
         refusal = self.load().refusal(self.load_limit, self.config.render.fps)
