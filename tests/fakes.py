@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+from pathlib import Path
+
 import numpy as np
 
 from models.arkit import COUNT, INDEX
@@ -108,16 +110,17 @@ class FakeEngines:
     """What the server asks of `Engines`, with fake stages; avatars are the project's own head (built in a blink)."""
 
     def __init__(self, transcriber: FakeTranscriber | None = None, answerers=None) -> None:
+        from agent.answer.registry import AnswererRegistry
         from agent.render.stylised_head import build_stylised_head
 
         self.transcriber = transcriber or FakeTranscriber()
-        self.answerers = answerers  # an AnswererRegistry, for the operator API; else every call gets FakeAnswerer
+        # An AnswererRegistry: the operator tests hand in one with saved versions; else every tenant gets FakeAnswerer.
+        self.answerers = answerers or AnswererRegistry(FakeAnswerer(), Path("/nonexistent/faq-versions"))
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fake-models")
         self.avatar = build_stylised_head()
 
     def stages_for(self, tenant) -> CallStages:
-        answerer = self.answerers.for_tenant(tenant.id) if self.answerers is not None else FakeAnswerer()
-        return fake_stages(self.transcriber, answerer=answerer, executor=self.executor)
+        return fake_stages(self.transcriber, answerer=self.answerers.for_tenant(tenant.id), executor=self.executor)
 
     def avatar_for(self, tenant):
         return self.avatar

@@ -25,3 +25,22 @@ def test_ray_cluster_places_calls_survives_node_loss_and_swaps_faq_versions(tmp_
     front_log = log.read_text()[-4000:] if log.exists() else "(no front log)"
     assert result.returncode == 0, f"{result.stdout[-6000:]}\n{result.stderr[-2000:]}\n--- front log ---\n{front_log}"
     assert "5 passed" in result.stdout, result.stdout[-3000:]
+
+
+def test_admission_holds_the_frame_rate_and_cpu_not_only_the_count():
+    from agent.config import LoadLimit
+    from agent.transport.calls import NodeLoad
+
+    limit = LoadLimit(min_fps_ratio=0.96, max_cpu_percent=85)
+
+    def load(calls, min_fps=None, cpu=10.0, capacity=3):
+        return NodeLoad("n1", calls, capacity, min_fps, cpu)
+
+    assert load(0).refusal(limit, 25) is None
+    assert load(1, min_fps=25.0, cpu=60).refusal(limit, 25) is None
+    assert "3 of 3 calls" in load(3, min_fps=25.0).refusal(limit, 25)
+    assert "23.0 fps" in load(1, min_fps=23.0).refusal(limit, 25)  # below 0.96 x 25 = 24
+    assert "CPU at 90%" in load(1, min_fps=25.0, cpu=90).refusal(limit, 25)
+    assert load(0, cpu=100).refusal(limit, 25) is None, "an idle node always takes one call (its own warm-up yields)"
+    assert load(2, min_fps=10.0, cpu=100).refusal(None, 25) is None, "one box without a load limit counts calls only"
+    assert load(1, min_fps=None, cpu=50).refusal(limit, 25) is None, "calls too new to have a frame rate do not refuse"

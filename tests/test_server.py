@@ -81,6 +81,9 @@ async def test_bad_requests_get_clear_4xx(client):
     assert client.server.app[CALLS].sessions == {}
     r = await client.get("/healthz")
     assert (await r.json())["status"] == "ok"
+    r = await client.get("/metrics/nodes/local")  # on one box, this process is the only node
+    assert r.status == 200 and "avatar_sessions_active" in await r.text()
+    assert (await client.get("/metrics/nodes/elsewhere")).status == 404
 
 
 async def test_call_answers_streams_and_cleans_up(client, speech_dir):
