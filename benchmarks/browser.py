@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -96,9 +97,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class ServedAgent:
+    url: str
+    process: subprocess.Popen
+
+
 @contextlib.contextmanager
 def agent_server(log_name: str, *extra_args: str):
-    """`avatar-agent serve` in a subprocess (its log in tests/artifacts/); yields its URL once /healthz answers."""
+    """`avatar-agent serve` in a subprocess (its log in tests/artifacts/); yields it once /healthz answers."""
     port = free_port()
     LOGS.mkdir(parents=True, exist_ok=True)
     log = open(LOGS / log_name, "w")
@@ -116,9 +123,10 @@ def agent_server(log_name: str, *extra_args: str):
                 break
             except OSError:
                 time.sleep(0.5)
-        yield url
+        yield ServedAgent(url, proc)
     finally:
-        proc.terminate()
+        if proc.poll() is None:
+            proc.terminate()
         proc.wait(20)
         log.close()
 
@@ -203,7 +211,8 @@ def run(turns: int, config: str | None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "conversation.wav"
         seconds = conversation_wav(wav, turns) + 3.0
-        with agent_server("benchmark-browser-server.log", *(["--config", config] if config else [])) as url:
+        with agent_server("benchmark-browser-server.log", *(["--config", config] if config else [])) as server:
+            url = server.url
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=chromium, headless=True, args=chromium_args(wav))
                 page = browser.new_page()

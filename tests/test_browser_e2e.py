@@ -51,8 +51,8 @@ MOUTH_CHANGE_JS = """async () => {
 
 @pytest.fixture(scope="module")
 def server():
-    with agent_server("e2e-server.log") as url:
-        yield url
+    with agent_server("e2e-server.log") as served:
+        yield served.url
 
 
 def test_browser_call_gets_spoken_answer_and_moving_face(server, speech_dir):

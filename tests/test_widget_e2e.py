@@ -31,21 +31,32 @@ def shop(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def agent_for_shop(shop, tmp_path_factory):
-    root, port = shop
+def shop_config(shop, tmp_path_factory):
+    _, port = shop
     config = yaml.safe_load(DEFAULT_CONFIG.read_text())
     config["answer"]["faq_path"] = str((DEFAULT_CONFIG.parent / config["answer"]["faq_path"]).resolve())
     config["tenants"] = {"shop": {"allowed_origins": [f"http://localhost:{port}"], "greeting": "Welcome to the example shop."}}
     config["server"]["max_sessions"] = 1  # room for one call, so a second caller is turned away
     path = tmp_path_factory.mktemp("cfg") / "agent.yaml"
     path.write_text(yaml.safe_dump(config))
-    with agent_server("e2e-widget-server.log", "--config", str(path)) as url:
-        (root / "index.html").write_text(
-            "<!doctype html><html><head><meta name='viewport' content='width=device-width, initial-scale=1'>"
-            "<style>button { background: hotpink; } h1 { font-size: 40px; }</style></head>"  # hostile site CSS must not leak in
-            f"<body><h1>Example shop</h1><script src='{url}/client/avatar-widget.js' data-server='{url}' data-tenant='shop' async></script></body></html>"
-        )
-        yield url
+    return path
+
+
+def shop_page(root, name: str, url: str) -> str:
+    """A page of the shop that embeds the widget of the agent at `url`."""
+    (root / name).write_text(
+        "<!doctype html><html><head><meta name='viewport' content='width=device-width, initial-scale=1'>"
+        "<style>button { background: hotpink; } h1 { font-size: 40px; }</style></head>"  # hostile site CSS must not leak in
+        f"<body><h1>Example shop</h1><script src='{url}/client/avatar-widget.js' data-server='{url}' data-tenant='shop' async></script></body></html>"
+    )
+    return name
+
+
+@pytest.fixture(scope="module")
+def agent_for_shop(shop, shop_config):
+    with agent_server("e2e-widget-server.log", "--config", str(shop_config)) as served:
+        shop_page(shop[0], "index.html", served.url)
+        yield served.url
 
 
 def test_widget_on_an_allowed_site_calls_and_answers(shop, agent_for_shop, speech_dir):
@@ -118,3 +129,27 @@ def test_a_second_caller_is_told_the_agents_are_busy(shop, agent_for_shop):
     assert "busy" in status, status
     assert first_still_connected, "the first call is not disturbed"
     assert '"sessions": 0' in wait_until_no_sessions(agent_for_shop)
+
+
+def test_widget_says_the_call_dropped_when_the_agent_dies(shop, shop_config):
+    """A cluster node (here: the whole agent) killed mid-call: the customer is told, and may call again."""
+    from playwright.sync_api import sync_playwright
+
+    root, port = shop
+    with agent_server("e2e-widget-dying-server.log", "--config", str(shop_config)) as doomed:
+        page_name = shop_page(root, "doomed.html", doomed.url)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_args())
+            page = browser.new_page()
+            page.goto(f"http://localhost:{port}/{page_name}")
+            page.click("#launcher")
+            page.click("#call")
+            page.wait_for_function("() => (window.avatarEvents || []).some(e => e.type === 'avatar')", timeout=90_000)
+            doomed.process.kill()  # no goodbye: the browser only notices the media stop
+            page.wait_for_function("() => document.querySelector('#avatar-widget-host').shadowRoot.querySelector('#status').textContent.includes('dropped')",
+                                   timeout=90_000)
+            status = page.inner_text("#status")
+            call_enabled = page.evaluate("document.querySelector('#avatar-widget-host').shadowRoot.querySelector('#call').disabled") is False
+            browser.close()
+    assert "Press Call to call again" in status, status
+    assert call_enabled, "the customer can call again"
