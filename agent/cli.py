@@ -53,10 +53,13 @@ def _serve(args) -> int:
     if args.host:
         config.server.host = args.host
     if config.cluster.engine == "ray":
-        from .cluster.front import RayCalls
-        from .cluster.jobs import RayJobs
-
+        try:
+            from .cluster.front import RayCalls
+            from .cluster.jobs import RayJobs
+        except ImportError as exc:
+            raise ConfigError(f"cluster.engine is ray, but Ray is not installed ({exc}): WITH_CLUSTER=1 bash scripts/setup.sh") from None
         calls = RayCalls(config)
+        calls.join()
         app = create_app(config, calls, RayJobs())
         app.on_startup.append(lambda _: calls.start())
         close = lambda: None  # noqa: E731  (the nodes keep their models; the front holds none)

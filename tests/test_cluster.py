@@ -24,7 +24,7 @@ def test_ray_cluster_places_calls_survives_node_loss_and_swaps_faq_versions(tmp_
     )
     front_log = log.read_text()[-4000:] if log.exists() else "(no front log)"
     assert result.returncode == 0, f"{result.stdout[-6000:]}\n{result.stderr[-2000:]}\n--- front log ---\n{front_log}"
-    assert "5 passed" in result.stdout, result.stdout[-3000:]
+    assert "6 passed" in result.stdout, result.stdout[-3000:]
 
 
 def test_admission_holds_the_frame_rate_and_cpu_not_only_the_count():
@@ -44,3 +44,14 @@ def test_admission_holds_the_frame_rate_and_cpu_not_only_the_count():
     assert load(0, cpu=100).refusal(limit, 25) is None, "an idle node always takes one call (its own warm-up yields)"
     assert load(2, min_fps=10.0, cpu=100).refusal(None, 25) is None, "one box without a load limit counts calls only"
     assert load(1, min_fps=None, cpu=50).refusal(limit, 25) is None, "calls too new to have a frame rate do not refuse"
+
+
+def test_an_unreachable_cluster_is_a_clear_start_up_error(tmp_path):
+    pytest.importorskip("ray", reason="Ray is the optional 'cluster' extra")
+    from benchmarks.cluster import free_port, loopback_config
+
+    config = loopback_config(tmp_path, f"127.0.0.1:{free_port()}")  # nothing listens there
+    result = subprocess.run([sys.executable, "-m", "agent.cli", "serve", "--config", str(config)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "cannot reach the Ray cluster at cluster.address" in result.stderr and "Traceback" not in result.stderr

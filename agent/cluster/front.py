@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import ray
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
@@ -18,8 +19,8 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from .. import metrics
 from ..answer.registry import marked_active
-from ..config import AgentConfig
-from ..transport.calls import BUSY_MESSAGE, CallsBusy, NodeLoad, OpenedCall
+from ..config import AgentConfig, ConfigError
+from ..transport.calls import BUSY_MESSAGE, CallsBusy, NodeLoad, OfferRefused, OpenedCall
 from .node import NAMESPACE, CallNode, short_node_id
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,13 @@ class Node:
         return (calls / max(self.load.capacity, 1), self.load.cpu_percent)
 
 
-class NodeLost(Exception):
-    pass
+class ClusterUnavailable(ConfigError):
+    """The Ray cluster in cluster.address cannot be joined; the message says what to do."""
+
+
+def remote_cause(exc: BaseException) -> BaseException:
+    """What a node raised, without Ray's remote traceback around it (which must not reach a browser)."""
+    return getattr(exc, "cause", None) or exc
 
 
 class RayCalls:
@@ -66,13 +72,25 @@ class RayCalls:
         self._not_before: dict[str, float] = {}  # Ray node id -> when a lost node's call host may be started again
         self._watcher: asyncio.Task | None = None
 
+    def join(self) -> None:
+        """Connects this process to the Ray cluster, or says clearly why it cannot (Ray itself would retry for minutes)."""
+        address = self.settings.address
+        if address != "auto":
+            host, _, port = address.rpartition(":")
+            try:
+                socket.create_connection((host, int(port)), timeout=5).close()
+            except (OSError, ValueError) as exc:
+                raise ClusterUnavailable(f"cannot reach the Ray cluster at cluster.address {address!r} ({exc}); "
+                                         "start it with `ray start --head` (README, \"Beyond one machine\")") from None
+        try:
+            ray.init(address=address, namespace=NAMESPACE, configure_logging=False, log_to_driver=True)
+        except ConnectionError as exc:
+            raise ClusterUnavailable(f"cannot join the Ray cluster at cluster.address {address!r}: {exc}") from None
+
     async def start(self) -> None:
-        """Joins the cluster, starts a node actor on every node that has none, and keeps watching."""
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, lambda: ray.init(address=self.settings.address, namespace=NAMESPACE,
-                                                          configure_logging=False, log_to_driver=True))
+        """Starts a call host on every node that has none, and keeps watching (after join())."""
         await self.refresh()
-        self._watcher = loop.create_task(self._watch(), name="cluster-watch")
+        self._watcher = asyncio.get_running_loop().create_task(self._watch(), name="cluster-watch")
 
     # ---- nodes -------------------------------------------------------------------------------------------------
 
@@ -210,14 +228,15 @@ class RayCalls:
             except CallsBusy:  # the node's own, fresher view: too loaded to hold another call's frame rate
                 metrics.CLUSTER_REFUSALS.labels(node.name).inc()
                 continue
+            except OfferRefused as exc:
+                raise OfferRefused(str(remote_cause(exc))) from None
             except RayActorError as exc:
                 self._failed(node, exc)
                 continue
             finally:
                 node.opening -= 1
             self.hosts[call.session] = node.ray_id
-            node.load = NodeLoad(node.load.node, node.load.calls + 1, node.load.capacity, node.load.min_fps,
-                                 node.load.cpu_percent, (*node.load.sessions, call.session))
+            node.load = replace(node.load, calls=node.load.calls + 1, sessions=(*node.load.sessions, call.session))
             metrics.CLUSTER_ADMISSIONS.labels(node.name).inc()
             metrics.CLUSTER_NODE_CALLS.labels(node.name).set(node.load.calls)
             log.info("call %s placed on node %s (%s)", call.session, node.name, caller)
@@ -232,10 +251,14 @@ class RayCalls:
         if node is None:
             return False
         try:
-            return await node.actor.hang_up.remote(session, tenant)
+            closed = await node.actor.hang_up.remote(session, tenant)
         except RayActorError as exc:
             self._failed(node, exc)
             return False
+        if closed and session in node.load.sessions:  # its room is free now, not only after the next poll
+            node.load = replace(node.load, calls=node.load.calls - 1, sessions=tuple(s for s in node.load.sessions if s != session))
+            self.hosts.pop(session, None)
+        return closed
 
     async def health(self) -> dict:
         ready = [n for n in self.nodes.values() if n.ready and n.load is not None]
@@ -263,7 +286,7 @@ class RayCalls:
             if isinstance(result, RayActorError):
                 self._failed(node, result)
             elif isinstance(result, BaseException):
-                raise result
+                raise remote_cause(result) from None
         log.info("tenant %s: FAQ version %s active on %d nodes", tenant, version, len(nodes))
         return previous
 

@@ -8,6 +8,8 @@ an ICE candidate on 127.0.0.1.
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -22,20 +24,33 @@ def in_private_network() -> bool:
 
 
 def _ray(*args: str) -> None:
-    subprocess.run([RAY, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, timeout=180)
+    result = subprocess.run([RAY, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=180)
+    if result.returncode != 0:
+        raise RuntimeError(f"ray {args[0]} failed (exit {result.returncode}):\n{result.stdout[-3000:]}")
 
 
 def start(nodes: int, port: int, cpus_per_node: int = 1, node_resource: str = "avatar_node") -> str:
-    """Starts a head and nodes-1 workers, each hosting calls; returns the cluster's address."""
+    """Starts a head and nodes-1 workers, each hosting calls; returns the cluster's address.
+
+    The cluster uses Ray's token authentication with a fresh token, put in this
+    process's environment (RAY_AUTH_MODE, RAY_AUTH_TOKEN) so that what it starts
+    afterwards (the front, drivers) joins with it; a token left in ~/.ray by
+    another Ray session cannot get in the way.
+    """
     if not in_private_network():
         raise RuntimeError("run loopback clusters inside `unshare --net` (Ray would bind to this machine's network address)")
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     subprocess.run(["ip", "addr", "replace", "127.0.0.2/32", "dev", "lo"], check=True)
+    os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
     common = ["--node-ip-address=127.0.0.1", f"--num-cpus={cpus_per_node}", f"--resources={json.dumps({node_resource: 1})}",
               "--disable-usage-stats"]
-    _ray("start", "--head", f"--port={port}", "--include-dashboard=false", *common)
-    for _ in range(nodes - 1):
-        _ray("start", f"--address=127.0.0.1:{port}", *common)
+    try:
+        _ray("start", "--head", f"--port={port}", "--include-dashboard=false", *common)
+        for _ in range(nodes - 1):
+            _ray("start", f"--address=127.0.0.1:{port}", *common)
+    except BaseException:
+        stop()  # a half-started cluster would outlive its namespace
+        raise
     return f"127.0.0.1:{port}"
 
 
