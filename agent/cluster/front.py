@@ -67,6 +67,7 @@ class RayCalls:
         self.settings = config.cluster
         self.nodes: dict[str, Node] = {}  # by Ray node id
         self.hosts: dict[str, str] = {}  # session -> Ray node id
+        self._placed_at: dict[str, float] = {}  # session -> when this front placed it
         self._could_not_activate: set[tuple[str, str, str]] = set()
         self._activating = 0  # activations in progress: the nodes' versions are in flux meanwhile
         self._not_before: dict[str, float] = {}  # Ray node id -> when a lost node's call host may be started again
@@ -127,12 +128,15 @@ class RayCalls:
             log.error("node %s: its call host did not start (%s)", node.name, exc)
             self._lose(node.ray_id, "its call host did not start")
             return
+        if node.load is None or self.nodes.get(node.ray_id) is not node:
+            return  # its first load report failed: the watcher has dealt with it
         node.ready = True
         metrics.CLUSTER_NODES.set(sum(n.ready for n in self.nodes.values()))
         log.info("node %s: ready (pid %d, %d calls)", node.name, described["pid"], node.load.calls)
 
     async def _poll(self, node: Node) -> None:
         patience = max(5.0, 3 * self.settings.poll_s)
+        asked = time.monotonic()
         try:
             load = await asyncio.wait_for(node.actor.load.remote(), timeout=patience)
         except RayActorError as exc:
@@ -141,9 +145,14 @@ class RayCalls:
         except (asyncio.TimeoutError, GetTimeoutError):
             log.warning("node %s: no load report in time; keeping its last one", node.name)
             return
+        placed_since = [s for s, at in self._placed_at.items()
+                        if at > asked and self.hosts.get(s) == node.ray_id and s not in load.sessions]
+        if placed_since:  # the report predates calls placed meanwhile: count them in
+            load = replace(load, calls=load.calls + len(placed_since), sessions=(*load.sessions, *placed_since))
         node.load, node.unreachable_since = load, None
         for session in [s for s, host in self.hosts.items() if host == node.ray_id and s not in load.sessions]:
             del self.hosts[session]  # ended on the node: hung up in the page, or the connection failed
+            self._placed_at.pop(session, None)
         for session in load.sessions:
             self.hosts[session] = node.ray_id  # also how a restarted front learns of calls already running
         metrics.CLUSTER_NODE_CALLS.labels(node.name).set(load.calls)
@@ -182,6 +191,7 @@ class RayCalls:
         dropped = [s for s, host in self.hosts.items() if host == ray_id]
         for session in dropped:
             del self.hosts[session]
+            self._placed_at.pop(session, None)
         if node.ready:
             metrics.CLUSTER_NODE_LOSSES.inc()
             metrics.CLUSTER_CALLS_DROPPED.inc(len(dropped))
@@ -236,6 +246,7 @@ class RayCalls:
             finally:
                 node.opening -= 1
             self.hosts[call.session] = node.ray_id
+            self._placed_at[call.session] = time.monotonic()
             node.load = replace(node.load, calls=node.load.calls + 1, sessions=(*node.load.sessions, call.session))
             metrics.CLUSTER_ADMISSIONS.labels(node.name).inc()
             metrics.CLUSTER_NODE_CALLS.labels(node.name).set(node.load.calls)
@@ -258,6 +269,7 @@ class RayCalls:
         if closed and session in node.load.sessions:  # its room is free now, not only after the next poll
             node.load = replace(node.load, calls=node.load.calls - 1, sessions=tuple(s for s in node.load.sessions if s != session))
             self.hosts.pop(session, None)
+            self._placed_at.pop(session, None)
         return closed
 
     async def health(self) -> dict:
