@@ -128,25 +128,28 @@ def _render(args) -> int:
 
 
 def _finetune_faq(args) -> int:
-    import json
-
     from tqdm import tqdm
 
     from .answer.faq import FaqError, load_faq
     from .answer.finetune import check_eval_file, finetune, format_report
     from .answer.registry import mark_active
+    from .transport.jobs import write_job_status
 
     config = load_config(args.config)
-    faq = Path(args.faq) if args.faq else config.answer.faq_path
+    tenant = args.tenant or config.default_tenant
+    if args.faq:
+        faq = Path(args.faq)
+    elif tenant in config.tenants:
+        faq = config.tenant(tenant).faq_path
+    else:
+        raise ConfigError(f"tenant {tenant!r} is not in the config ({', '.join(config.tenants)}): give its FAQ with --faq")
     versions_dir = Path(args.versions_dir) if args.versions_dir else config.answer.versions_dir
     progress_file = Path(args.progress_file) if args.progress_file else None
     job = progress_file.stem if progress_file else None
 
     def report(state: dict) -> None:
         if progress_file is not None:
-            tmp = progress_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"job": job, **state}))
-            tmp.replace(progress_file)  # readers never see half a file
+            write_job_status(progress_file, {"job": job, **state})
 
     try:  # every input is checked before any work starts
         entries = load_faq(faq)
@@ -164,17 +167,17 @@ def _finetune_faq(args) -> int:
             report({"state": "training", "step": step, "total": total, "loss": round(loss, 4)})
 
     try:
-        manifest = finetune(faq, entries, versions_dir, args.tenant, evaluation, args.steps, args.seed, config.threads, progress)
+        manifest = finetune(faq, entries, versions_dir, tenant, evaluation, args.steps, args.seed, config.threads, progress)
     except Exception as exc:
         report({"state": "failed", "error": str(exc)})
         raise
     finally:
         bar.close()
     report({"state": "done", "version": manifest["version"], "metrics": manifest["metrics"], "calibration": manifest["calibration"]})
-    print(f"saved {args.tenant}/{manifest['version']} in {versions_dir}")
+    print(f"saved {tenant}/{manifest['version']} in {versions_dir}")
     print(format_report(manifest))
     if args.activate:
-        mark_active(versions_dir, args.tenant, manifest["version"])
+        mark_active(versions_dir, tenant, manifest["version"])
         print("activated: servers started from now on use it (a running server: POST /operator/<tenant>/versions/<v>/activate)")
     return 0
 
@@ -221,8 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ft = jobs.add_parser("finetune-faq", help="fine-tune the FAQ matcher, evaluate it against BM25 and the base model, save a version",
                          description="Fine-tune all-MiniLM-L6-v2 on a tenant's FAQ; the version goes to answer.versions_dir/<tenant>/vN with a manifest.")
-    ft.add_argument("--faq", help="FAQ file (.csv or .jsonl; default: answer.faq_path)")
-    ft.add_argument("--tenant", default="demo", help="tenant the version belongs to (default: %(default)s)")
+    ft.add_argument("--faq", help="FAQ file (.csv or .jsonl; default: the tenant's FAQ in the config)")
+    ft.add_argument("--tenant", help="tenant the version belongs to (default: the config's first tenant, demo in the shipped one)")
     ft.add_argument("--eval", help="held-out questions, JSONL lines {\"question\": ..., \"expect\": FAQ question or null}")
     ft.add_argument("--steps", type=int, default=120, help="training steps (default: %(default)s, about 4 min for 27 entries on one core)")
     ft.add_argument("--seed", type=int, default=0)

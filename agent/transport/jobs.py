@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Protocol
 
@@ -18,6 +20,13 @@ class Job(Protocol):
 class JobRunner(Protocol):
     async def start(self, cli_args: list[str], log_path: Path) -> Job:
         """Runs `avatar-agent <cli_args>` with its output written to log_path."""
+
+
+def write_job_status(path: Path, status: dict) -> None:
+    """Replaces a job's status file whole: its readers (the operator API) never see half a file, whoever writes it."""
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp", delete=False) as tmp:
+        tmp.write(json.dumps(status))
+    Path(tmp.name).replace(path)
 
 
 def cli_command(cli_args: list[str]) -> list[str]:

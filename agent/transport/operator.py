@@ -23,7 +23,7 @@ from aiohttp import web
 from ..answer.faq import FaqError, load_faq
 from ..answer.registry import BASE, VersionError, saved_versions
 from ..config import AgentConfig
-from .jobs import JobRunner
+from .jobs import JobRunner, write_job_status
 from .shared import CALLS, CONFIG, json_error
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ async def start_finetune(request: web.Request) -> web.Response:
     job = uuid.uuid4().hex[:10]
     progress = _jobs_dir(config, tenant) / f"{job}.json"
     progress.parent.mkdir(parents=True, exist_ok=True)
-    progress.write_text(json.dumps({"job": job, "state": "starting"}))
+    write_job_status(progress, {"job": job, "state": "starting"})
     running_job = await request.app[JOB_RUNNER].start(
         ["--log-level", "WARNING", "finetune-faq", "--faq", str(faq), "--tenant", tenant,
          *(["--config", str(config.source)] if config.source else []),
@@ -154,7 +154,7 @@ def _last_error_line(log_path: Path) -> str:
 def _mark_failed(progress: Path, reason: str) -> None:
     status = json.loads(progress.read_text()) if progress.exists() else {"job": progress.stem}
     if status.get("state") not in ("done", "failed"):
-        progress.write_text(json.dumps({**status, "state": "failed", "error": reason}))
+        write_job_status(progress, {**status, "state": "failed", "error": reason})
 
 
 async def list_versions(request: web.Request) -> web.Response:
