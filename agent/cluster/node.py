@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import generate_latest
-
-from .. import metrics
 from ..cli import setup_logging
 from ..config import load_config
 from ..engines import Engines
@@ -51,4 +48,4 @@ class CallNode:
         return await self.calls.activate_faq(tenant, version)
 
     async def metrics_text(self) -> bytes:
-        return generate_latest(metrics.REGISTRY)
+        return await self.calls.node_metrics(self.calls.node)
