@@ -73,6 +73,14 @@ class RayCalls:
         self._not_before: dict[str, float] = {}  # Ray node id -> when a lost node's call host may be started again
         self._watcher: asyncio.Task | None = None
 
+    @property
+    def _patience(self) -> float:
+        """How long a node may leave a load report unanswered, or stay unreachable, before the front gives up on it."""
+        return max(5.0, 3 * self.settings.poll_s)
+
+    def _count_ready(self) -> None:
+        metrics.CLUSTER_NODES.set(sum(node.ready for node in self.nodes.values()))
+
     def join(self) -> None:
         """Connects this process to the Ray cluster, or says clearly why it cannot (Ray itself would retry for minutes)."""
         address = self.settings.address
@@ -107,7 +115,7 @@ class RayCalls:
             if self._not_before.get(ray_id, 0) <= now:  # Ray takes a while to notice a dead machine
                 self._add(ray_id)
         await asyncio.gather(*(self._poll(node) for node in list(self.nodes.values()) if node.ready))
-        metrics.CLUSTER_NODES.set(sum(node.ready for node in self.nodes.values()))
+        self._count_ready()
 
     def _add(self, ray_id: str) -> None:
         actor = ray.remote(CallNode).options(
@@ -131,14 +139,13 @@ class RayCalls:
         if node.load is None or self.nodes.get(node.ray_id) is not node:
             return  # its first load report failed: the watcher has dealt with it
         node.ready = True
-        metrics.CLUSTER_NODES.set(sum(n.ready for n in self.nodes.values()))
+        self._count_ready()
         log.info("node %s: ready (pid %d, %d calls)", node.name, described["pid"], node.load.calls)
 
     async def _poll(self, node: Node) -> None:
-        patience = max(5.0, 3 * self.settings.poll_s)
         asked = time.monotonic()
         try:
-            load = await asyncio.wait_for(node.actor.load.remote(), timeout=patience)
+            load = await asyncio.wait_for(node.actor.load.remote(), timeout=self._patience)
         except RayActorError as exc:
             self._failed(node, exc)
             return
@@ -176,10 +183,9 @@ class RayCalls:
         if not isinstance(exc, ActorUnavailableError):
             self._lose(node.ray_id, f"its call host died ({type(exc).__name__})")
             return
-        patience = max(5.0, 3 * self.settings.poll_s)
         node.unreachable_since = node.unreachable_since or time.monotonic()
-        if time.monotonic() - node.unreachable_since > patience:
-            self._lose(node.ray_id, f"unreachable for {patience:.0f} s")
+        if time.monotonic() - node.unreachable_since > self._patience:
+            self._lose(node.ray_id, f"unreachable for {self._patience:.0f} s")
 
     def _lose(self, ray_id: str, reason: str) -> None:
         node = self.nodes.pop(ray_id, None)
@@ -200,7 +206,7 @@ class RayCalls:
             metrics.CLUSTER_NODE_CALLS.remove(node.name)
         except KeyError:
             pass
-        metrics.CLUSTER_NODES.set(sum(n.ready for n in self.nodes.values()))
+        self._count_ready()
 
     async def _watch(self) -> None:
         while True:
