@@ -255,9 +255,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except Exception as exc:  # FAQ or model problems at start-up: say what, not a traceback
         from models.audio2face.runtime import ModelMissing
+        from models.whisper import AsrModelMissing
 
         from .answer.faq import FaqError
-        from .hear.transcriber import AsrModelMissing
         from .render.gltf_avatar import AvatarError
         from .speak.phonemes import VoiceUnavailable
 
