@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+from .features import FEATURE_KINDS
 from .runtime import WEIGHTS_DIR
 
 DATA_DIR = Path("build/audio2face/data")
@@ -24,19 +25,28 @@ def _prepare_data(args) -> int:
     return 0
 
 
+def _real_speakers(path: Path | None) -> Path | None:
+    if path is None or str(path) == "none":
+        return None
+    if not path.exists():
+        print(f"note: no real-speaker clips at {path}; the checkpoint is chosen on the validation voices")
+        return None
+    return path
+
+
 def _train(args) -> int:
     import torch
 
     from .train.export import export_onnx
-    from .train.loop import train
-    from .train.network import AudioToFace
+    from .train.loop import new_model, train
 
-    summary = train(args.data, args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr, threads=args.threads, seed=args.seed)
-    model = AudioToFace()
+    summary = train(args.data, args.out, features=args.features, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                    threads=args.threads, seed=args.seed, workers=args.workers, real_speakers=_real_speakers(args.real_speakers))
+    model = new_model(args.features)
     model.load_state_dict(torch.load(args.out / "checkpoint.pt"))
     export_dir = args.out / "model"
     export_onnx(model, export_dir, summary)
-    print(json.dumps(summary["best"], indent=1))
+    print(json.dumps({k: summary[k] for k in ("best", "selected_on", "leave_one_clip_out") if k in summary}, indent=1))
     print(f"plots: {args.out / 'loss.png'}, {args.out / 'prediction.png'}\nONNX model: {export_dir}")
     if args.ship:
         for name in ("audio2face.onnx", "audio2face.json"):
@@ -54,7 +64,7 @@ def _evaluate(args) -> int:
     if grid is None:
         print(f"note: no real-speaker clips at {args.real_speakers}; only held-out voices are measured")
     report = evaluate(args.model_dir, grid, per_voice=args.per_voice, out=args.out, plot=args.plot if grid else None,
-                      agent_voice=args.agent_voice)
+                      agent_voice=args.agent_voice, compare=args.compare)
     print(format_table(report))
     print(f"\nJSON: {args.out}" + (f"   plot: {args.plot}" if grid else ""))
     return 0
@@ -71,14 +81,20 @@ def add_commands(jobs: argparse._SubParsersAction, agent_voice=None) -> None:
     prep.set_defaults(run=_prepare_data, agent_voice=agent_voice)
 
     tr = jobs.add_parser("train", help="train the audio-to-face model and export it to ONNX",
-                         description="Train on the prepared corpus, keep the best checkpoint on the validation voices, plot, export ONNX.")
+                         description="Train on the prepared corpus, keep the checkpoint that does best on real speakers' video curves "
+                                     "(or, without them, on the validation voices), plot, export ONNX.")
     tr.add_argument("--data", type=Path, default=DATA_DIR, help="prepared corpus (default: %(default)s)")
     tr.add_argument("--out", type=Path, default=RUN_DIR, help="run folder for checkpoint, plots and model (default: %(default)s)")
-    tr.add_argument("--steps", type=int, default=4000, help="optimiser steps (default: %(default)s, about 11 min on one CPU core)")
+    tr.add_argument("--features", choices=FEATURE_KINDS, default=FEATURE_KINDS[0],
+                    help="what the model hears: the Whisper tiny.en encoder or log-mel (default: %(default)s)")
+    tr.add_argument("--steps", type=int, default=4000, help="optimiser steps (default: %(default)s)")
     tr.add_argument("--batch-size", type=int, default=24)
     tr.add_argument("--lr", type=float, default=2e-3)
     tr.add_argument("--threads", type=int, default=1, help="torch threads; 1 is fastest on a busy 2-core machine")
     tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--real-speakers", type=Path, default=SHARED_GRID,
+                    help="clips with video-estimated curves that choose the checkpoint; 'none': the validation voices do (default: %(default)s)")
+    tr.add_argument("--workers", type=int, default=2, help="processes computing the features once per corpus (default: %(default)s)")
     tr.add_argument("--ship", action="store_true", help=f"also copy the model to {WEIGHTS_DIR} (the default the agent loads)")
     tr.set_defaults(run=_train)
 
@@ -86,6 +102,8 @@ def add_commands(jobs: argparse._SubParsersAction, agent_voice=None) -> None:
                          description="Held-out voices (mouth MAE, viseme accuracy), real speakers (jawOpen and mouth-openness correlation), speed.")
     ev.add_argument("--model-dir", type=Path, default=WEIGHTS_DIR, help="folder with audio2face.onnx (default: the shipped model)")
     ev.add_argument("--real-speakers", type=Path, default=SHARED_GRID, help="GRID clips with video-estimated curves (default: %(default)s)")
+    ev.add_argument("--compare", type=Path, nargs="*", default=[], metavar="MODEL_DIR",
+                    help="other trained models to measure in the same run (say, the one shipped before)")
     ev.add_argument("--per-voice", type=int, default=24, help="held-out sentences per test voice (default: %(default)s)")
     ev.add_argument("--out", type=Path, default=Path("build/audio2face/evaluation.json"), help="JSON report (default: %(default)s)")
     ev.add_argument("--plot", type=Path, default=Path("build/audio2face/real_speakers.png"), help="plot of real-speaker curves (default: %(default)s)")

@@ -20,10 +20,11 @@ from .data.augment import augment
 from .data.build import build_jobs, seed_for, label_utterance, synthesize_example
 from .data.visemes import MOUTH_CHANNELS
 from .data.voices import TEST_VOICES, Synthesizer, default_voices
-from .features import SAMPLE_RATE, log_mel
+from .features import SAMPLE_RATE
 from .runtime import WEIGHTS_DIR, FaceModel, FaceStream, poses_at
 
 MODEL = "audio2face (ours)"
+STREAMED = "audio2face, streamed live"
 
 
 def mouth_openness(poses: np.ndarray) -> np.ndarray:
@@ -64,14 +65,27 @@ def load_grid(grid_dir: Path) -> list[dict]:
     return clips
 
 
+def streamed(face: FaceModel, audio: np.ndarray, rate: int, chunk_s: float = 0.1) -> np.ndarray:
+    """Poses as a live stream gives them: the audio pushed in chunks, then flushed."""
+    stream, chunk = FaceStream(face), int(chunk_s * rate)
+    parts = [stream.push(audio[i : i + chunk], rate) for i in range(0, len(audio), chunk)]
+    return np.concatenate(parts + [stream.flush()])
+
+
 def evaluate(model_dir: Path = WEIGHTS_DIR, grid_dir: Path | None = None, per_voice: int = 12, out: Path | None = None, plot: Path | None = None,
-             agent_voice=None) -> dict:
-    """`agent_voice(name, threads, length_scale)`: the agent's voices, for the Kokoro test voices (without it they are left out)."""
+             agent_voice=None, compare: list[Path] = ()) -> dict:
+    """`agent_voice(name, threads, length_scale)`: the agent's voices, for the Kokoro test voices (without it they are left out).
+    `compare`: other model folders measured in the same run, on the same audio (rows named by their path)."""
     face = FaceModel(model_dir, device="cpu")
+    others = {f"{MODEL} @ {d}": FaceModel(d, device="cpu") for d in compare}
     rule = RuleVisemes()
     baselines = {"loudness jaw": lambda a, r, text: LoudnessJaw()(a, r), "rule-based visemes": lambda a, r, text: rule(a, r, text)}
+    models = {name: (lambda m: lambda a, r, text: m.animate(a, r))(m) for name, m in others.items()}
+    baselines = {**models, **baselines}
     methods = {MODEL: lambda a, r, text: face.animate(a, r), **baselines}
-    report: dict = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "model": face.card.get("onnx_sha256"), "held_out": {}, "real_speakers": {}}
+    live = {STREAMED: lambda a, r, text: streamed(face, a, r)}  # real speakers only
+    report: dict = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "model": face.card.get("onnx_sha256"),
+                    "features": face.features.kind, "held_out": {}, "real_speakers": {}}
 
     # 1. Held-out synthetic voices: error against the coarticulated labels.
     synth = Synthesizer(agent_voice)
@@ -86,7 +100,7 @@ def evaluate(model_dir: Path = WEIGHTS_DIR, grid_dir: Path | None = None, per_vo
             continue
         rng = np.random.default_rng(seed_for("eval", variant.name, index))
         for audio in (ex.audio, augment(ex.audio, rng)[0]):
-            targets, visemes = label_utterance(ex.audio, ex.phones, ex.emotion, ex.intensity, len(log_mel(audio)))
+            targets, visemes = label_utterance(ex.audio, ex.phones, ex.emotion, ex.intensity)
             poses, vis = face.infer(audio, SAMPLE_RATE, ex.emotion)  # one run gives the poses and the visemes
             predictions = {MODEL: poses, **{name: method(audio, SAMPLE_RATE, text) for name, method in baselines.items()}}
             for name, pred in predictions.items():
@@ -104,12 +118,13 @@ def evaluate(model_dir: Path = WEIGHTS_DIR, grid_dir: Path | None = None, per_vo
     # 2. Real human speakers: correlation with curves estimated from video.
     if grid_dir is not None and grid_dir.exists():
         clips = load_grid(grid_dir)
-        per_clip = {m: {"jawOpen": [], "openness": [], "lag": []} for m in methods}
+        real_methods = {**methods, **live}
+        per_clip = {m: {"jawOpen": [], "openness": [], "lag": []} for m in real_methods}
         series = []
         for clip in tqdm(clips, desc="real speakers", unit="clip"):
             truth = clip["curves"]
             row = {"clip": clip["name"], "truth": truth[:, INDEX["jawOpen"]].tolist()}
-            for name, method in methods.items():
+            for name, method in real_methods.items():
                 pred = poses_at(method(clip["audio"], clip["rate"], clip["text"]), clip["times"])
                 per_clip[name]["jawOpen"].append(pearson(pred[:, INDEX["jawOpen"]], truth[:, INDEX["jawOpen"]]))
                 per_clip[name]["openness"].append(pearson(mouth_openness(pred), mouth_openness(truth)))
@@ -117,7 +132,7 @@ def evaluate(model_dir: Path = WEIGHTS_DIR, grid_dir: Path | None = None, per_vo
                 row[name] = pred[:, INDEX["jawOpen"]].tolist()
             series.append(row)
         frame_s = float(np.median(np.concatenate([np.diff(c["times"]) for c in clips])))
-        for name in methods:
+        for name in real_methods:
             report["real_speakers"][name] = {
                 "jawOpen_r_mean": float(np.mean(per_clip[name]["jawOpen"])),
                 "openness_r_mean": float(np.mean(per_clip[name]["openness"])),
@@ -142,13 +157,15 @@ def evaluate(model_dir: Path = WEIGHTS_DIR, grid_dir: Path | None = None, per_vo
     return report
 
 
-def measure_speed(face: FaceModel, seconds: float = 20.0) -> dict:
+def measure_speed(face: FaceModel, seconds: float = 4.0, repeats: int = 5) -> dict:
+    """Whole clips of a spoken sentence's length (what the agent's voice gives), then a live stream in 100 ms chunks."""
     rng = np.random.default_rng(0)
     audio = (0.1 * rng.standard_normal(int(seconds * SAMPLE_RATE))).astype(np.float32)
     face.animate(audio[:SAMPLE_RATE], SAMPLE_RATE)
     started = time.perf_counter()
-    face.animate(audio, SAMPLE_RATE)
-    whole = time.perf_counter() - started
+    for _ in range(repeats):
+        face.animate(audio, SAMPLE_RATE)
+    whole = (time.perf_counter() - started) / repeats
     stream = FaceStream(face)
     chunk = SAMPLE_RATE // 10
     timings = []
@@ -158,25 +175,26 @@ def measure_speed(face: FaceModel, seconds: float = 20.0) -> dict:
         timings.append(time.perf_counter() - t)
     return {"x_real_time_whole_clip": round(seconds / whole, 1), "ms_per_100ms_chunk_median": round(1000 * float(np.median(timings)), 2),
             "ms_per_100ms_chunk_p95": round(1000 * float(np.percentile(timings, 95)), 2), "provider": face.provider,
-            "look_ahead_ms": 1000 * face.right // 100}
+            "look_ahead_ms": round(1000 * face.look_ahead_s)}
 
 
 def format_table(report: dict) -> str:
-    names = list(report["held_out"])
+    names = list(report["held_out"]) + [n for n in report["real_speakers"] if n not in report["held_out"]]
     lines = ["| method | held-out voices: mouth MAE (lower is better) | held-out: viseme accuracy | real speakers: jawOpen r, mean (median) | real speakers: mouth openness r, mean (median) | worst clip: openness r | sync lag, median clip (+ late) |",
              "|---|---|---|---|---|---|---|"]
     for name in names:
-        h = report["held_out"][name]
+        h = report["held_out"].get(name, {})
         r = report["real_speakers"].get(name, {})
         acc = f"{h['viseme_accuracy']:.1%}" if "viseme_accuracy" in h else "-"
+        mae = f"{h['mouth_mae']:.4f}" if h else "-"
         jaw = f"{r['jawOpen_r_mean']:.3f} ({r['jawOpen_r_median']:.3f})" if r else "-"
         opn = f"{r['openness_r_mean']:.3f} ({r['openness_r_median']:.3f})" if r else "-"
         worst = f"{r['worst_clip_openness_r']:.3f}" if r else "-"
         lag = f"{r['lag_ms_median']:+.0f} ms" if r else "-"
-        lines.append(f"| {name} | {h['mouth_mae']:.4f} | {acc} | {jaw} | {opn} | {worst} | {lag} |")
+        lines.append(f"| {name} | {mae} | {acc} | {jaw} | {opn} | {worst} | {lag} |")
     s = report["speed"]
     lines.append("")
-    lines.append(f"Speed ({s['provider']}): {s['x_real_time_whole_clip']}x real time on a whole clip; "
+    lines.append(f"Speed ({s['provider']}, {report.get('features', 'logmel')} features, one thread): {s['x_real_time_whole_clip']}x real time on a whole 4 s clip; "
                  f"{s['ms_per_100ms_chunk_median']} ms per 100 ms chunk streaming (p95 {s['ms_per_100ms_chunk_p95']} ms); look-ahead {s['look_ahead_ms']} ms.")
     return "\n".join(lines)
 

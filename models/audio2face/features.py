@@ -1,12 +1,15 @@
-"""Log-mel features shared by data preparation, training and streaming inference.
+"""What the face model hears: features shared by training and inference, one kind per trained model.
 
-Computed with numpy so serving needs no torch. No per-utterance normalisation:
-every frame depends only on its own 25 ms window, which makes streaming output
-identical to whole-utterance output.
+Two kinds, named in the model card (`features.kind`):
+- `logmel`: 80 log-mel bins at 100 fps, numpy. No per-utterance normalisation: every frame depends only
+  on its own 25 ms window, so streaming gives exactly the whole-utterance frames.
+- `whisper`: the Whisper tiny.en encoder (CTranslate2, the model the transcriber already ships), 384-d at
+  50 fps (`encoder.py`). Trained on 680k hours of many speakers, it carries across voices better.
 """
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Protocol
 
 import numpy as np
 
@@ -80,16 +83,66 @@ class StreamingLogMel:
         self._buffer = self._buffer[len(feats) * HOP :]
         return feats
 
+    def flush(self) -> np.ndarray:
+        """Nothing is held back: a partial window makes no frame, in the whole utterance either."""
+        return np.zeros((0, N_MELS), np.float32)
+
 
 def silence_frame() -> np.ndarray:
     return np.full(N_MELS, np.log(LOG_FLOOR), np.float32)
 
 
-# The network emits one pose per OUTPUT_STRIDE feature frames: pose k is centred at k / OUTPUT_FPS seconds.
-FEATURE_FPS = SAMPLE_RATE // HOP
-OUTPUT_STRIDE = 2
-OUTPUT_FPS = FEATURE_FPS // OUTPUT_STRIDE
+# The network emits 50 poses a second: pose k is centred at k / OUTPUT_FPS seconds.
+OUTPUT_FPS = 50
 
 
-def output_times(n_feature_frames: int) -> np.ndarray:
-    return np.arange((n_feature_frames + OUTPUT_STRIDE - 1) // OUTPUT_STRIDE) / OUTPUT_FPS
+def output_frames(n_samples: int) -> int:
+    """Poses for 16 kHz audio of n_samples: pose k at k / OUTPUT_FPS seconds, for every k inside the audio."""
+    return -(-n_samples // (SAMPLE_RATE // OUTPUT_FPS))
+
+
+class FeatureStream(Protocol):
+    def push(self, audio16k: np.ndarray) -> np.ndarray: ...  # the frames this audio completes, [n, dim]
+
+    def flush(self) -> np.ndarray: ...  # the frames still held back, as if silence followed
+
+
+class Features(Protocol):
+    """One kind of features: frame i of `stride` frames per pose is centred at i / (OUTPUT_FPS * stride) s."""
+
+    kind: str
+    dim: int
+    stride: int  # feature frames per pose
+    look_ahead_s: float  # how much later audio a streamed frame waits for
+
+    def __call__(self, audio16k: np.ndarray) -> np.ndarray: ...  # whole utterance, [frames, dim]
+
+    def silence(self) -> np.ndarray: ...  # the frame the network is padded with, [dim]
+
+    def stream(self) -> FeatureStream: ...
+
+
+class LogMelFeatures:
+    kind, dim, stride, look_ahead_s = "logmel", N_MELS, 2, 0.0
+
+    def __call__(self, audio16k: np.ndarray) -> np.ndarray:
+        return log_mel(audio16k)
+
+    def silence(self) -> np.ndarray:
+        return silence_frame()
+
+    def stream(self) -> StreamingLogMel:
+        return StreamingLogMel()
+
+
+FEATURE_KINDS = ("whisper", "logmel")
+
+
+def make_features(kind: str, device: str = "cpu", threads: int = 1) -> Features:
+    if kind == "logmel":
+        return LogMelFeatures()
+    if kind == "whisper":
+        from .encoder import WhisperEncoderFeatures
+
+        return WhisperEncoderFeatures(device=device, threads=threads)
+    raise ValueError(f"unknown feature kind {kind!r}: use one of {', '.join(FEATURE_KINDS)}")

@@ -1,8 +1,9 @@
-"""Step 3: drive the face from audio with the exported ONNX model (numpy + onnxruntime, no torch).
+"""Step 3: drive the face from audio with the exported ONNX model (numpy + onnxruntime + CTranslate2, no torch).
 
-CUDA is used when onnxruntime-gpu sees a GPU, the CPU otherwise. FaceStream
-takes audio in any chunk sizes and returns poses as soon as the model's
-look-ahead allows; animate() does a whole clip at once. Both give the same poses.
+CUDA is used when onnxruntime-gpu (and CTranslate2) see a GPU, the CPU otherwise. animate() does a
+whole clip at once; FaceStream takes audio in any chunk sizes and returns poses as soon as the
+look-ahead allows (`look_ahead_s`). With log-mel features both give the same poses; with the
+Whisper encoder the stream hears each frame in a shorter window (see `encoder.py`).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import numpy as np
 from models.arkit import COUNT
 
 from ..devices import onnx_providers
-from .features import OUTPUT_FPS, StreamingLogMel, log_mel, silence_frame, to_model_rate
+from .features import OUTPUT_FPS, make_features, to_model_rate
 
 log = logging.getLogger(__name__)
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -34,6 +35,9 @@ class FaceModel:
         if not onnx_path.exists() or not card_path.exists():
             raise ModelMissing(f"no trained audio-to-face model in {model_dir} (run `avatar-agent train`)")
         self.card = json.loads(card_path.read_text())
+        kind = self.card["features"].get("kind", "logmel")  # format 1 cards: log-mel
+        self.features = make_features(kind, device=device, threads=threads)
+        self.silence = self.features.silence()[None, :]
         self.left, self.right = self.card["context"]["left"], self.card["context"]["right"]
         self.stride = self.card["context"]["stride"]
         self.emotions: list[str] = self.card["emotions"]
@@ -43,7 +47,12 @@ class FaceModel:
         options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(onnx_path), options, providers=onnx_providers(device))
         self.provider = self.session.get_providers()[0]
-        log.info("audio-to-face model %s on %s", onnx_path.name, self.provider)
+        log.info("audio-to-face model %s on %s, hearing %s features", onnx_path.name, self.provider, kind)
+
+    @property
+    def look_ahead_s(self) -> float:
+        """How much later audio a streamed pose waits for: the features' own, then the network's."""
+        return self.features.look_ahead_s + self.right / (OUTPUT_FPS * self.stride)
 
     def emotion_vector(self, emotion: str) -> np.ndarray:
         v = np.zeros((1, len(self.emotions)), np.float32)
@@ -59,11 +68,11 @@ class FaceModel:
 
     def infer(self, audio: np.ndarray, sample_rate: int, emotion: str = "neutral") -> tuple[np.ndarray, np.ndarray]:
         """Whole clip -> poses [ceil(frames / 2), 52] at OUTPUT_FPS (50 fps) and the viseme index of each."""
-        feats = log_mel(audio, sample_rate)
+        feats = self.features(to_model_rate(audio, sample_rate))
         if len(feats) == 0:
             return np.zeros((0, COUNT), np.float32), np.zeros(0, np.int64)
         extra = (-len(feats)) % self.stride
-        sil = silence_frame()[None, :]
+        sil = self.silence
         padded = np.concatenate([np.repeat(sil, self.left, 0), feats, np.repeat(sil, self.right + extra, 0)])
         weights, visemes, _ = self.run(padded, self.emotion_vector(emotion), self.initial_state())
         return weights, visemes.argmax(-1)
@@ -78,9 +87,9 @@ class FaceStream:
     def __init__(self, model: FaceModel, emotion: str = "neutral") -> None:
         self.model = model
         self.emotion = model.emotion_vector(emotion)
-        self._mel = StreamingLogMel()
+        self._features = model.features.stream()
         self._state = model.initial_state()
-        self._frames = np.repeat(silence_frame()[None, :], model.left, 0)
+        self._frames = np.repeat(model.silence, model.left, 0)
 
     def _run_available(self) -> np.ndarray:
         m = self.model
@@ -93,18 +102,18 @@ class FaceStream:
         return weights
 
     def push(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
-        feats = self._mel.push(to_model_rate(audio, sample_rate))
-        self._frames = np.concatenate([self._frames, feats])
+        self._frames = np.concatenate([self._frames, self._features.push(to_model_rate(audio, sample_rate))])
         return self._run_available()
 
     def flush(self) -> np.ndarray:
         """Poses for the remaining audio (as if silence followed); the stream can go on after."""
         m = self.model
+        self._frames = np.concatenate([self._frames, self._features.flush()])
         pending = len(self._frames) - m.left
         if pending <= 0:
             return np.zeros((0, COUNT), np.float32)
         extra = (-pending) % m.stride
-        self._frames = np.concatenate([self._frames, np.repeat(silence_frame()[None, :], m.right + extra, 0)])
+        self._frames = np.concatenate([self._frames, np.repeat(m.silence, m.right + extra, 0)])
         weights = self._run_available()
         self._frames = self._frames[len(self._frames) - m.left :]
         return weights

@@ -4,10 +4,13 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import butter, fftconvolve, sosfilt
 
+from models.audio import resample
+
 from ..features import SAMPLE_RATE
+from .visemes import Phone
 
 
-def _pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
+def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
     spectrum = np.fft.rfft(rng.standard_normal(n))
     spectrum /= np.sqrt(np.maximum(np.arange(len(spectrum)), 1))
     noise = np.fft.irfft(spectrum, n)
@@ -37,7 +40,7 @@ def augment(audio: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, di
         done["telephone"] = True
     if rng.random() < 0.7:
         snr = float(rng.uniform(5, 35))
-        noise = _pink_noise(len(out), rng) if rng.random() < 0.5 else rng.standard_normal(len(out))
+        noise = pink_noise(len(out), rng) if rng.random() < 0.5 else rng.standard_normal(len(out))
         signal_rms = np.sqrt(np.mean(out**2) + 1e-12)
         out = out + noise * signal_rms / (10 ** (snr / 20))
         done["snr_db"] = round(snr, 1)
@@ -48,3 +51,28 @@ def augment(audio: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, di
     if peak > 0.99:
         out *= 0.99 / peak
     return out.astype(np.float32), done
+
+
+def perturb_speed(audio: np.ndarray, phones: list[Phone], factor: float) -> tuple[np.ndarray, list[Phone]]:
+    """Speech played `factor` times as fast, pitch moving with it (Kaldi's speed perturbation); the phones keep in step."""
+    out = resample(audio, round(SAMPLE_RATE * factor), SAMPLE_RATE)
+    duration = len(out) / SAMPLE_RATE
+    return out, [Phone(p.phone, min(p.start / factor, duration), min(p.end / factor, duration)) for p in phones]
+
+
+def non_speech(rng: np.random.Generator, seconds: float) -> tuple[np.ndarray, str]:
+    """Audio where nobody speaks: digital silence, hiss, room rumble or mains hum, at -80 to -30 dBFS."""
+    n = int(seconds * SAMPLE_RATE)
+    kind = ("silence", "hiss", "rumble", "hum")[int(rng.integers(4))]
+    if kind == "silence":
+        return np.zeros(n, np.float32), kind
+    if kind == "hiss":
+        noise = rng.standard_normal(n)
+    elif kind == "rumble":
+        noise = pink_noise(n, rng)
+    else:
+        t = np.arange(n) / SAMPLE_RATE
+        mains = float(rng.choice([50.0, 60.0]))
+        noise = sum(np.sin(2 * np.pi * mains * k * t + rng.uniform(0, 6.3)) / k for k in range(1, 6)) + 0.1 * rng.standard_normal(n)
+    level = 10 ** (float(rng.uniform(-80, -30)) / 20)
+    return (noise * level / (np.std(noise) + 1e-9)).astype(np.float32), kind

@@ -15,15 +15,16 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..features import N_MELS, SAMPLE_RATE, log_mel, output_times
-from .augment import augment
+from ..features import OUTPUT_FPS, SAMPLE_RATE, log_mel, output_frames
+from .augment import augment, perturb_speed
 from .corpus import sentences
 from models.arkit import emotion_pose
 
-from .visemes import EMOTIONS, Phone, coarticulated_curves, viseme_track
+from .visemes import EMOTIONS, Phone, coarticulated_curves, inhale_before_speech, viseme_track
 from .voices import Synthesizer, VoiceVariant, default_voices, split_of
 
 SPLITS = ("train", "val", "test")
+SPEED_RANGE = (0.88, 1.12)
 _worker_synth: Synthesizer | None = None
 
 
@@ -42,9 +43,10 @@ def phone_loudness(audio: np.ndarray, phones: list[Phone]) -> np.ndarray:
     return np.clip((db - db.max() + 30.0) / 30.0, 0.0, 1.0)
 
 
-def label_utterance(audio: np.ndarray, phones: list[Phone], emotion: str, intensity: float, n_feature_frames: int):
-    times = output_times(n_feature_frames)
-    mouth = coarticulated_curves(phones, times, phone_loudness(audio, phones))
+def label_utterance(audio: np.ndarray, phones: list[Phone], emotion: str, intensity: float):
+    """The face for every output frame of the audio (at OUTPUT_FPS), whatever features the model hears."""
+    times = np.arange(output_frames(len(audio))) / OUTPUT_FPS
+    mouth = np.maximum(coarticulated_curves(phones, times, phone_loudness(audio, phones)), inhale_before_speech(phones, times))
     targets = np.clip(mouth + intensity * emotion_pose(emotion)[None, :], 0.0, 1.0)
     if not np.isfinite(targets).all():
         raise ValueError("non-finite label curves")
@@ -93,16 +95,21 @@ def _make_utterance(job: tuple[VoiceVariant, int, str]) -> list[dict]:
     audio_hash = hashlib.sha256(ex.audio.tobytes()).hexdigest()[:16]
     records = []
     for aug_name in ("clean", "augmented"):
-        audio, details = (ex.audio, {}) if aug_name == "clean" else augment(ex.audio, rng)
-        feats = log_mel(audio)
-        targets, visemes = label_utterance(ex.audio, ex.phones, ex.emotion, ex.intensity, len(feats))
+        if aug_name == "clean":
+            speech, phones, audio, details = ex.audio, ex.phones, ex.audio, {}
+        else:  # speed and pitch together (a faster, higher or a slower, lower speaker), then room and channel
+            speed = float(rng.uniform(*SPEED_RANGE))
+            speech, phones = perturb_speed(ex.audio, ex.phones, speed)
+            audio, details = augment(speech, rng)
+            details = {"speed": round(speed, 3), **details}
+        targets, visemes = label_utterance(speech, phones, ex.emotion, ex.intensity)  # phone loudness from the clean speech
         records.append({
             "id": f"{variant.voice}-{seed_for(variant.name) % 10**6:06d}-{index:03d}-{aug_name}",
             "voice": variant.voice, "variant": variant.name, "split": split_of(variant.voice), "text": text,
             "emotion": ex.emotion, "intensity": round(ex.intensity, 3), "augmentation": details, "audio_sha256": audio_hash,
             "seconds": round(len(audio) / SAMPLE_RATE, 3),
-            "feats": feats.astype(np.float16), "targets": targets.astype(np.float16), "visemes": visemes,
-            "phones": [asdict(p) for p in ex.phones],
+            "audio": to_pcm16(audio), "targets": targets.astype(np.float16), "visemes": visemes,
+            "phones": [asdict(p) for p in phones],
         })
     return records
 
@@ -117,15 +124,21 @@ def build_jobs(sentences_per_variant: int, voices: list[VoiceVariant] | None = N
     return jobs
 
 
+def to_pcm16(audio: np.ndarray) -> np.ndarray:
+    return (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16)
+
+
 def pack(records: list[dict], path: Path) -> str:
-    """One .npz per split: concatenated arrays plus offsets. Returns its sha256."""
-    feats = np.concatenate([r["feats"] for r in records]) if records else np.zeros((0, N_MELS), np.float16)
+    """One .npz per split: the 16 kHz audio (16-bit) and the labels, concatenated, plus offsets. Returns its sha256.
+
+    Features are not stored: training computes the ones it uses (log-mel, Whisper encoder) from the audio.
+    """
     np.savez(
         path,
-        feats=feats,
+        audio=np.concatenate([r["audio"] for r in records]) if records else np.zeros(0, np.int16),
         targets=np.concatenate([r["targets"] for r in records]) if records else np.zeros((0, 52), np.float16),
         visemes=np.concatenate([r["visemes"] for r in records]) if records else np.zeros(0, np.int8),
-        feat_offsets=np.cumsum([0] + [len(r["feats"]) for r in records]),
+        audio_offsets=np.cumsum([0] + [len(r["audio"]) for r in records]),
         target_offsets=np.cumsum([0] + [len(r["targets"]) for r in records]),
         emotions=np.array([EMOTIONS.index(r["emotion"]) for r in records], np.int64),
         intensities=np.array([r["intensity"] for r in records], np.float32),
@@ -155,7 +168,7 @@ def build(out_dir: Path, sentences_per_variant: int = 24, workers: int = 2, voic
             "hours": round(sum(r["seconds"] for r in chosen) / 3600, 3),
             "voices": sorted({r["voice"] for r in chosen}),
         }
-    manifest["utterances"] = [{k: v for k, v in r.items() if k not in ("feats", "targets", "visemes")} for r in records]
+    manifest["utterances"] = [{k: v for k, v in r.items() if k not in ("audio", "targets", "visemes")} for r in records]
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
     if records:
         plot_example(records[0], out_dir / "example.png")
@@ -173,7 +186,7 @@ def plot_example(record: dict, path: Path) -> None:
     from .visemes import VISEMES
 
     fig, axes = plt.subplots(3, 1, figsize=(11, 7), sharex=True)
-    feats = record["feats"].astype(np.float32)
+    feats = log_mel(record["audio"].astype(np.float32) / 32768.0)
     axes[0].imshow(feats.T, origin="lower", aspect="auto", extent=(0, len(feats) / 100, 0, feats.shape[1]))
     axes[0].set_title(f"{record['variant']}: \"{record['text']}\" ({record['emotion']})")
     axes[0].set_ylabel("mel bin")

@@ -1,6 +1,6 @@
 """Export the trained network to ONNX with an explicit streaming signature.
 
-Inputs: feats [1, LEFT + 2m + RIGHT, 80] raw log-mel, emotion [1, 5], state [1, 1, H].
+Inputs: feats [1, left + stride*m + right, D] raw features of the card's kind, emotion [1, 5], state [1, 1, H].
 Outputs: weights [1, m, 52], visemes [1, m, 16], next state.
 """
 from __future__ import annotations
@@ -15,8 +15,8 @@ import torch
 from models.arkit import ARKIT_NAMES
 
 from ..data.visemes import EMOTIONS, VISEMES
-from ..features import HOP, N_FFT, N_MELS, OUTPUT_FPS, OUTPUT_STRIDE, SAMPLE_RATE, WINDOW
-from .network import LEFT, RIGHT, AudioToFace
+from ..features import OUTPUT_FPS, SAMPLE_RATE
+from .network import CONTEXTS, AudioToFace
 
 
 class _Streaming(torch.nn.Module):
@@ -32,7 +32,9 @@ def export_onnx(model: AudioToFace, out_dir: Path, training_summary: dict | None
     out_dir.mkdir(parents=True, exist_ok=True)
     model.eval()
     onnx_path = out_dir / "audio2face.onnx"
-    feats = torch.randn(1, LEFT + 2 * 10 + RIGHT, N_MELS) - 8.0
+    c = model.context
+    kind = next(k for k, v in CONTEXTS.items() if v == c)
+    feats = model.silence + torch.randn(1, c.left + c.stride * 10 + c.right, model.feature_dim)
     emotion = torch.zeros(1, len(EMOTIONS))
     state = model.initial_state(1)
     streaming = _Streaming(model).eval()  # a new wrapper is in training mode, and export restores that mode afterwards
@@ -43,11 +45,11 @@ def export_onnx(model: AudioToFace, out_dir: Path, training_summary: dict | None
         opset_version=17, dynamo=False,
     )
     card = {
-        "format": 1,
+        "format": 2,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "onnx_sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
-        "features": {"sample_rate": SAMPLE_RATE, "hop": HOP, "window": WINDOW, "n_fft": N_FFT, "n_mels": N_MELS},
-        "context": {"left": LEFT, "right": RIGHT, "stride": OUTPUT_STRIDE, "output_fps": OUTPUT_FPS},
+        "features": {"kind": kind, "dim": model.feature_dim, "sample_rate": SAMPLE_RATE},
+        "context": {"left": c.left, "right": c.right, "stride": c.stride, "output_fps": OUTPUT_FPS},
         "state_size": model.hidden,
         "outputs": list(ARKIT_NAMES),
         "visemes": list(VISEMES),

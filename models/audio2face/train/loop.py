@@ -10,8 +10,10 @@ import torch
 from tqdm import tqdm
 
 from ..data.visemes import MOUTH_CHANNELS
-from .dataset import CropSampler, Utterance, channel_weights, load_split, onehot
-from .network import AudioToFace
+from .dataset import CropSampler, Utterance, channel_weights, load_split, non_speech_utterances, onehot
+from ..features import FEATURE_KINDS, make_features
+from .network import CONTEXTS, AudioToFace
+from .real_speakers import RealSpeakerCheck, leave_one_clip_out, selection_score
 
 
 def losses(model, batch, weights_per_channel):
@@ -47,23 +49,42 @@ def evaluate_split(model: AudioToFace, utterances: list[Utterance]) -> dict:
     return {"mouth_mae": float(np.concatenate(abs_err).mean()), "viseme_accuracy": correct / max(total, 1)}
 
 
-def train(data_dir: Path, out_dir: Path, steps: int = 3000, batch_size: int = 24, crop_frames: int = 400,
-          lr: float = 2e-3, eval_every: int = 200, threads: int = 1, seed: int = 0) -> dict:
+NON_SPEECH_SHARE = 20  # one clip where nobody speaks per this many utterances
+
+
+def new_model(kind: str, features=None, dropout: float = 0.0) -> AudioToFace:
+    """An untrained network for one kind of features (`features`: that kind's extractor, made here if not given)."""
+    if kind not in FEATURE_KINDS:
+        raise ValueError(f"unknown feature kind {kind!r}: use one of {', '.join(FEATURE_KINDS)}")
+    features = features or make_features(kind)
+    return AudioToFace(features.dim, CONTEXTS[kind], features.silence(), dropout=dropout)
+
+
+def train(data_dir: Path, out_dir: Path, features: str = "whisper", steps: int = 3000, batch_size: int = 24, crop_poses: int = 200,
+          lr: float = 2e-3, eval_every: int = 200, threads: int = 1, seed: int = 0, workers: int = 2,
+          real_speakers: Path | None = None) -> dict:
+    """`real_speakers`: clips with video-estimated curves (GRID layout); when given they pick the checkpoint (see real_speakers.py)."""
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
-    train_set, val_set = load_split(data_dir, "train"), load_split(data_dir, "val")
+    extractor = make_features(features)
+    model = new_model(features, extractor)
+    real = RealSpeakerCheck(real_speakers, extractor) if real_speakers else None
+    stride = model.context.stride
+    train_set, val_set = (load_split(data_dir, split, features, stride, workers) for split in ("train", "val"))
     if not train_set or not val_set:
         raise ValueError(f"{data_dir}: the train and val splits must not be empty")
-    model = AudioToFace()
+    train_set += non_speech_utterances(extractor, max(4, len(train_set) // NON_SPEECH_SHARE), seed)
     all_feats = np.concatenate([u.feats for u in train_set])
     model.set_normalisation(torch.from_numpy(all_feats.mean(0)), torch.from_numpy(all_feats.std(0)))
-    sampler = CropSampler(train_set, crop_frames, seed)
+    del all_feats
+    sampler = CropSampler(train_set, crop_poses, stride, model.silence.numpy(), seed)
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps, pct_start=max(0.05, 2.0 / steps))
     weights = channel_weights()
-    history = {"step": [], "train_loss": [], "val_step": [], "val_mouth_mae": [], "val_viseme_accuracy": []}
-    best = {"mouth_mae": float("inf")}
+    history = {"step": [], "train_loss": [], "val_step": [], "val_mouth_mae": [], "val_viseme_accuracy": [],
+               "real_jawOpen_r": [], "real_openness_r": []}
+    best, best_score = {}, -float("inf")
     started = time.time()
     bar = tqdm(range(1, steps + 1), desc="training", unit="step")
     running = None
@@ -82,18 +103,30 @@ def train(data_dir: Path, out_dir: Path, steps: int = 3000, batch_size: int = 24
             history["val_step"].append(step)
             history["val_mouth_mae"].append(metrics["mouth_mae"])
             history["val_viseme_accuracy"].append(metrics["viseme_accuracy"])
-            if metrics["mouth_mae"] < best["mouth_mae"]:
-                best = {**metrics, "step": step}
+            score = -metrics["mouth_mae"]
+            if real is not None:
+                jaw, openness = real.scores(model)
+                history["real_jawOpen_r"].append(jaw.tolist())
+                history["real_openness_r"].append(openness.tolist())
+                score = selection_score(jaw, openness)
+                metrics = {**metrics, "real_jawOpen_r_mean": float(jaw.mean()), "real_openness_r_mean": float(openness.mean())}
+            if score > best_score:
+                best, best_score = {**metrics, "step": step}, score
                 torch.save(model.state_dict(), out_dir / "checkpoint.pt")
-            bar.set_postfix(loss=f"{running:.4f}", val_mae=f"{metrics['mouth_mae']:.4f}", val_vis=f"{metrics['viseme_accuracy']:.2f}")
+            bar.set_postfix(loss=f"{running:.4f}", val_mae=f"{metrics['mouth_mae']:.4f}", val_vis=f"{metrics['viseme_accuracy']:.2f}",
+                            **({"real_jaw_r": f"{metrics['real_jawOpen_r_mean']:.3f}"} if real else {}))
     model.load_state_dict(torch.load(out_dir / "checkpoint.pt"))
-    summary = {"best": best, "steps": steps, "batch_size": batch_size, "crop_frames": crop_frames, "lr": lr, "seed": seed,
+    selection = {"selected_on": "validation voices (mouth MAE)"}
+    if real is not None:
+        selection = {"selected_on": f"real speakers ({len(real.clips)} clips: mean of jawOpen r and openness r)",
+                     "leave_one_clip_out": leave_one_clip_out(np.array(history["real_jawOpen_r"]), np.array(history["real_openness_r"]))}
+    summary = {"best": best, **selection, "features": features, "steps": steps, "batch_size": batch_size, "crop_poses": crop_poses, "lr": lr, "seed": seed,
                "threads": threads, "minutes": round((time.time() - started) / 60, 2), "train_utterances": len(train_set),
                "val_utterances": len(val_set), "parameters": sum(p.numel() for p in model.parameters())}
     (out_dir / "history.json").write_text(json.dumps(history))
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     plot_history(history, out_dir / "loss.png")
-    test_set = load_split(data_dir, "test")
+    test_set = load_split(data_dir, "test", features, stride, workers)
     if test_set:
         plot_prediction(model, test_set[0], out_dir / "prediction.png")
     return summary
@@ -118,9 +151,11 @@ def plot_history(history: dict, path: Path) -> None:
     b.set_ylabel("MAE")
     c = b.twinx()
     c.plot(history["val_step"], history["val_viseme_accuracy"], "s-", color="tab:green", label="val viseme accuracy")
-    c.set_ylabel("accuracy")
-    b.legend(loc="upper left")
-    c.legend(loc="upper right")
+    if history.get("real_jawOpen_r"):
+        c.plot(history["val_step"], np.mean(history["real_jawOpen_r"], axis=1), "^-", color="tab:red", label="real speakers: jawOpen r")
+    c.set_ylabel("accuracy / correlation")
+    b.legend(loc="center left")
+    c.legend(loc="center right")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
