@@ -145,16 +145,18 @@ def coarticulated_curves(phones: list[Phone], times: np.ndarray, loudness: np.nd
 
 # Speakers drop the jaw and part their lips as they breathe in before a phrase: in the GRID videos the
 # mouth opens 0.2-0.5 s before the first sound. A phrase starts after a pause of at least INHALE_PAUSE_S.
-INHALE_S, INHALE_PAUSE_S = 0.4, 0.3
+# The breath hands over to the first phone's own shape over INHALE_HANDOVER_S (lips close for a /b/ in time).
+INHALE_S, INHALE_PAUSE_S, INHALE_HANDOVER_S = 0.4, 0.3, 0.08
 INHALE_POSE = _pose(jawOpen=0.3, mouthLowerDown=0.1)
 
 
 def inhale_before_speech(phones: list[Phone], times: np.ndarray) -> np.ndarray:
-    """[len(times), 52]: the in-breath before each phrase, rising over INHALE_S to INHALE_POSE at its first phone."""
+    """[len(times), 52]: the in-breath before each phrase, rising over INHALE_S, then handing over to its first phone."""
     spoken = [p for p in phones if p.viseme != "sil"]
     onsets = [p.start for i, p in enumerate(spoken) if i == 0 or p.start - spoken[i - 1].end >= INHALE_PAUSE_S]
-    rise = np.zeros(len(times), np.float32)
+    breath = np.zeros(len(times), np.float32)
     for onset in onsets:
-        ramp = np.clip((times - (onset - INHALE_S)) / INHALE_S, 0.0, 1.0) * (times < onset)
-        rise = np.maximum(rise, ramp)
-    return rise[:, None] * INHALE_POSE[None, :]
+        rise = np.clip((times - (onset - INHALE_S)) / (INHALE_S - INHALE_HANDOVER_S), 0.0, 1.0)
+        handover = np.clip((onset - times) / INHALE_HANDOVER_S, 0.0, 1.0)
+        breath = np.maximum(breath, np.minimum(rise, handover))
+    return breath[:, None] * INHALE_POSE[None, :]
