@@ -39,6 +39,12 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
+def clip_scores(poses: np.ndarray, times: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """50 fps poses against one clip's video curves (at `times`): jawOpen r and mouth-openness r."""
+    pred = poses_at(poses, times)
+    return pearson(pred[:, INDEX["jawOpen"]], truth[:, INDEX["jawOpen"]]), pearson(mouth_openness(pred), mouth_openness(truth))
+
+
 def sync_lag(prediction: np.ndarray, truth: np.ndarray, max_lag: int = 6) -> int:
     """The shift in frames at which the prediction correlates best with the truth; positive: the prediction comes late."""
     def r_at(lag: int) -> float:
@@ -80,9 +86,8 @@ def evaluate(model_dir: Path = WEIGHTS_DIR, grid_dir: Path | None = None, per_vo
     others = {f"{MODEL} @ {d}": FaceModel(d, device="cpu") for d in compare}
     rule = RuleVisemes()
     baselines = {"loudness jaw": lambda a, r, text: LoudnessJaw()(a, r), "rule-based visemes": lambda a, r, text: rule(a, r, text)}
-    models = {name: (lambda m: lambda a, r, text: m.animate(a, r))(m) for name, m in others.items()}
-    baselines = {**models, **baselines}
-    methods = {MODEL: lambda a, r, text: face.animate(a, r), **baselines}
+    rivals = {**{name: (lambda m: lambda a, r, text: m.animate(a, r))(m) for name, m in others.items()}, **baselines}
+    methods = {MODEL: lambda a, r, text: face.animate(a, r), **rivals}
     live = {STREAMED: lambda a, r, text: streamed(face, a, r)}  # real speakers only
     report: dict = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "model": face.card.get("onnx_sha256"),
                     "features": face.features.kind, "held_out": {}, "real_speakers": {}}
@@ -102,7 +107,7 @@ def evaluate(model_dir: Path = WEIGHTS_DIR, grid_dir: Path | None = None, per_vo
         for audio in (ex.audio, augment(ex.audio, rng)[0]):
             targets, visemes = label_utterance(ex.audio, ex.phones, ex.emotion, ex.intensity)
             poses, vis = face.infer(audio, SAMPLE_RATE, ex.emotion)  # one run gives the poses and the visemes
-            predictions = {MODEL: poses, **{name: method(audio, SAMPLE_RATE, text) for name, method in baselines.items()}}
+            predictions = {MODEL: poses, **{name: method(audio, SAMPLE_RATE, text) for name, method in rivals.items()}}
             for name, pred in predictions.items():
                 pred = pred[: len(targets)]
                 errors[name].append(np.abs(pred[:, MOUTH_CHANNELS] - targets[: len(pred)][:, MOUTH_CHANNELS]).mean(axis=1))
@@ -125,9 +130,11 @@ def evaluate(model_dir: Path = WEIGHTS_DIR, grid_dir: Path | None = None, per_vo
             truth = clip["curves"]
             row = {"clip": clip["name"], "truth": truth[:, INDEX["jawOpen"]].tolist()}
             for name, method in real_methods.items():
-                pred = poses_at(method(clip["audio"], clip["rate"], clip["text"]), clip["times"])
-                per_clip[name]["jawOpen"].append(pearson(pred[:, INDEX["jawOpen"]], truth[:, INDEX["jawOpen"]]))
-                per_clip[name]["openness"].append(pearson(mouth_openness(pred), mouth_openness(truth)))
+                poses = method(clip["audio"], clip["rate"], clip["text"])
+                jaw_r, openness_r = clip_scores(poses, clip["times"], truth)
+                per_clip[name]["jawOpen"].append(jaw_r)
+                per_clip[name]["openness"].append(openness_r)
+                pred = poses_at(poses, clip["times"])
                 per_clip[name]["lag"].append(sync_lag(mouth_openness(pred), mouth_openness(truth)))
                 row[name] = pred[:, INDEX["jawOpen"]].tolist()
             series.append(row)

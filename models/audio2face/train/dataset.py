@@ -74,12 +74,14 @@ def load_split(data_dir: Path, split: str, kind: str, stride: int, workers: int 
     with np.load(_split_path(data_dir, split)) as z:
         to, ids, emotions = z["target_offsets"], z["ids"], z["emotions"]
         targets, visemes = z["targets"].astype(np.float32), z["visemes"].astype(np.int64)
-    utterances = []
-    for i in range(len(to) - 1):
-        f = feats[fo[i] : fo[i + 1]].astype(np.float32)
-        n = min(to[i + 1] - to[i], -(-len(f) // stride))  # labels and features may differ by the last partial frame
-        utterances.append(Utterance(str(ids[i]), f[: n * stride], targets[to[i] : to[i] + n], visemes[to[i] : to[i] + n], int(emotions[i])))
-    return utterances
+    return [_aligned(str(ids[i]), feats[fo[i] : fo[i + 1]].astype(np.float32), targets[to[i] : to[i + 1]], visemes[to[i] : to[i + 1]],
+                     int(emotions[i]), stride) for i in range(len(to) - 1)]
+
+
+def _aligned(id: str, feats: np.ndarray, targets: np.ndarray, visemes: np.ndarray, emotion: int, stride: int) -> Utterance:
+    """One utterance with as many poses as both its features and its labels cover (they may differ by the last partial frame)."""
+    n = min(len(targets), -(-len(feats) // stride))
+    return Utterance(id, feats[: n * stride], targets[:n], visemes[:n].astype(np.int64), emotion)
 
 
 def non_speech_utterances(features: Features, count: int, seed: int = 0) -> list[Utterance]:
@@ -91,9 +93,7 @@ def non_speech_utterances(features: Features, count: int, seed: int = 0) -> list
         audio, kind = non_speech(rng, float(rng.uniform(1.0, 4.0)))
         emotion = int(rng.integers(len(EMOTIONS)))
         targets, visemes = label_utterance(audio, [Phone("sil", 0.0, len(audio) / SAMPLE_RATE)], EMOTIONS[emotion], float(rng.uniform(0.5, 1.0)))
-        feats = features(audio)
-        n = min(len(targets), -(-len(feats) // features.stride))
-        utterances.append(Utterance(f"non-speech-{kind}-{i:03d}", feats[: n * features.stride], targets[:n], visemes[:n].astype(np.int64), emotion))
+        utterances.append(_aligned(f"non-speech-{kind}-{i:03d}", features(audio), targets, visemes, emotion, features.stride))
     return utterances
 
 

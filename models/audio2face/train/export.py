@@ -16,7 +16,7 @@ from models.arkit import ARKIT_NAMES
 
 from ..data.visemes import EMOTIONS, VISEMES
 from ..features import OUTPUT_FPS, SAMPLE_RATE
-from .network import CONTEXTS, AudioToFace
+from .network import AudioToFace
 
 
 class _Streaming(torch.nn.Module):
@@ -33,7 +33,6 @@ def export_onnx(model: AudioToFace, out_dir: Path, training_summary: dict | None
     model.eval()
     onnx_path = out_dir / "audio2face.onnx"
     c = model.context
-    kind = next(k for k, v in CONTEXTS.items() if v == c)
     feats = model.silence + torch.randn(1, c.left + c.stride * 10 + c.right, model.feature_dim)
     emotion = torch.zeros(1, len(EMOTIONS))
     state = model.initial_state(1)
@@ -48,7 +47,7 @@ def export_onnx(model: AudioToFace, out_dir: Path, training_summary: dict | None
         "format": 2,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "onnx_sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
-        "features": {"kind": kind, "dim": model.feature_dim, "sample_rate": SAMPLE_RATE},
+        "features": {"kind": model.kind, "dim": model.feature_dim, "sample_rate": SAMPLE_RATE},
         "context": {"left": c.left, "right": c.right, "stride": c.stride, "output_fps": OUTPUT_FPS},
         "state_size": model.hidden,
         "outputs": list(ARKIT_NAMES),

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from ..data.visemes import MOUTH_CHANNELS
 from .dataset import CropSampler, Utterance, channel_weights, load_split, non_speech_utterances, onehot
 from ..features import FEATURE_KINDS, make_features
-from .network import CONTEXTS, AudioToFace
+from .network import AudioToFace
 from .real_speakers import RealSpeakerCheck, leave_one_clip_out, selection_score
 
 
@@ -52,12 +52,12 @@ def evaluate_split(model: AudioToFace, utterances: list[Utterance]) -> dict:
 NON_SPEECH_SHARE = 20  # one clip where nobody speaks per this many utterances
 
 
-def new_model(kind: str, features=None, dropout: float = 0.0) -> AudioToFace:
+def new_model(kind: str, features=None) -> AudioToFace:
     """An untrained network for one kind of features (`features`: that kind's extractor, made here if not given)."""
     if kind not in FEATURE_KINDS:
         raise ValueError(f"unknown feature kind {kind!r}: use one of {', '.join(FEATURE_KINDS)}")
     features = features or make_features(kind)
-    return AudioToFace(features.dim, CONTEXTS[kind], features.silence(), dropout=dropout)
+    return AudioToFace(kind, features.dim, features.silence())
 
 
 def train(data_dir: Path, out_dir: Path, features: str = "whisper", steps: int = 3000, batch_size: int = 24, crop_poses: int = 200,

@@ -35,10 +35,11 @@ CONTEXTS = {
 
 
 class AudioToFace(nn.Module):
-    def __init__(self, feature_dim: int, context: Context, silence: np.ndarray, n_outputs: int = 52, n_visemes: int = 16,
-                 n_emotions: int = 5, channels: int = 128, hidden: int = 128, dropout: float = 0.0) -> None:
+    def __init__(self, kind: str, feature_dim: int, silence: np.ndarray, n_outputs: int = 52, n_visemes: int = 16,
+                 n_emotions: int = 5, channels: int = 128, hidden: int = 128) -> None:
         super().__init__()
-        self.context = context
+        self.kind = kind  # the features it hears (`features.FEATURE_KINDS`)
+        self.context = context = CONTEXTS[kind]
         self.hidden = hidden
         self.feature_dim = feature_dim
         self.register_buffer("feat_mean", torch.zeros(feature_dim))
@@ -48,8 +49,6 @@ class AudioToFace(nn.Module):
         convs = [nn.Conv1d(feature_dim, channels, k)] + [nn.Conv1d(channels, channels, k) for _ in range(context.layers - 1)]
         self.convs = nn.ModuleList(convs)
         self.act = nn.GELU()
-        # Training only: hiding feature dimensions keeps the network from leaning on what only our TTS voices have.
-        self.dropout = nn.Dropout(dropout)
         self.gru = nn.GRU(channels + n_emotions, hidden, batch_first=True)
         self.weights_head = nn.Linear(hidden + channels, n_outputs)
         self.viseme_head = nn.Linear(hidden + channels, n_visemes)
@@ -66,12 +65,12 @@ class AudioToFace(nn.Module):
         unclipped, because a saturated output (a sigmoid stuck at 0) stops learning.
         """
         half = self.context.kernel // 2
-        x = self.dropout((feats - self.feat_mean) / self.feat_std).transpose(1, 2)
+        x = ((feats - self.feat_mean) / self.feat_std).transpose(1, 2)
         for i, conv in enumerate(self.convs):
             y = self.act(conv(x))
             # Residual from the centre-aligned slice of the input (valid convs shrink by kernel-1).
             x = y + x[:, :, half : x.shape[2] - half] if i > 0 else y
-        x = self.dropout(x[:, :, :: self.context.stride].transpose(1, 2))  # [B, m, C]
+        x = x[:, :, :: self.context.stride].transpose(1, 2)  # [B, m, C]
         emo = emotion[:, None, :].expand(-1, x.shape[1], -1)
         h, state = self.gru(torch.cat([x, emo], dim=2), state)
         z = torch.cat([h, x], dim=2)
