@@ -104,6 +104,10 @@ def _benchmark(args) -> int:
         from benchmarks.voices import main as voices_main
 
         return voices_main([])
+    if args.suite == "faq":
+        from benchmarks.faq import main as faq_main
+
+        return faq_main([])
     from benchmarks.latency import main as latency_main
 
     return latency_main(["--config", str(args.config), "--runs", str(args.runs), "--sessions", str(args.sessions)] + (["--cold"] if args.cold else []))
@@ -167,7 +171,8 @@ def _finetune_faq(args) -> int:
             report({"state": "training", "step": step, "total": total, "loss": round(loss, 4)})
 
     try:
-        manifest = finetune(faq, entries, versions_dir, tenant, evaluation, args.steps, args.seed, config.threads, progress)
+        manifest = finetune(faq, entries, versions_dir, tenant, evaluation, args.steps, args.seed, config.threads, progress,
+                            config.answer.encoders)
     except Exception as exc:
         report({"state": "failed", "error": str(exc)})
         raise
@@ -200,8 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = jobs.add_parser("benchmark", help="measure end-of-speech to first-audio latency and render fps", description="Latency and render benchmark on recorded questions.")
     bench.add_argument("--config", default=DEFAULT_CONFIG, help="YAML config (default: %(default)s)")
-    bench.add_argument("suite", nargs="?", default="latency", choices=["latency", "render", "browser", "voices", "front", "cluster"],
+    bench.add_argument("suite", nargs="?", default="latency", choices=["latency", "render", "browser", "voices", "faq", "front", "cluster"],
                        help="latency: in-process pipeline; render: renderers; browser: real Chromium calls, glass to glass; voices: real-time factor per voice; "
+                            "faq: FAQ matching per encoder set on the shipped evaluation FAQs, accuracy and ms a turn; "
                             "front: signalling requests/s of the HTTP front alone; cluster: calls a two-node loopback Ray cluster holds at >= 24 fps (default: %(default)s)")
     bench.add_argument("--runs", type=int, default=5, help="latency, browser: questions to time (default: %(default)s; browser: use 10 or more)")
     bench.add_argument("--sessions", type=int, default=1, help="latency: concurrent sessions; cluster: the most calls to try (default: %(default)s, cluster: 8)")
@@ -223,7 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.set_defaults(run=_render)
 
     ft = jobs.add_parser("finetune-faq", help="fine-tune the FAQ matcher, evaluate it against BM25 and the base model, save a version",
-                         description="Fine-tune all-MiniLM-L6-v2 on a tenant's FAQ; the version goes to answer.versions_dir/<tenant>/vN with a manifest.")
+                         description="Fine-tune all-MiniLM-L6-v2 on a tenant's FAQ (the version answers with it and the other answer.encoders, un-tuned); "
+                         "the version goes to answer.versions_dir/<tenant>/vN with a manifest.")
     ft.add_argument("--faq", help="FAQ file (.csv or .jsonl; default: the tenant's FAQ in the config)")
     ft.add_argument("--tenant", help="tenant the version belongs to (default: the config's first tenant, demo in the shipped one)")
     ft.add_argument("--eval", help="held-out questions, JSONL lines {\"question\": ..., \"expect\": FAQ question or null}")

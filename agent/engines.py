@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .animate.lipsync import AudioToFace
-from .answer.answerer import FaqAnswerer, load_embedder
+from .answer.answerer import FaqAnswerer
 from .answer.calibrate import calibrate_untuned
+from .answer.encoders import load_encoder
 from .answer.faq import load_faq
 from .answer.registry import AnswererRegistry
 from .config import AgentConfig, TenantSettings
@@ -43,9 +44,9 @@ def load_avatar(spec: str) -> Avatar:
     return avatar
 
 
-def base_answerer(faq: Path, embedder, threshold: float | str, handoff_text: str) -> FaqAnswerer:
+def base_answerer(faq: Path, encoders: list, threshold: float | str, handoff_text: str) -> FaqAnswerer:
     """The un-tuned answerer of a FAQ file, its threshold calibrated on the FAQ itself when the config says auto."""
-    answerer = FaqAnswerer(load_faq(faq), embedder, 0.5, handoff_text)
+    answerer = FaqAnswerer(load_faq(faq), encoders, 0.5, handoff_text)
     if threshold == "auto":
         outcomes = calibrate_untuned(answerer)
         log.info("%s: hand-off threshold %.3f (made phrasings answered right %.0f%%, off-topic handed off %.0f%%)",
@@ -68,11 +69,13 @@ class Engines:
     def load(cls, config: AgentConfig) -> "Engines":
         started = time.perf_counter()
         tenants = [config.tenant(t) for t in config.tenants]
-        embedder = load_embedder(config.threads)
+        encoders = {name: load_encoder(name, config.threads) for name in config.answer.encoders}
         faqs = {config.answer.faq_path} | {t.faq_path for t in tenants}
-        answerers_by_faq = {faq: base_answerer(faq, embedder, config.answer.confidence_threshold, config.answer.handoff_text) for faq in faqs}
+        answerers_by_faq = {faq: base_answerer(faq, list(encoders.values()), config.answer.confidence_threshold, config.answer.handoff_text)
+                            for faq in faqs}
         answerers = AnswererRegistry(answerers_by_faq[config.answer.faq_path], config.answer.versions_dir, config.threads,
-                                     config.answer.handoff_text, base_by_tenant={t.id: answerers_by_faq[t.faq_path] for t in tenants})
+                                     config.answer.handoff_text, base_by_tenant={t.id: answerers_by_faq[t.faq_path] for t in tenants},
+                                     shared=encoders)
         answerers.restore([t.id for t in tenants])
         voices = {(config.speak.voice, config.speak.length_scale)} | {(t.voice, t.length_scale) for t in tenants}
         specs = {config.render.avatar} | {t.avatar for t in tenants}

@@ -49,4 +49,5 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 bash scripts/fetch_kokoro.sh
+bash scripts/fetch_mpnet.sh
 echo "== setup done"

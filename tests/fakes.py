@@ -146,7 +146,7 @@ class PhrasingAnswerer:
         return Answer(self.handoff_text, "apologetic", 0.0, True, None)
 
 
-def load_fake_version(entries, model_dir, threshold, handoff_text, threads=1) -> PhrasingAnswerer:
+def load_fake_version(entries, folder, manifest, handoff_text) -> PhrasingAnswerer:
     return PhrasingAnswerer(entries, handoff_text)
 
 

@@ -8,8 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from agent.answer.answerer import BUILT_IN, FaqAnswerer, load_embedder
+from agent.answer.answerer import BUILT_IN, FaqAnswerer
 from agent.answer.calibrate import GENERIC_OFF_TOPIC, calibrate_untuned, evaluate
+from agent.answer.encoders import ENCODERS, MINILM, EncoderMissing, load_encoder
 from agent.answer.faq import FaqEntry, load_faq
 from agent.answer.finetune import load_eval_file
 from agent.answer.phrasings import make_phrasings, template_phrasings
@@ -21,13 +22,14 @@ DOMAINS = ("shop", "telecom", "bank")
 
 
 @pytest.fixture(scope="module")
-def embedder():
-    return load_embedder(1)
+def encoders():
+    """The encoders the shipped config uses (all of them)."""
+    return [load_encoder(name) for name in ENCODERS]
 
 
 @pytest.fixture(scope="module")
-def shop(embedder):
-    answerer = FaqAnswerer(load_faq(FAQS / "shop.csv"), embedder)
+def shop(encoders):
+    answerer = FaqAnswerer(load_faq(FAQS / "shop.csv"), encoders)
     calibrate_untuned(answerer)
     return answerer
 
@@ -99,9 +101,9 @@ def test_two_close_candidates_get_a_clarifying_question_and_the_next_turn_picks_
     assert answerer.answer("the second one").handoff, "without the clarifying question it means nothing"
 
 
-def test_made_phrasings_are_deterministic_deduplicated_and_their_own_entry_s(embedder):
+def test_made_phrasings_are_deterministic_deduplicated_and_their_own_entry_s(encoders):
     entries = load_faq(FAQS / "telecom.csv")
-    answerer = FaqAnswerer(entries, embedder)
+    answerer = FaqAnswerer(entries, encoders[:1])
     first, again = make_phrasings(entries, answerer.scorer, 0), make_phrasings(entries, answerer.scorer, 0)
     assert first == again
     made = [[p.text for p in tr + ho] for tr, ho in zip(first.train, first.held_out)]
@@ -113,14 +115,14 @@ def test_made_phrasings_are_deterministic_deduplicated_and_their_own_entry_s(emb
     assert sum(map(len, raw)) > len(flat), "phrasings that read as another entry are dropped"
 
 
-def test_calibrated_threshold_hands_off_off_topic_questions_and_answers_customers(embedder):
+def test_calibrated_threshold_hands_off_off_topic_questions_and_answers_customers(encoders):
     """A floor, not the goal (README, FAQ matching): catches a calibration or matching regression on all three domains."""
     for domain in DOMAINS:
-        answerer = FaqAnswerer(load_faq(FAQS / f"{domain}.csv"), embedder)
+        answerer = FaqAnswerer(load_faq(FAQS / f"{domain}.csv"), encoders)
         outcomes = calibrate_untuned(answerer)
         assert 0 < outcomes.threshold < 1 and outcomes.off_topic_recall >= 0.9
         report = evaluate(answerer, *load_eval_file(FAQS / f"{domain}_eval.jsonl"))
-        assert report.off_topic_recall >= 0.8 and report.top1_accuracy >= 0.55, (domain, report.as_dict() | {"misses": len(report.misses)})
+        assert report.off_topic_recall >= 0.8 and report.top1_accuracy >= 0.6, (domain, report.as_dict() | {"misses": len(report.misses)})
 
 
 def _finetune(*args: str) -> subprocess.CompletedProcess:
@@ -145,16 +147,40 @@ def test_finetune_refuses_a_broken_faq_or_evaluation_file_before_any_work(tmp_pa
 def test_finetune_writes_a_version_with_its_phrasings_calibration_and_report(tmp_path):
     faq = tmp_path / "faq.csv"
     faq.write_text((FAQS / "shop.csv").read_text())
-    run = _finetune("--faq", str(faq), "--steps", "2", "--tenant", "t", "--versions-dir", str(tmp_path / "v"),
-                    "--eval", str(FAQS / "shop_eval.jsonl"))
+    lines = (FAQS / "shop_eval.jsonl").read_text().splitlines()
+    evaluation = tmp_path / "eval.jsonl"  # a sample: the report's rows, not its numbers, are checked here
+    evaluation.write_text("\n".join([*lines[:20], *[line for line in lines if '"expect": null' in line][:10]]))
+    run = _finetune("--faq", str(faq), "--steps", "2", "--tenant", "t", "--versions-dir", str(tmp_path / "v"), "--eval", str(evaluation))
     assert run.returncode == 0, run.stderr[-2000:]
     version = tmp_path / "v" / "t" / "v1"
     import json
 
     manifest = json.loads((version / "manifest.json").read_text())
-    assert 0 < manifest["threshold"] < 1 and set(manifest["metrics"]) == {"BM25", "base all-MiniLM-L6-v2", "fine-tuned (this version)"}
+    assert 0 < manifest["threshold"] < 1 and manifest["encoders"] == list(ENCODERS)
+    assert list(manifest["metrics"]) == ["BM25", f"base {MINILM}", f"base {' + '.join(ENCODERS)}",
+                                         f"fine-tuned (this version: {' + '.join(ENCODERS)}, {MINILM} tuned)"]
     assert len(manifest["phrasings_per_entry"]) == 27 and (version / "phrasings.json").exists()
     assert "phrasings made:" in run.stdout and "| BM25 |" in run.stdout
+    from agent.answer.registry import load_version
+
+    answerer = load_version(load_faq(version / "faq.csv"), version, manifest, "a person will help")
+    assert answerer.threshold == manifest["threshold"] and len(answerer.scorer.scorers) == len(ENCODERS)
+    assert answerer.answer("do you take paypal").matched == ("What payment methods do you accept?",)
+
+
+def test_encoders_are_named_in_the_config_and_a_missing_one_says_how_to_install_it(tmp_path):
+    from agent.config import ConfigError, load_config
+
+    (tmp_path / "faq.csv").write_text("question,answer\nq?,a\n")
+    path = tmp_path / "agent.yaml"
+    path.write_text("answer:\n  faq_path: faq.csv\n  encoders: [all-MiniLM-L6-v2]\n")
+    assert load_config(path).answer.encoders == [MINILM]
+    for wrong in ("[bert-base]", "[]", "[all-MiniLM-L6-v2, all-MiniLM-L6-v2]"):
+        path.write_text(f"answer:\n  faq_path: faq.csv\n  encoders: {wrong}\n")
+        with pytest.raises(ConfigError, match="answer.encoders"):
+            load_config(path)
+    with pytest.raises(EncoderMissing, match="unknown encoder"):
+        load_encoder("bert-base")
 
 
 def test_threshold_config_is_auto_or_a_number_between_0_and_1(tmp_path):

