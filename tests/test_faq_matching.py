@@ -181,6 +181,14 @@ def test_encoders_are_named_in_the_config_and_a_missing_one_says_how_to_install_
             load_config(path)
     with pytest.raises(EncoderMissing, match="unknown encoder"):
         load_encoder("bert-base")
+    from agent.answer.registry import AnswererRegistry
+
+    version = tmp_path / "versions" / "t" / "v1"  # saved by a server whose config named another encoder
+    version.mkdir(parents=True)
+    (version / "faq.csv").write_text("question,answer\nq?,a\n")
+    (version / "manifest.json").write_text('{"version": "v1", "threshold": 0.5, "encoders": ["bert-base"]}')
+    with pytest.raises(EncoderMissing, match="bert-base"):
+        AnswererRegistry(None, tmp_path / "versions").load("t", "v1")
 
 
 def test_threshold_config_is_auto_or_a_number_between_0_and_1(tmp_path):

@@ -110,6 +110,8 @@ class MeanScorer:
 
 
 def entry_scorer(entries: Sequence[FaqEntry], encoders: Sequence, built_in: int = 0) -> EntryScorer | MeanScorer:
+    if not encoders:
+        raise ValueError("FAQ matching needs at least one sentence encoder (answer.encoders)")
     scorers = [EntryScorer(entries, encoder, built_in) for encoder in encoders]
     return scorers[0] if len(scorers) == 1 else MeanScorer(scorers)
 

@@ -176,6 +176,8 @@ async def activate_version(request: web.Request) -> web.Response:
         previous = await request.app[CALLS].activate_faq(tenant, version)
     except VersionError as exc:
         return json_error(404, str(exc))
+    except FaqError as exc:  # the version exists but cannot be loaded here (an encoder it needs is not installed)
+        return json_error(409, str(exc))
     return web.json_response({"tenant": tenant, "active": version, "previous": previous})
 
 
