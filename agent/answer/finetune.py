@@ -54,15 +54,17 @@ def augment(text: str, rng: np.random.Generator) -> str:
     return out
 
 
-def train_embedder(entries: Sequence[FaqEntry], phrasings: Sequence[Sequence[Phrasing]], steps: int, seed: int, threads: int,
+def train_embedder(base, entries: Sequence[FaqEntry], phrasings: Sequence[Sequence[Phrasing]], steps: int, seed: int,
                    progress: Progress):
-    """Contrastive fine-tune: each row pulls one (augmented) way of asking toward its whole entry."""
+    """Contrastive fine-tune of a copy of `base` (left as it is): each row pulls one (augmented) way of asking toward its whole entry."""
+    import copy
+
     import torch
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = load_encoder(TUNABLE, threads)
+    model = copy.deepcopy(base)
     loss_fn = MultipleNegativesRankingLoss(model)
     optimiser = torch.optim.AdamW(model.parameters(), lr=3e-5)
     model.train()
@@ -76,17 +78,16 @@ def train_embedder(entries: Sequence[FaqEntry], phrasings: Sequence[Sequence[Phr
         optimiser.step()
         progress(step, steps, float(loss.item()))
     model.eval()
-    return averaged_with_base(model, threads)
+    return averaged_with_base(model, base)
 
 
-def averaged_with_base(model, threads: int, share: float = TUNED_SHARE):
+def averaged_with_base(model, base, share: float = TUNED_SHARE):
     """The fine-tuned weights averaged with the base model's (WiSE-FT): keeps what the base knows of real wordings."""
     import torch
 
-    base = load_encoder(TUNABLE, threads).state_dict()
-    tuned = model.state_dict()
+    weights, tuned = base.state_dict(), model.state_dict()
     with torch.no_grad():
-        model.load_state_dict({k: share * v + (1 - share) * base[k] if v.is_floating_point() else v for k, v in tuned.items()})
+        model.load_state_dict({k: share * v + (1 - share) * weights[k] if v.is_floating_point() else v for k, v in tuned.items()})
     return model
 
 
@@ -150,7 +151,7 @@ def finetune(faq_path: Path, entries: list[FaqEntry], versions_dir: Path, tenant
     base_answerer = FaqAnswerer(entries, [base[name] for name in encoders])
     split = make_phrasings(entries, base_answerer.scorer, seed)
     phrased = time.time()
-    tuned = train_embedder(entries, split.train, steps, seed, threads, progress)
+    tuned = train_embedder(base[TUNABLE], entries, split.train, steps, seed, progress)
     trained = time.time()
     # The made phrasings teach the model; the index holds the operator's words alone.
     tuned_answerer = FaqAnswerer(entries, [tuned if name == TUNABLE else base[name] for name in names])
@@ -159,14 +160,13 @@ def finetune(faq_path: Path, entries: list[FaqEntry], versions_dir: Path, tenant
     if evaluation is not None:
         in_scope, off_topic = evaluation
         bm25 = FaqAnswerer(entries, scorer=Bm25Scorer([*entries, *BUILT_IN]), clarify_margin=0.0)
-        compared = {"BM25": bm25, f"base {MINILM}": FaqAnswerer(entries, [base[TUNABLE]])}
-        if list(encoders) != [MINILM]:
-            compared[f"base {' + '.join(encoders)}"] = base_answerer
-        compared[f"fine-tuned (this version: {' + '.join(names)}, {TUNABLE} tuned)"] = tuned_answerer
-        for name, answerer in compared.items():
-            if answerer is not tuned_answerer:
-                calibrate(answerer, split.held_out_pairs())
+        minilm_alone = base_answerer if list(encoders) == [MINILM] else FaqAnswerer(entries, [base[MINILM]])
+        # One row when MiniLM alone is the configured set: the two keys are then the same.
+        untuned = {"BM25": bm25, f"base {MINILM}": minilm_alone, f"base {' + '.join(encoders)}": base_answerer}
+        for name, answerer in untuned.items():
+            calibrate(answerer, split.held_out_pairs())
             report[name] = evaluate(answerer, in_scope, off_topic).as_dict()
+        report[f"fine-tuned (this version: {' + '.join(names)}, {TUNABLE} tuned)"] = evaluate(tuned_answerer, in_scope, off_topic).as_dict()
 
     versions_dir = Path(versions_dir) / tenant
     versions_dir.mkdir(parents=True, exist_ok=True)

@@ -54,7 +54,7 @@ def load_version(entries, folder: Path, manifest: dict, handoff_text: str, share
     `shared`: encoders already loaded by name (un-tuned), used rather than loading another copy.
     """
     shared = shared or {}
-    encoders = [load_encoder(name, threads, folder / "model") if name == TUNABLE else shared.get(name) or load_encoder(name, threads)
+    encoders = [load_encoder(name, threads, folder / "model") if name == TUNABLE else shared[name] if name in shared else load_encoder(name, threads)
                 for name in version_encoders(manifest)]
     return FaqAnswerer(entries, encoders, manifest["threshold"], handoff_text)
 
