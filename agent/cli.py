@@ -104,6 +104,10 @@ def _benchmark(args) -> int:
         from benchmarks.voices import main as voices_main
 
         return voices_main([])
+    if args.suite == "asr":
+        from benchmarks.asr import main as asr_main
+
+        return asr_main(["--threads", str(args.threads)])
     if args.suite == "faq":
         from benchmarks.faq import main as faq_main
 
@@ -205,13 +209,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = jobs.add_parser("benchmark", help="measure end-of-speech to first-audio latency and render fps", description="Latency and render benchmark on recorded questions.")
     bench.add_argument("--config", default=DEFAULT_CONFIG, help="YAML config (default: %(default)s)")
-    bench.add_argument("suite", nargs="?", default="latency", choices=["latency", "render", "browser", "voices", "faq", "front", "cluster"],
+    bench.add_argument("suite", nargs="?", default="latency", choices=["latency", "render", "browser", "voices", "asr", "faq", "front", "cluster"],
                        help="latency: in-process pipeline; render: renderers; browser: real Chromium calls, glass to glass; voices: real-time factor per voice; "
+                            "asr: WER and time per turn on real speech and short utterances, ours against faster-whisper's transcribe(); "
                             "faq: FAQ matching per encoder set on the shipped evaluation FAQs, accuracy and ms a turn; "
                             "front: signalling requests/s of the HTTP front alone; cluster: calls a two-node loopback Ray cluster holds at >= 24 fps (default: %(default)s)")
     bench.add_argument("--runs", type=int, default=5, help="latency, browser: questions to time (default: %(default)s; browser: use 10 or more)")
     bench.add_argument("--sessions", type=int, default=1, help="latency: concurrent sessions; cluster: the most calls to try (default: %(default)s, cluster: 8)")
     bench.add_argument("--cold", action="store_true", help="latency: without speaking the FAQ's answers ahead")
+    bench.add_argument("--threads", type=int, default=1, help="asr: CPU threads per Whisper model (default: %(default)s)")
     bench.add_argument("--frames", type=int, default=200, help="render: frames to time (default: %(default)s)")
     bench.add_argument("--avatar", action="append", help="render: avatar to measure, a built-in name or a GLB (repeatable; default: default and stylised)")
     bench.add_argument("--png", help="render: write one frame from pbr (left) and lean (right) side by side to this PNG")

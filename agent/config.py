@@ -76,12 +76,13 @@ class AnswerConfig(StrictModel):
         return value
 
 
-VOICE_PATTERN = r"joe|kokoro:[ab][fm]_[a-z]+"
+VOICE_PATTERN = r"joe|kokoro:[ab][fm]_[a-z]+|espeak:[a-z][a-z0-9+_-]*"
 
 
 class SpeakConfig(StrictModel):
     voice: str = Field("joe", pattern=VOICE_PATTERN,
-                       description="joe (Piper, fast) or kokoro:<name> (natural, ~real time per CPU core; e.g. kokoro:af_heart)")
+                       description="joe (Piper, fast), kokoro:<name> (natural, ~real time per CPU core; e.g. kokoro:af_heart) "
+                                   "or espeak:<voice> (robotic, instant, many languages; e.g. espeak:cmn)")
     length_scale: float = Field(1.0, gt=0.3, lt=3.0)
 
 

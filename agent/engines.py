@@ -5,8 +5,9 @@ import logging
 import os
 import threading
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .animate.lipsync import AudioToFace
@@ -16,7 +17,10 @@ from .answer.encoders import load_encoder
 from .answer.faq import load_faq
 from .answer.registry import AnswererRegistry
 from .config import AgentConfig, TenantSettings
-from .hear.transcriber import Transcriber
+from models.whisper import load_whisper
+
+from .hear.transcriber import WhisperTranscriber
+from .hear.vocabulary import faq_vocabulary
 from .render.avatar import Avatar
 from .render.head_builder import DEFAULT_PRESET, PRESETS, build_head
 from .render.stylised_head import build_stylised_head
@@ -58,12 +62,13 @@ def base_answerer(faq: Path, encoders: list, threshold: float | str, handoff_tex
 
 @dataclass
 class Engines:
-    transcriber: Transcriber
+    transcriber: WhisperTranscriber  # unbiased; each tenant's calls hear with its FAQ's words (transcriber_for)
     answerers: AnswererRegistry  # per tenant, swappable while calls go on
     voices: dict[tuple[str, float], CachedVoice]  # by voice name and speaking rate (length_scale)
     face_model: AudioToFace
     avatars: dict[str, Avatar]  # by avatar spec ('default' or a file)
     executor: ThreadPoolExecutor  # model work runs here, off the event loop
+    _vocabularies: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary)  # per answerer (FAQ version)
 
     @classmethod
     def load(cls, config: AgentConfig) -> "Engines":
@@ -79,11 +84,14 @@ class Engines:
         answerers.restore([t.id for t in tenants])
         voices = {(config.speak.voice, config.speak.length_scale)} | {(t.voice, t.length_scale) for t in tenants}
         specs = {config.render.avatar} | {t.avatar for t in tenants}
+        # Two workers share the weights, so two calls' turns (or a turn and a sentence's face) are heard at once.
+        whisper = load_whisper(config.hear.asr_model, "auto", config.hear.asr_threads, workers=2)
+        face_whisper = whisper if config.hear.asr_model == "tiny.en" else load_whisper("tiny.en", config.animate.device, config.threads)
         engines = cls(
-            transcriber=Transcriber(config.hear.asr_model, config.hear.language, config.hear.asr_threads),
+            transcriber=WhisperTranscriber(whisper, config.hear.language),
             answerers=answerers,
             voices={(name, rate): CachedVoice(make_voice(name, config.threads, rate)) for name, rate in voices},
-            face_model=AudioToFace(config.render.fps, config.animate.model_dir, config.animate.device, config.threads),
+            face_model=AudioToFace(config.render.fps, config.animate.model_dir, config.animate.device, config.threads, face_whisper),
             avatars={spec: load_avatar(spec) for spec in specs},
             executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="models"),
         )
@@ -92,7 +100,18 @@ class Engines:
 
     def stages_for(self, tenant: TenantSettings) -> CallStages:
         """One call's stages for this tenant."""
-        return CallStages(self.transcriber, self.answerers.for_tenant(tenant.id), self.voice_for(tenant), self.face_model, self.executor)
+        return CallStages(self.transcriber_for(tenant), self.answerers.for_tenant(tenant.id), self.voice_for(tenant), self.face_model,
+                          self.executor)
+
+    def transcriber_for(self, tenant: TenantSettings) -> WhisperTranscriber:
+        """Hears with the words of the tenant's active FAQ version, looked up per turn (a live swap applies at once)."""
+        def vocabulary() -> tuple[str, ...]:
+            answerer = self.answerers.get(tenant.id)
+            if answerer not in self._vocabularies:
+                self._vocabularies[answerer] = faq_vocabulary(answerer.entries, self.transcriber.whisper.tokenizer)
+            return self._vocabularies[answerer]
+
+        return self.transcriber.with_vocabulary(vocabulary)
 
     def voice_for(self, tenant: TenantSettings) -> CachedVoice:
         return self.voices[(tenant.voice, tenant.length_scale)]

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+SPEECH_RATE = 16_000  # what every model that hears speech takes: Whisper, the VAD, the turn model, the face model
+
 
 def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
     """A whole clip from one rate to another (soxr, high quality)."""

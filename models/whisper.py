@@ -1,12 +1,57 @@
-"""Whisper models in CTranslate2 format, found inside PyPI packages (never a hub): the transcriber's and the
-face model's speech encoder share this one lookup."""
+"""Whisper in CTranslate2 format, found inside PyPI packages (never a hub), loaded once per process and shared by the
+transcriber (`agent/hear/transcriber.py`) and the face model's ears (`models/audio2face/encoder.py`)."""
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+
+from .devices import ctranslate2_device
 
 
 class AsrModelMissing(RuntimeError):
     pass
+
+
+@dataclass(frozen=True)
+class Whisper:
+    """One loaded Whisper: its CTranslate2 model, its mel features and its tokenizer.
+
+    `workers` replicas share the weights (CTranslate2 keeps one copy per device), so that many encodes or
+    decodes run at once from different threads, each with `threads` threads of its own.
+    """
+
+    name: str
+    model: object  # ctranslate2.models.Whisper
+    mel: object  # faster_whisper.feature_extractor.FeatureExtractor
+    tokenizer: object  # tokenizers.Tokenizer
+    device: str
+
+    @property
+    def multilingual(self) -> bool:
+        return self.model.is_multilingual
+
+    def encode(self, mel: np.ndarray, to_cpu: bool = False):
+        """Mel frames [80, T] (T even, at most 3000) -> the encoder's output for one clip ([1, T/2, width])."""
+        import ctranslate2
+
+        return self.model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[None], np.float32)), to_cpu=to_cpu)
+
+
+def load_whisper(name: str = "tiny.en", device: str = "auto", threads: int = 1, workers: int = 1) -> Whisper:
+    import ctranslate2
+    import tokenizers
+    from faster_whisper.feature_extractor import FeatureExtractor
+
+    folder = resolve_model_dir(name)
+    device = ctranslate2_device(device)
+    model = ctranslate2.models.Whisper(str(folder), device=device, compute_type="float16" if device == "cuda" else "int8",
+                                      intra_threads=threads, inter_threads=workers)
+    preprocessor = folder / "preprocessor_config.json"
+    n_mels = json.loads(preprocessor.read_text()).get("feature_size", 80) if preprocessor.exists() else 80
+    return Whisper(name, model, FeatureExtractor(feature_size=n_mels), tokenizers.Tokenizer.from_file(str(folder / "tokenizer.json")), device)
 
 
 def resolve_model_dir(name: str) -> Path:

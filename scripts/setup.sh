@@ -14,7 +14,8 @@ if [ "$GPU" = auto ]; then command -v nvidia-smi >/dev/null 2>&1 && GPU=1 || GPU
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 packages=(espeak-ng flite libosmesa6 libegl1 libgl1)
-[ "$WITH_TEST_TOOLS" = 1 ] && packages+=(chromium iproute2)  # iproute2: the cluster tests' network namespace
+# iproute2: the cluster tests' network namespace; pocketsphinx-testdata: real speakers for the ASR benchmark
+[ "$WITH_TEST_TOOLS" = 1 ] && packages+=(chromium iproute2 pocketsphinx-testdata)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

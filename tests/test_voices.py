@@ -5,15 +5,14 @@ import pytest
 
 from agent.config import ConfigError, load_config
 from agent.speak.voices import make_voice
-from agent.hear.transcriber import Transcriber
 from agent.speak.kokoro_voice import KokoroVoice, kokoro_voices
 from agent.speak.phonemes import VoiceUnavailable
 from models.audio import resample
 
 
 @pytest.fixture(scope="module")
-def transcriber():
-    return Transcriber("tiny.en", "en", 1)
+def transcriber(engines):
+    return engines.transcriber
 
 
 def test_kokoro_is_installed_with_english_women_and_men_voices():

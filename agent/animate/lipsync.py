@@ -14,9 +14,9 @@ from models.audio2face.runtime import WEIGHTS_DIR, FaceModel, resample_poses
 
 
 class AudioToFace:
-    def __init__(self, fps: int = 25, model_dir: Path | None = None, device: str = "auto", threads: int = 1) -> None:
+    def __init__(self, fps: int = 25, model_dir: Path | None = None, device: str = "auto", threads: int = 1, whisper=None) -> None:
         self.fps = fps
-        self.model = FaceModel(model_dir or WEIGHTS_DIR, device=device, threads=threads)
+        self.model = FaceModel(model_dir or WEIGHTS_DIR, device=device, threads=threads, whisper=whisper)
 
     def animate(self, audio: np.ndarray, sample_rate: int, emotion: str = "neutral") -> np.ndarray:
         """[frames, 52] weights, frame i at i / fps seconds, one frame per started 1/fps of audio."""

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..messages import Answer
+from ..numbers import numbers_as_digits
 from ..speak.sentences import split_sentences
 from .faq import FaqEntry
 
@@ -86,7 +87,9 @@ class EntryScorer:
         self._entries = self.embed([entry_text(e) for e in self.entries])
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return np.asarray(self._encoder.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True), np.float32)
+        """Numbers read as digits on both sides: "ten countries" and "10 countries" are one question."""
+        texts = [numbers_as_digits(t) for t in texts]
+        return np.asarray(self._encoder.encode(texts, normalize_embeddings=True, convert_to_numpy=True), np.float32)
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """(len(texts), len(entries)) scores."""
@@ -130,6 +133,7 @@ class FaqAnswerer:
     def __init__(self, entries: list[FaqEntry], encoders: Sequence = (), threshold: float = 0.5, handoff_text: str = "",
                  clarify_margin: float = CLARIFY_MARGIN, scorer=None) -> None:
         self.entries = [*entries, *BUILT_IN]
+        self.encoders = list(encoders)
         self.threshold = threshold
         self.clarify_margin = clarify_margin
         self.handoff_text = handoff_text or "Let me connect you to a person who can help."

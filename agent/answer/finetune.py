@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..numbers import numbers_as_digits
 from .answerer import BUILT_IN, FaqAnswerer, entry_text
 from .encoders import MINILM, TUNABLE, load_encoder
 from .calibrate import calibrate, evaluate
@@ -68,10 +69,10 @@ def train_embedder(base, entries: Sequence[FaqEntry], phrasings: Sequence[Sequen
     loss_fn = MultipleNegativesRankingLoss(model)
     optimiser = torch.optim.AdamW(model.parameters(), lr=3e-5)
     model.train()
-    targets = [entry_text(e) for e in entries]
+    targets = [numbers_as_digits(entry_text(e)) for e in entries]  # as the answerer reads them (EntryScorer.embed)
     pools = [[*e.phrasings, *(p.text for p in made)] for e, made in zip(entries, phrasings)]
     for step in range(1, steps + 1):
-        anchors = [augment(pool[int(rng.integers(len(pool)))], rng) for pool in pools]
+        anchors = [numbers_as_digits(augment(pool[int(rng.integers(len(pool)))], rng)) for pool in pools]
         loss = loss_fn([model.preprocess(anchors), model.preprocess(targets)], None)
         optimiser.zero_grad()
         loss.backward()
@@ -105,7 +106,7 @@ class Bm25Scorer:
 
 
 def _tokens(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower())
+    return re.findall(r"[a-z0-9']+", numbers_as_digits(text).lower())
 
 
 def load_eval_file(path: Path) -> tuple[list[tuple[str, str]], list[str]]:

@@ -12,8 +12,7 @@ from functools import cached_property
 
 import numpy as np
 
-from models.devices import ctranslate2_device
-from models.whisper import resolve_model_dir
+from models.whisper import Whisper, load_whisper
 
 from .features import OUTPUT_FPS, SAMPLE_RATE
 
@@ -25,21 +24,15 @@ HISTORY_S, HOP_S, LOOK_AHEAD_S = 1.0, 0.24, 0.32
 class WhisperEncoderFeatures:
     kind, dim, stride, look_ahead_s = "whisper", 384, 1, HOP_S + LOOK_AHEAD_S
 
-    def __init__(self, model: str = "tiny.en", device: str = "cpu", threads: int = 1) -> None:
-        import ctranslate2
-        from faster_whisper.feature_extractor import FeatureExtractor
-
-        device = ctranslate2_device(device)
-        self._encoder = ctranslate2.models.Whisper(str(resolve_model_dir(model)), device=device,
-                                                   compute_type="float16" if device == "cuda" else "int8",
-                                                   intra_threads=threads, inter_threads=1)
-        self._mel = FeatureExtractor()
-        self.device = device
+    def __init__(self, device: str = "cpu", threads: int = 1, whisper: Whisper | None = None) -> None:
+        """`whisper`: the process's loaded tiny.en (the transcriber's), else one of its own."""
+        self._whisper = whisper or load_whisper("tiny.en", device, threads)
+        if self._whisper.name != "tiny.en":
+            raise ValueError(f"the face model hears through Whisper tiny.en's encoder, not {self._whisper.name}")
+        self.device = self._whisper.device
 
     def encode_window(self, audio16k: np.ndarray) -> np.ndarray:
         """[ceil(len / 320), 384]: frame i centred at i * 20 ms of this window (at most 30 s)."""
-        import ctranslate2
-
         n = -(-len(audio16k) // FRAME)
         if n == 0:
             return np.zeros((0, self.dim), np.float32)
@@ -47,8 +40,8 @@ class WhisperEncoderFeatures:
             raise ValueError(f"the encoder takes at most {MAX_FRAMES * FRAME / SAMPLE_RATE:.0f} s at once")
         padded = np.zeros(n * FRAME, np.float32)
         padded[: len(audio16k)] = audio16k
-        mel = self._mel(padded, padding=0)  # [80, 2n]: frame j centred at j * 10 ms
-        encoded = self._encoder.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[None, :, : 2 * n])), to_cpu=True)
+        mel = self._whisper.mel(padded, padding=0)  # [80, 2n]: frame j centred at j * 10 ms
+        encoded = self._whisper.encode(mel[:, : 2 * n], to_cpu=True)
         return np.asarray(encoded, np.float32)[0, :n]
 
     def __call__(self, audio16k: np.ndarray) -> np.ndarray:

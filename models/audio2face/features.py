@@ -138,11 +138,12 @@ class LogMelFeatures:
 FEATURE_KINDS = ("whisper", "logmel")
 
 
-def make_features(kind: str, device: str = "cpu", threads: int = 1) -> Features:
+def make_features(kind: str, device: str = "cpu", threads: int = 1, whisper=None) -> Features:
+    """`whisper`: a loaded `models.whisper.Whisper` tiny.en to hear through (shared with the transcriber), for kind whisper."""
     if kind == "logmel":
         return LogMelFeatures()
     if kind == "whisper":
         from .encoder import WhisperEncoderFeatures
 
-        return WhisperEncoderFeatures(device=device, threads=threads)
+        return WhisperEncoderFeatures(device=device, threads=threads, whisper=whisper)
     raise ValueError(f"unknown feature kind {kind!r}: use one of {', '.join(FEATURE_KINDS)}")

@@ -27,7 +27,8 @@ class ModelMissing(FileNotFoundError):
 
 
 class FaceModel:
-    def __init__(self, model_dir: Path = WEIGHTS_DIR, device: str = "auto", threads: int = 1) -> None:
+    def __init__(self, model_dir: Path = WEIGHTS_DIR, device: str = "auto", threads: int = 1, whisper=None) -> None:
+        """`whisper`: the process's loaded Whisper tiny.en, for a model that hears through its encoder (else it loads one)."""
         import onnxruntime as ort
 
         model_dir = Path(model_dir)
@@ -36,7 +37,7 @@ class FaceModel:
             raise ModelMissing(f"no trained audio-to-face model in {model_dir} (run `avatar-agent train`)")
         self.card = json.loads(card_path.read_text())
         kind = self.card["features"].get("kind", "logmel")  # format 1 cards: log-mel
-        self.features = make_features(kind, device=device, threads=threads)
+        self.features = make_features(kind, device=device, threads=threads, whisper=whisper)
         self.silence = self.features.silence()[None, :]
         self.left, self.right = self.card["context"]["left"], self.card["context"]["right"]
         self.stride = self.card["context"]["stride"]

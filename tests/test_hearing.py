@@ -1,0 +1,76 @@
+"""What the transcriber hears: short answers without loops, numbers as digits, and the FAQ's own words.
+
+The short-utterance set is the project's own (`benchmarks/speech_sets.py`), spoken by the agent's voices and by
+espeak-ng voices unlike them; `avatar-agent benchmark asr` gives the WER and time table for the same set.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agent.hear.transcriber import cut_repeats, looks_looped, repeated_phrase
+from agent.hear.vocabulary import faq_vocabulary
+from agent.numbers import numbers_as_digits
+from benchmarks.speech_sets import FAQ_WORD_QUESTIONS, SHORT_UTTERANCES, comparable, speaker, word_errors
+
+UTTERANCES = [text for texts in SHORT_UTTERANCES.values() for text in texts]
+
+
+def test_numbers_read_the_same_in_words_and_in_digits():
+    assert numbers_as_digits("my order is four seven two nine") == "my order is 4729"
+    assert numbers_as_digits("My order is 4, 7, 2, 9.") == "My order is 4729."
+    assert numbers_as_digits("my account number is 33 one 8") == "my account number is 3318"
+    assert numbers_as_digits("do you ship to ten countries") == numbers_as_digits("do you ship to 10 countries")
+    assert numbers_as_digits("it costs twenty five dollars") == "it costs 25 dollars"
+    # not everything that sounds like a number is one
+    for text in ("the first one please", "one of my items", "5, 5", "10 30", "it costs $4.99", "oh no"):
+        assert numbers_as_digits(text) == text
+
+
+def test_a_loop_is_told_from_a_customer_who_repeats_himself():
+    for said in ("yes yes", "no no no", "nine nine nine", "thank you thank you", "5, 5, 5"):
+        assert repeated_phrase(said.replace(",", "").split()) is None, said
+    for looped in ("9, 9, 9, 9, 9, 9, 9, 9", "10 of clubs 10 of clubs 10 of clubs", "password password password password password"):
+        assert looks_looped(looped), looped
+    assert cut_repeats("10 of clubs 10 of clubs 10 of clubs") == "10 of clubs"
+    assert cut_repeats("5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5") == "5, 5, 5, 5"
+
+
+@pytest.mark.parametrize("voice,least_right", [("joe", 0.7), ("kokoro:af_heart", 0.8), ("espeak:en-us", 0.5), ("espeak:en-gb", 0.5)])
+def test_short_utterances_come_back_without_loops(engines, voice, least_right):
+    say = speaker(voice)
+    heard = [engines.transcriber.transcribe(say(text)) for text in UTTERANCES]
+    loops = [(text, out) for text, out in zip(UTTERANCES, heard) if looks_looped(out)]
+    assert loops == [], "the decoder ran away"
+    errors, words = map(sum, zip(*(word_errors(text, out) for text, out in zip(UTTERANCES, heard))))
+    right = np.mean([comparable(out) == comparable(text) for text, out in zip(UTTERANCES, heard)])
+    print(f"{voice}: {right:.0%} of {len(UTTERANCES)} short utterances heard exactly, WER {errors / words:.1%}")
+    assert 1 - errors / words >= least_right, list(zip(UTTERANCES, heard))
+
+
+def test_a_spoken_order_number_reaches_the_conversation_as_digits(engines):
+    heard = engines.transcriber.transcribe(speaker("joe")("my order number is four seven two nine"))
+    assert "4729" in heard, heard
+
+
+def test_the_faqs_own_names_are_heard_and_silence_stays_silent(engines):
+    entries, questions = FAQ_WORD_QUESTIONS["bike shop"]
+    words = faq_vocabulary(entries, engines.transcriber.whisper.tokenizer)
+    assert {"Brompton", "Shimano", "Rohloff"} <= set(words)
+    biased = engines.transcriber.with_vocabulary(lambda: words)
+    say = speaker("joe")
+    heard = [biased.transcribe(say(question)) for question, _ in questions]
+    found = [word.lower() in text.lower() for (_, word), text in zip(questions, heard)]
+    assert sum(found) >= 4, heard
+    assert biased.transcribe(np.zeros(32000, np.float32)) == "", "the prompt's words must not be heard in silence"
+
+
+def test_numbers_in_words_or_digits_match_the_same_entry(engines):
+    from agent.answer.answerer import FaqAnswerer
+    from agent.answer.faq import FaqEntry
+
+    faq = [FaqEntry("Do you ship internationally?", "Yes, we ship to over forty countries."),
+           FaqEntry("How much does shipping cost?", "Standard shipping costs 4.99 dollars, free over 50 dollars.")]
+    answerer = FaqAnswerer(faq, engines.answerers.base.encoders, 0.3)
+    assert np.array_equal(answerer.scores("do you ship to forty countries"), answerer.scores("do you ship to 40 countries"))
+    assert answerer.answer("is shipping free over fifty dollars").matched_question == "How much does shipping cost?"
