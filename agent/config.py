@@ -12,15 +12,34 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, field_validator
 
 from .answer.encoders import ENCODERS
+from .avatars.library import is_built_in
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "agent.yaml"
 
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _resolved(value: Path | str, info: ValidationInfo) -> Path:
+    """Relative paths in the file are relative to the file (`load_config` passes its folder as the context)."""
+    value = Path(value).expanduser()
+    return value if value.is_absolute() else (Path((info.context or {}).get("folder", ".")) / value).resolve()
+
+
+def _existing(value: Path | str, info: ValidationInfo) -> Path:
+    found = _resolved(value, info)
+    if not found.exists():
+        raise ValueError(f"file does not exist: {found}")
+    return found
+
+
+def _avatar(value: str | None, info: ValidationInfo) -> str | None:
+    """A built-in head's name, or a glTF/GLB file that exists."""
+    return value if value is None or is_built_in(value) else str(_existing(value, info))
 
 
 class IceServer(StrictModel):
@@ -61,6 +80,16 @@ class AnswerConfig(StrictModel):
     handoff_text: str = "I'm not sure about that one. Let me connect you to a person who can help."
     greeting: str = "Hi, I'm your support assistant. How can I help you today?"
 
+    @field_validator("faq_path")
+    @classmethod
+    def _faq_exists(cls, value: Path, info: ValidationInfo) -> Path:
+        return _existing(value, info)
+
+    @field_validator("versions_dir")
+    @classmethod
+    def _versions_resolved(cls, value: Path, info: ValidationInfo) -> Path:
+        return _resolved(value, info)
+
     @field_validator("encoders")
     @classmethod
     def _each_encoder_once(cls, value):
@@ -90,10 +119,23 @@ class AnimateConfig(StrictModel):
     model_dir: Path | None = Field(None, description="folder with audio2face.onnx + audio2face.json; default: the shipped model")
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
+    @field_validator("model_dir")
+    @classmethod
+    def _trained_model(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        folder = _resolved(value, info)
+        if not (folder / "audio2face.onnx").exists():
+            raise ValueError(f"has no audio2face.onnx: {folder}")
+        return folder
+
 
 class RenderConfig(StrictModel):
     avatar: str = Field("default", description="'default' (MakeHuman head, preset ava), a preset (ava, amara, kenji, walter), "
                                                "'stylised' (the old cartoon head) or a .glb/.gltf file with ARKit morph targets")
+    where: Literal["server", "browser", "auto"] = Field(
+        "server", description="where the face is drawn: server (video from here), browser (the page draws the same avatar from poses "
+                              "this server sends: far less CPU here), auto (browser when the page can, video otherwise)")
     width: int = Field(512, ge=64, le=2048)
     height: int = Field(512, ge=64, le=2048)
     fps: int = Field(25, ge=5, le=60)
@@ -102,6 +144,11 @@ class RenderConfig(StrictModel):
     msaa: Literal[0, 2, 4, 8] = Field(0, description="multisampling for lean shading; 4 is cheap on a GPU, costly on CPU")
     isolation: Literal["process", "thread"] = Field("process", description="render each call in a lower-priority process, or a thread")
     nice: int = Field(10, ge=0, le=19, description="OS priority of render processes below the agent's (0-19)")
+
+    @field_validator("avatar")
+    @classmethod
+    def _avatar_spec(cls, value: str, info: ValidationInfo) -> str:
+        return _avatar(value, info)
 
     @field_validator("width", "height")
     @classmethod
@@ -139,6 +186,17 @@ class TenantConfig(StrictModel):
     avatar: str | None = Field(None, description="a built-in head or a .glb/.gltf (default: render.avatar)")
     length_scale: float | None = Field(None, gt=0.3, lt=3.0, description="speaking rate of the voice, >1 slower (default: speak.length_scale)")
     voice: str | None = Field(None, pattern=VOICE_PATTERN, description="this tenant's voice (default: speak.voice)")
+    render_where: Literal["server", "browser", "auto"] | None = Field(None, description="where this tenant's face is drawn (default: render.where)")
+
+    @field_validator("avatar")
+    @classmethod
+    def _avatar_spec(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _avatar(value, info)
+
+    @field_validator("faq_path")
+    @classmethod
+    def _faq_exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _existing(value, info)
 
     @field_validator("allowed_origins")
     @classmethod
@@ -164,6 +222,7 @@ class TenantSettings:
     avatar: str
     length_scale: float
     voice: str
+    render_where: str
 
 
 class AgentConfig(StrictModel):
@@ -199,6 +258,7 @@ class AgentConfig(StrictModel):
             avatar=own.avatar or self.render.avatar,
             length_scale=own.length_scale or self.speak.length_scale,
             voice=own.voice or self.speak.voice,
+            render_where=own.render_where or self.render.where,
         )
 
 
@@ -228,39 +288,12 @@ def load_config(path: Path | str = DEFAULT_CONFIG) -> AgentConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     try:
-        config = AgentConfig.model_validate(raw)
+        config = AgentConfig.model_validate(raw, context={"folder": path.parent})
     except ValidationError as exc:
         lines = [f"{path}: invalid configuration"]
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"])
-            lines.append(f"  {where}: {err['msg']}")
+            lines.append(f"  {where}: {err['msg'].removeprefix('Value error, ')}")
         raise ConfigError("\n".join(lines)) from None
-
-    def resolved(value: Path | str) -> Path:
-        """Relative paths in the file are relative to the file."""
-        value = Path(value)
-        return value if value.is_absolute() else (path.parent / value).resolve()
-
-    def existing(value: Path | str, what: str) -> Path:
-        found = resolved(value)
-        if not found.exists():
-            raise ConfigError(f"{path}: {what} does not exist: {found}")
-        return found
-
-    config.answer.faq_path = existing(config.answer.faq_path, "answer.faq_path")
-    config.answer.versions_dir = resolved(config.answer.versions_dir)
-    from .render.head_builder import BUILT_IN_AVATARS
-
-    if config.render.avatar not in BUILT_IN_AVATARS:
-        config.render.avatar = str(existing(config.render.avatar, "render.avatar file"))
-    for tenant_id, tenant in config.tenants.items():
-        if tenant.faq_path is not None:
-            tenant.faq_path = existing(tenant.faq_path, f"tenants.{tenant_id}.faq_path")
-        if tenant.avatar is not None and tenant.avatar not in BUILT_IN_AVATARS:
-            tenant.avatar = str(existing(tenant.avatar, f"tenants.{tenant_id}.avatar file"))
-    if config.animate.model_dir is not None:
-        config.animate.model_dir = resolved(config.animate.model_dir)
-        if not (config.animate.model_dir / "audio2face.onnx").exists():
-            raise ConfigError(f"{path}: animate.model_dir has no audio2face.onnx: {config.animate.model_dir}")
     config._source = path.resolve()
     return config

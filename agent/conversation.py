@@ -1,9 +1,10 @@
-"""One customer's conversation: hear -> transcribe -> answer -> speak -> animate -> playout.
+"""One customer's conversation: hear -> transcribe -> answer -> speak -> animate -> the avatar output port.
 
 Transport-free, so the same pipeline runs behind WebRTC, in tests and in
 benchmarks. It knows the stages only by their contracts (`stages.py`); events
 for the page (`events.py`) go to `send_event`. It owns the call's turn counter,
-its state and its response task; `Playout` owns what is being said.
+its state and its response task; its avatar output port (`output/port.py`) owns
+what is being said, and the call attaches the port's sink.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from models.audio import SPEECH_RATE
+
 from . import metrics
 from .animate.speech import animate_sentence
 from .config import HearConfig
@@ -22,7 +25,8 @@ from .events import AgentState, AvatarSaid, ErrorEvent, HandedOff, Interrupted, 
 from .hear.echo import EchoCanceller
 from .hear.turns import SpeechStarted, TurnDetector, TurnEnded, TurnPaused
 from .messages import Reply, Transcript, UserTurn
-from .playout import Playout, PlayoutEvent
+from .output.playout import PlayoutEvent
+from .output.port import AvatarOutput
 from .speak.sentences import split_sentences
 from .stages import CallStages
 
@@ -39,13 +43,14 @@ class EarlyTranscript(NamedTuple):
 
 
 class Conversation:
-    def __init__(self, session_id: str, stages: CallStages, hear: HearConfig, send_event: Callable[[PageEvent], None]) -> None:
+    def __init__(self, session_id: str, stages: CallStages, hear: HearConfig, send_event: Callable[[PageEvent], None],
+                 fps: int = 25) -> None:
         self.session_id = session_id
         self.stages = stages
         self.barge_in = hear.barge_in
         self.send_event = send_event
         self.echo = EchoCanceller() if hear.echo_cancellation else None
-        self.playout = Playout(on_event=self._on_playout, on_audio=self.echo.far_end if self.echo else None)
+        self.output = AvatarOutput(on_event=self._on_playout, on_audio=self.echo.far_end if self.echo else None, fps=fps)
         self.turns = TurnDetector(hear.vad_threshold, hear.end_of_turn_ms, hear.min_speech_ms, hear.max_turn_s)
         self.log = logging.LoggerAdapter(log, {"session": session_id})
         self.state = AgentState.IDLE
@@ -118,7 +123,7 @@ class Conversation:
     def _interrupt(self) -> None:
         if self.responding:
             self._responding.cancel()
-        self.playout.flush()
+        self.output.flush()
         self._awaiting_first_audio.clear()
 
     def _start_response(self, coro) -> asyncio.Task:
@@ -154,7 +159,7 @@ class Conversation:
             self._timed("transcribe", early.started)
         else:
             text = await self._run("transcribe", self.stages.transcriber.transcribe, turn.audio)
-        self.log.info("turn %d heard %r (%.1f s of audio)", turn.turn_id, text, len(turn.audio) / 16000)
+        self.log.info("turn %d heard %r (%.1f s of audio)", turn.turn_id, text, len(turn.audio) / SPEECH_RATE)
         if not text:
             metrics.TURNS_TOTAL.labels("nothing_heard").inc()
             self._set_state(AgentState.IDLE)
@@ -185,7 +190,7 @@ class Conversation:
             audio = await self._run("tts", voice.synthesize, sentence)
             speech = await self._run("animate", animate_sentence, self.stages.face_model, reply.turn_id, sentence, audio,
                                      voice.sample_rate, reply.emotion, index == len(sentences) - 1)
-            self.playout.enqueue(speech)
+            self.output.capture(speech)
 
     # ----- playout events ------------------------------------------------------
     def _on_playout(self, event: PlayoutEvent) -> None:
@@ -215,4 +220,4 @@ class Conversation:
                 await self._responding
             except (asyncio.CancelledError, Exception):
                 pass
-        self.playout.flush()
+        self.output.flush()

@@ -10,42 +10,24 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from models.whisper import load_whisper
 from .animate.lipsync import AudioToFace
 from .answer.answerer import FaqAnswerer
 from .answer.calibrate import calibrate_untuned
 from .answer.encoders import load_encoder
 from .answer.faq import load_faq
 from .answer.registry import AnswererRegistry
+from .avatars.avatar import Avatar
+from .avatars.library import load_avatar
 from .config import AgentConfig, TenantSettings
-from models.whisper import load_whisper
-
 from .hear.transcriber import WhisperTranscriber
 from .hear.vocabulary import faq_vocabulary
-from .render.avatar import Avatar
-from .render.head_builder import DEFAULT_PRESET, PRESETS, build_head
-from .render.stylised_head import build_stylised_head
-from .render.gltf_avatar import load_gltf_avatar
 from .speak.cache import CachedVoice
-from .speak.voices import make_voice
 from .speak.sentences import split_sentences
+from .speak.voices import make_voice
 from .stages import CallStages
 
 log = logging.getLogger(__name__)
-
-
-def load_avatar(spec: str) -> Avatar:
-    """A built-in head ('default', a preset name, 'stylised') or a glTF/GLB path; missing ARKit shapes are reported, not fatal."""
-    if spec == "stylised":
-        return build_stylised_head()
-    if spec == "default" or spec in PRESETS:
-        avatar = build_head(PRESETS[DEFAULT_PRESET if spec == "default" else spec], spec)
-        log.info("avatar %s: MakeHuman head, %d vertices, %d triangles", spec, avatar.vertex_count, len(avatar.faces))
-        return avatar
-    avatar = load_gltf_avatar(spec)
-    if avatar.missing:
-        log.warning("avatar %s lacks %d ARKit shapes (they will not move): %s", avatar.name, len(avatar.missing), ", ".join(avatar.missing))
-    log.info("avatar %s: %d vertices, %d triangles", avatar.name, avatar.vertex_count, len(avatar.faces))
-    return avatar
 
 
 def base_answerer(faq: Path, encoders: list, threshold: float | str, handoff_text: str) -> FaqAnswerer:
@@ -108,7 +90,7 @@ class Engines:
         def vocabulary() -> tuple[str, ...]:
             answerer = self.answerers.get(tenant.id)
             if answerer not in self._vocabularies:
-                self._vocabularies[answerer] = faq_vocabulary(answerer.entries, self.transcriber.whisper.tokenizer)
+                self._vocabularies[answerer] = faq_vocabulary((t for e in answerer.entries for t in e.texts), self.transcriber.whisper.tokenizer)
             return self._vocabularies[answerer]
 
         return self.transcriber.with_vocabulary(vocabulary)

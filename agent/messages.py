@@ -50,6 +50,10 @@ class Reply:
     ended_at: float | None = None
 
 
+OUTPUT_RATE = 48_000  # what the avatar's voice plays at (WebRTC's Opus clock)
+FRAME_SAMPLES = 960  # 20 ms at OUTPUT_RATE: one audio frame of the call
+
+
 @dataclass(frozen=True)
 class AnimatedSpeech:
     """A sentence ready to play: audio at the output rate and one pose per video frame."""

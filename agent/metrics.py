@@ -25,6 +25,7 @@ RENDER_SECONDS = Histogram(
 VIDEO_FPS = Gauge("avatar_video_fps", "Video frames per second over the last second, per call in progress", ["session"], registry=REGISTRY)
 INTERRUPTIONS = Counter("avatar_interruptions_total", "Replies cut short by the customer speaking (barge-in)", registry=REGISTRY)
 ERRORS = Counter("avatar_errors_total", "Errors by kind", ["kind"], registry=REGISTRY)
+POSES_DROPPED = Counter("avatar_poses_dropped_total", "Poses not sent to a page that was not reading them", registry=REGISTRY)
 SPEECH_CACHE = Counter("avatar_speech_cache_total", "Sentences spoken from the speech cache (hit) or synthesised (miss)", ["result"], registry=REGISTRY)
 
 # The cluster front's own (agent/cluster/front.py); each node's stage metrics are at /metrics/nodes/<node>.

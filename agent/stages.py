@@ -1,6 +1,6 @@
 """What the conversation needs from each pipeline stage, and nothing more.
 
-hear (VAD, end of turn) -> Transcriber -> Answerer -> Voice -> FaceModel -> playout -> Renderer
+hear (VAD, end of turn) -> Transcriber -> Answerer -> Voice -> FaceModel -> avatar output port -> Renderer or the page
 
 A stage is any object with these methods: the real models (`hear/transcriber.py`,
 `answer/answerer.py`, `speak/piper_voice.py` behind `speak/cache.py`,
@@ -54,7 +54,8 @@ class Renderer(Protocol):
 
 
 class FrameSource(Protocol):
-    """A renderer the event loop can await: a worker process (`render/worker.py`) or a thread (`render/renderer.py`)."""
+    """A renderer the event loop can await: a worker process (`render/worker.py`) or a thread (`render/renderer.py`);
+    `render/frames.py` starts one per call for the server-video sink (`output/sinks.py`)."""
 
     width: int
     height: int

@@ -108,7 +108,7 @@ def faq_words(ours, theirs) -> None:
     voices = [speaker(v) for v in ("espeak:en-us", "joe")]
     totals = [0, 0, 0, 0]
     for name, (entries, questions) in FAQ_WORD_QUESTIONS.items():
-        words = faq_vocabulary(entries, ours.whisper.tokenizer)
+        words = faq_vocabulary((t for e in entries for t in e.texts), ours.whisper.tokenizer)
         biased = ours.with_vocabulary(lambda words=words: words)
         counts = [0, 0, 0, 0]  # questions, heard without, with, faster-whisper hotwords
         for say in voices:

@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from models.audio import write_wav
-from benchmarks.latency import QUESTIONS, pct, spoken
+from benchmarks.latency import QUESTIONS, pct
+from benchmarks.speech_sets import spoken
 
 ROOT = Path(__file__).resolve().parents[1]
 LOGS = ROOT / "tests" / "artifacts"

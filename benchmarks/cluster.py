@@ -150,8 +150,8 @@ class InstantCalls:
     def __init__(self, answer_sdp: str) -> None:
         self.answer_sdp, self.opened = answer_sdp, 0
 
-    async def open(self, sdp, tenant, caller):
-        from agent.transport.calls import OpenedCall
+    async def open(self, sdp, tenant, caller, page=None):
+        from agent.calls.contract import OpenedCall
 
         self.opened += 1
         return OpenedCall(f"s{self.opened}", self.answer_sdp, "answer", "local")

@@ -10,14 +10,12 @@ import asyncio
 import os
 import resource
 import statistics
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from models.audio import read_wav, resample
+from benchmarks.speech_sets import spoken
 
 QUESTIONS = [
     "What are your opening hours?",
@@ -28,14 +26,6 @@ QUESTIONS = [
     "Which payment methods do you accept?",
     "How much does shipping cost?",
 ]
-
-
-def spoken(text: str, rate: int = 16000) -> np.ndarray:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "q.wav"
-        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(path), text], check=True)
-        pcm, src = read_wav(path)
-    return resample(pcm, src, rate)
 
 
 def _current_rss_mb() -> float:
@@ -68,18 +58,20 @@ class _SessionHarness:
     def __init__(self, name: str, engines, config) -> None:
         from models.arkit import INDEX
         from agent.conversation import Conversation
-        from agent.render.renderer import start_renderer
+        from agent.output.sinks import ServerVideo
+        from agent.render.frames import start_renderer
         from agent.transport.tracks import AvatarAudioTrack, AvatarVideoTrack
 
         tenant = config.tenant(config.default_tenant)
-        self.conversation = Conversation(name, engines.stages_for(tenant), config.hear, lambda event: None)
-        self.renderer = start_renderer(engines.avatar_for(tenant), config.render)
-        self.video = AvatarVideoTrack(self.conversation.playout, self.renderer, config.render.fps)
+        self.conversation = Conversation(name, engines.stages_for(tenant), config.hear, lambda event: None, config.render.fps)
+        self.port = self.conversation.output
+        self.port.attach(ServerVideo(self.port, start_renderer(engines.avatar_for(tenant), config.render), name))
+        self.video = AvatarVideoTrack(self.port.sinks[0], config.render.fps)
         self.jaw = INDEX["jawOpen"]
         from aiortc.codecs.opus import OpusEncoder
         from aiortc.codecs.vpx import Vp8Encoder
 
-        self.audio = AvatarAudioTrack(self.conversation.playout)
+        self.audio = AvatarAudioTrack(self.port)
         self.video_encoder, self.audio_encoder = Vp8Encoder(), OpusEncoder()
         self.frames: list[tuple[float, float]] = []  # (time, jawOpen of the speech pose in that frame)
         self.speech_ends: list[float] = []
@@ -95,7 +87,7 @@ class _SessionHarness:
         loop = asyncio.get_running_loop()
         while not self.stop.is_set():
             frame = await self.video.recv()
-            self.frames.append((time.perf_counter(), float(self.conversation.playout.pose()[self.jaw])))
+            self.frames.append((time.perf_counter(), float(self.port.playout.pose()[self.jaw])))
             await loop.run_in_executor(None, self.video_encoder.encode, frame)
 
     async def ask(self, questions: list[np.ndarray]) -> None:
@@ -123,7 +115,7 @@ class _SessionHarness:
             self.speech_ends.append(start + (fed + (int(loud[-1]) if loud.size else len(speech))) / 16000)
             for i in range(0, len(speech), 320):
                 await feed(speech[i : i + 320])
-            while self.conversation.playout.speaking or self.conversation.responding or time.perf_counter() < self.speech_ends[-1] + 1.0:
+            while self.port.speaking or self.conversation.responding or time.perf_counter() < self.speech_ends[-1] + 1.0:
                 await feed()
 
     def mouth_latencies(self) -> list[float]:
@@ -143,7 +135,7 @@ class _SessionHarness:
         self.stop.set()
         self.audio.stop()
         self.video.stop()
-        self.renderer.close()
+        self.port.close()
 
 
 async def run(config_path: str, runs: int, sessions: int = 1, warm: bool = True) -> dict:

@@ -18,9 +18,9 @@ BLOCK = 10
 
 
 def _poses(config, frames: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    from agent.animate.expression import FaceComposer
     from agent.animate.lipsync import AudioToFace
-    from benchmarks.latency import spoken
+    from agent.output.composer import FaceComposer
+    from benchmarks.speech_sets import spoken
 
     face_model = AudioToFace(config.render.fps, config.animate.model_dir, "cpu", config.threads)
     speech = face_model.animate(spoken("Thanks for calling. Your order shipped yesterday and should arrive on Monday."), 16000, "happy")
@@ -62,10 +62,10 @@ async def _time_worker(avatar, settings, poses) -> list[float]:
 
 def run(config_path: str, frames: int, avatar_spec: str | None, compare_png: str | None = None) -> dict:
     from agent.config import load_config
-    from agent.engines import load_avatar
+    from agent.avatars.library import load_avatar
+    from agent.render.gl import use_gl_backend
     from agent.render.lean import LeanRenderer
     from agent.render.pbr import PbrRenderer
-    from agent.render.renderer import use_gl_backend
 
     config = load_config(config_path)
     settings = config.render

@@ -68,6 +68,12 @@ def with_silence(audio16k: np.ndarray, lead_s: float = 0.3, tail_s: float = 0.5)
                            np.zeros(int(tail_s * SPEECH_RATE), np.float32)])
 
 
+def spoken(text: str, rate: int = SPEECH_RATE, voice: str = "espeak:en-us") -> np.ndarray:
+    """`text` said by one of the agent's voices (espeak-ng en-us by default: a customer unlike the avatar), at `rate`."""
+    made = make_voice(voice)
+    return resample(made.synthesize(text), made.sample_rate, rate)
+
+
 def speaker(voice: str):
     """`say(text) -> 16 kHz turn audio` in one of the agent's voices (joe, kokoro:<name>, espeak:<voice>)."""
     made = make_voice(voice)

@@ -9,6 +9,16 @@ import numpy as np
 SPEECH_RATE = 16_000  # what every model that hears speech takes: Whisper, the VAD, the turn model, the face model
 
 
+def to_pcm16(audio: np.ndarray) -> np.ndarray:
+    """Float audio in -1..1 -> 16-bit PCM (clipped), as WAV files, codecs and WebRTC take it."""
+    return (np.clip(np.asarray(audio, np.float32), -1.0, 1.0) * 32767).astype(np.int16)
+
+
+def from_pcm16(pcm: np.ndarray) -> np.ndarray:
+    """16-bit PCM -> float32 in -1..1."""
+    return np.asarray(pcm, np.int16).astype(np.float32) / 32768.0
+
+
 def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
     """A whole clip from one rate to another (soxr, high quality)."""
     import soxr
@@ -33,7 +43,7 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
             rate, channels, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
             if width != 2:
                 raise ValueError(f"{path}: only 16-bit PCM WAV is supported (got {8 * width}-bit)")
-            pcm = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768.0
+            pcm = from_pcm16(np.frombuffer(w.readframes(w.getnframes()), np.int16))
     except (wave.Error, EOFError) as exc:
         raise ValueError(f"{path}: not a readable WAV file ({exc})") from None
     return pcm.reshape(-1, channels).mean(axis=1), rate
@@ -44,5 +54,5 @@ def write_wav(path: str | Path, audio: np.ndarray, rate: int) -> Path:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(int(rate))
-        w.writeframes((np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes())
+        w.writeframes(to_pcm16(audio).tobytes())
     return Path(path)

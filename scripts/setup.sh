@@ -51,4 +51,5 @@ if [ ! -f "$stamp" ]; then
 fi
 bash scripts/fetch_kokoro.sh
 bash scripts/fetch_mpnet.sh
+bash scripts/fetch_three.sh
 echo "== setup done"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from models.audio import read_wav, write_wav  # noqa: F401  (tests import them from here)
-from benchmarks.latency import spoken
+from benchmarks.speech_sets import spoken
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +52,9 @@ def avatar(engines, config):
 def renderer_for(avatar, size: int = 256, shading: str = "lean", msaa: int = 0):
     """A renderer in this process, as offline tools use it."""
     from agent.config import RenderConfig
-    from agent.render.renderer import make_renderer, use_gl_backend
+    from agent.render.gl import use_gl_backend
+    from agent.render.renderer import make_renderer
 
     settings = RenderConfig(width=size, height=size, shading=shading, msaa=msaa)
-    return make_renderer(avatar, settings, use_gl_backend(settings.backend))
+    use_gl_backend(settings.backend)  # the test process draws in threads
+    return make_renderer(avatar, settings)

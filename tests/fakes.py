@@ -56,7 +56,7 @@ class FakeVoice:
     sample_rate = 16_000
 
     def synthesize(self, text: str) -> np.ndarray:
-        from benchmarks.latency import spoken
+        from benchmarks.speech_sets import spoken
 
         if not any(ch.isalnum() for ch in text):
             return np.zeros(0, np.float32)
@@ -111,7 +111,7 @@ class FakeEngines:
 
     def __init__(self, transcriber: FakeTranscriber | None = None, answerers=None) -> None:
         from agent.answer.registry import AnswererRegistry
-        from agent.render.stylised_head import build_stylised_head
+        from agent.avatars.stylised import build_stylised_head
 
         self.transcriber = transcriber or FakeTranscriber()
         # An AnswererRegistry: the operator tests hand in one with saved versions; else every tenant gets FakeAnswerer.

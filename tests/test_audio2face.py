@@ -13,7 +13,8 @@ from models.audio2face.data.align import Aligner, normalise_text
 from models.audio2face.data.corpus import sentences
 from models.audio2face.data.visemes import VISEME_INDEX, Phone, coarticulated_curves, viseme_track
 from models.audio2face.data.voices import TEST_VOICES, VAL_VOICES, VoiceVariant, default_voices, split_of
-from models.audio2face.features import OUTPUT_FPS, SAMPLE_RATE, StreamingLogMel, log_mel, make_features, output_frames
+from models.audio2face.features import OUTPUT_FPS, SAMPLE_RATE, StreamingLogMel, log_mel, output_frames
+from models.audio2face.kinds import make_features
 from models.audio2face.runtime import FaceModel, FaceStream, ModelMissing, resample_poses
 from models.devices import onnx_providers
 from models.audio2face.train.loop import new_model

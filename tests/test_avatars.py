@@ -8,7 +8,7 @@ import pytest
 
 from models.arkit import INDEX
 from agent.config import ConfigError, load_config
-from agent.render.gltf_avatar import AvatarError, arkit_name, load_gltf_avatar
+from agent.avatars.gltf import AvatarError, arkit_name, load_gltf_avatar
 
 
 from .conftest import SHARED, espeak, renderer_for
@@ -86,7 +86,7 @@ def test_config_refuses_a_missing_avatar_file(tmp_path):
 
     faq = DEFAULT_CONFIG.parent / "faq" / "demo.csv"
     (tmp_path / "agent.yaml").write_text(f"answer:\n  faq_path: {faq}\nrender:\n  avatar: heads/missing.glb\n")
-    with pytest.raises(ConfigError, match="render.avatar file does not exist"):
+    with pytest.raises(ConfigError, match="render.avatar: file does not exist"):
         load_config(tmp_path / "agent.yaml")
 
 

@@ -9,6 +9,11 @@ import pytest
 
 from benchmarks.browser import agent_server, chromium_args
 
+import numpy as np
+
+from benchmarks.speech_sets import spoken
+from models.audio import write_wav
+
 from .conftest import ARTIFACTS, espeak
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -50,8 +55,19 @@ MOUTH_CHANGE_JS = """async () => {
 
 
 @pytest.fixture(scope="module")
-def server():
-    with agent_server("e2e-server.log") as served:
+def server(tmp_path_factory):
+    """The shipped config, plus a tenant `paints` whose pages draw the avatar themselves when they can (render_where: auto)."""
+    import yaml
+
+    from agent.config import DEFAULT_CONFIG
+
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    config["answer"]["faq_path"] = str((DEFAULT_CONFIG.parent / config["answer"]["faq_path"]).resolve())
+    config["answer"].pop("versions_dir", None)
+    config["tenants"]["paints"] = {"render_where": "auto"}
+    path = tmp_path_factory.mktemp("cfg") / "agent.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with agent_server("e2e-server.log", "--config", str(path)) as served:
         yield served.url
 
 
@@ -100,3 +116,81 @@ def test_denied_microphone_is_explained_in_words(server):
         page.screenshot(path=str(ARTIFACTS / "e2e-mic-denied.png"))
         browser.close()
     assert "Microphone permission was denied" in status
+
+
+# The mouth region of the page's own canvas, 12 times 100 ms apart: the largest change between two looks.
+CANVAS_MOUTH_JS = """async () => {
+  const canvas = document.getElementById('avatar-canvas');
+  const small = document.createElement('canvas');
+  small.width = 48; small.height = 32;
+  const g = small.getContext('2d', { willReadFrequently: true });
+  let previous = null, largest = 0;
+  for (let i = 0; i < 12; i++) {
+    g.drawImage(canvas, canvas.width * 0.38, canvas.height * 0.68, canvas.width * 0.24, canvas.height * 0.18, 0, 0, 48, 32);
+    const px = g.getImageData(0, 0, 48, 32).data;
+    if (previous) {
+      let sum = 0;
+      for (let j = 0; j < px.length; j += 4) sum += Math.abs(px[j] - previous[j]);
+      largest = Math.max(largest, sum / (px.length / 4));
+    }
+    previous = px;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return largest;
+}"""
+
+
+def test_the_page_draws_the_avatar_in_time_with_its_voice_and_barge_in_stops_it(server, speech_dir):
+    from playwright.sync_api import sync_playwright
+
+    parts = [np.zeros(6 * 48000), spoken("How do I reset my password?", 48000), np.zeros(int(3.5 * 48000)),
+             spoken("Sorry, wait a moment please, I need to look for my order number, it is somewhere on my desk.", 48000),
+             np.zeros(25 * 48000)]  # the customer talks on for seconds after cutting in: the avatar must rest meanwhile
+    conversation = write_wav(speech_dir / "browser_mode.wav", np.concatenate(parts), 48000)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_args(conversation))
+        page = browser.new_page(viewport={"width": 600, "height": 900})
+        page.goto(server + "/?tenant=paints&readable=1")
+        page.click("#call")
+        page.wait_for_function(
+            "() => (window.avatarEvents || []).some(e => e.type === 'avatar' && e.text.startsWith('Click on forgot password'))", timeout=90_000)
+        render = page.evaluate("window.avatarRender")
+        assert render["where"] == "browser", render
+        speaking = page.evaluate(CANVAS_MOUTH_JS)
+        clock = page.evaluate("(() => { const f = window.avatarFace, q = f.queue; return [f.playingPts(), q[0].pts, q[q.length - 1].pts]; })()")
+        page.screenshot(path=str(ARTIFACTS / "e2e-browser-mode.png"))
+        page.wait_for_function("() => (window.avatarEvents || []).some(e => e.type === 'interrupted')", timeout=60_000)
+        page.wait_for_timeout(300)
+        resting = page.evaluate(CANVAS_MOUTH_JS)
+        frames = page.evaluate("window.avatarFace.frames")
+        assert page.locator("#avatar-video").is_hidden() and page.locator("#avatar-canvas").is_visible()
+        page.click("#hangup")
+        browser.close()
+    print(f"page-drawn face: mouth region changed by up to {speaking:.1f} grey levels while speaking, {resting:.1f} after barge-in; "
+          f"{frames} frames drawn; clock {clock}")
+    now, first, last = clock
+    assert now is not None and first - 48000 <= now <= last, "the page maps the audio it plays onto the agent's clock"
+    assert speaking > 3.0, "the mouth does not move while the answer plays"
+    assert resting < speaking / 3, "the mouth must rest once the customer interrupts"
+    assert '"sessions": 0' in wait_until_no_sessions(server)
+
+
+def test_a_page_that_cannot_draw_the_avatar_gets_video_and_says_why(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        for args, broken, expected in ((["--disable-webgl"], False, "no WebGL2"), ([], True, "could not load the 3D avatar")):
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_args() + args)
+            page = browser.new_page()
+            if broken:
+                page.route("**/api/avatar.glb*", lambda route: route.fulfill(status=500, body="broken"))
+            page.goto(server + "/?tenant=paints")
+            page.click("#call")
+            page.wait_for_function("() => document.getElementById('avatar-video').getVideoPlaybackQuality().totalVideoFrames > 5",
+                                   timeout=60_000)
+            render = page.evaluate("window.avatarRender")
+            captions = page.inner_text("#captions")
+            page.click("#hangup")
+            browser.close()
+            assert render["where"] == "server" and expected in render["reason"], render
+            assert f"Showing video: {expected}" in captions or expected == "no WebGL2", captions

@@ -32,7 +32,7 @@ def test_ray_cluster_places_calls_survives_node_loss_and_swaps_faq_versions(tmp_
 
 def test_admission_holds_the_frame_rate_and_cpu_not_only_the_count():
     from agent.config import LoadLimit
-    from agent.transport.calls import NodeLoad
+    from agent.calls.contract import NodeLoad
 
     limit = LoadLimit(min_fps_ratio=0.96, max_cpu_percent=85)
 

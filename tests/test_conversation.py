@@ -13,7 +13,7 @@ import pytest
 from agent.config import HearConfig
 from agent.conversation import Conversation
 from agent.events import AgentState
-from agent.transport.tracks import AvatarVideoTrack
+from models.audio import from_pcm16
 
 from .conftest import espeak, read_wav
 from .fakes import FakeRenderer, FakeTranscriber, fake_stages
@@ -27,14 +27,14 @@ async def feed(conversation: Conversation, audio: np.ndarray, chunk: int = 320) 
 
 def play_out(conversation: Conversation, renderer) -> tuple[np.ndarray, list[np.ndarray]]:
     """Plays the answer the way the tracks do: 20 ms of audio at a time, a video frame every 40 ms."""
-    track = AvatarVideoTrack(conversation.playout, renderer=None, fps=25)  # only its pose logic is used here
-    pcm, frames, t = [], [], 0.0
-    while conversation.playout.speaking:
-        pcm.append(conversation.playout.next_audio_frame())
-        t += 0.02
+    port = conversation.output
+    pcm, frames = [], []
+    while port.speaking:
+        pcm.append(port.next_audio_frame())
         if len(pcm) % 2 == 0:
-            frames.append(renderer.render(*track.current_weights(t)))
-    return np.concatenate(pcm).astype(np.float32) / 32768, frames
+            pose = port.compose()
+            frames.append(renderer.render(pose.weights, pose.head))
+    return from_pcm16(np.concatenate(pcm)), frames
 
 
 def mouth_motion(frames: list[np.ndarray], rows: slice, cols: slice) -> float:
@@ -96,7 +96,7 @@ async def test_a_long_call_keeps_bounded_history():
     for i in range(260):
         conversation.ask_text("what are your opening hours")
         await conversation.settled()
-        conversation.playout.flush()
+        conversation.output.flush()
     assert len(conversation.history) <= 200 and len(conversation.stage_timings) <= 800
     await conversation.close()
 
@@ -133,7 +133,7 @@ async def talk_over_the_avatar(conversation, interruption: np.ndarray | None, on
     first_sound = int(np.argmax(np.abs(interruption) > 0.02)) if interruption is not None else 0
     far_end = []
     for step in range(onset + 40):
-        far_end.append(conversation.playout.next_audio_frame().astype(np.float32) / 32768)  # the audio track's 20 ms
+        far_end.append(from_pcm16(conversation.output.next_audio_frame()))  # the audio track's 20 ms
         mic = noise[step * 320 : (step + 1) * 320].copy()
         echo = echo_of_step(far_end, step)
         mic[: len(echo)] += echo
@@ -142,7 +142,7 @@ async def talk_over_the_avatar(conversation, interruption: np.ndarray | None, on
             mic[: len(part)] += part
         conversation.hear(mic)
         await asyncio.sleep(0)
-        if not conversation.playout.speaking:
+        if not conversation.output.speaking:
             return -1.0 if interruption is None or step < onset else ((step + 1 - onset) * 320 - first_sound) / 16
     return None
 
@@ -163,7 +163,7 @@ async def test_echo_does_not_interrupt_but_the_customer_does_at_once(speech_dir)
     print(f"barge-in: avatar output silent {latency_ms:.0f} ms after the customer's first sound, with echo on the line")
     assert latency_ms < customer_speaking_ms / 2, "the avatar must stop while the customer is still starting to speak"
     assert [e.turn for e in events if e.type == "interrupted"] == [1]
-    assert not conversation.playout.speaking, "the rest of the answer is dropped, not paused"
+    assert not conversation.output.speaking, "the rest of the answer is dropped, not paused"
     await conversation.close()
 
 
@@ -180,8 +180,8 @@ async def test_echo_alone_never_interrupts(gain, delay_s):
     conversation = Conversation("echo", fake_stages(), HearConfig(), events.append)
     await conversation.say(LONG_ANSWER)
     far_end, steps = [], 0
-    while conversation.playout.speaking and steps < 600:
-        far_end.append(conversation.playout.next_audio_frame().astype(np.float32) / 32768)
+    while conversation.output.speaking and steps < 600:
+        far_end.append(from_pcm16(conversation.output.next_audio_frame()))
         echo = echo_of_step(far_end, steps, delay_s, gain)
         mic = np.zeros(320, np.float32)
         mic[: len(echo)] += echo

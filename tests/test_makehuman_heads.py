@@ -9,9 +9,9 @@ import pytest
 
 from models.arkit import ARKIT_NAMES
 from agent.config import load_config
-from agent.render.avatar_commands import sheet_poses
-from agent.render.gltf_avatar import load_gltf_avatar
-from agent.render.head_builder import PRESETS, build_head, write_glb
+from agent.avatars.builder import PRESETS, build_head
+from agent.avatars.gltf import load_gltf_avatar, write_glb
+from agent.render.sheet import sheet_poses
 
 from .conftest import renderer_for
 

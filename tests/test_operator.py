@@ -11,7 +11,8 @@ from aiortc import RTCSessionDescription
 from agent.answer.faq import load_faq
 from agent.answer.registry import AnswererRegistry
 from agent.config import TenantConfig
-from agent.transport.calls import LocalCalls
+from agent.calls.local import LocalCalls
+from agent.transport.webrtc import WebRtcCall
 from agent.transport.server import CALLS, create_app
 
 from .fakes import FakeEngines, PhrasingAnswerer, fake_version, load_fake_version
@@ -41,7 +42,7 @@ async def operator(config, versions, monkeypatch):
     cfg.tenants = {"demo": TenantConfig(operator_token_env="TEST_TOKEN_DEMO"), "shop": TenantConfig(operator_token_env="TEST_TOKEN_SHOP")}
     base = PhrasingAnswerer(load_faq(cfg.answer.faq_path))
     engines = FakeEngines(answerers=AnswererRegistry(base, versions, load_answerer=load_fake_version))
-    async with TestClient(TestServer(create_app(cfg, LocalCalls(engines, cfg)))) as client:
+    async with TestClient(TestServer(create_app(cfg, LocalCalls(engines, cfg, WebRtcCall)))) as client:
         yield client
     engines.close()
 
@@ -127,7 +128,7 @@ async def test_swapping_versions_under_a_live_call(operator):
     assert r.status == 200 and (await r.json()) == {"tenant": "demo", "active": "v1", "previous": "base"}
     # Same call, next turn: the new version answers. Nobody reconnected.
     assert NEW_HOURS in await _ask(channel, events, "What are your opening hours?", "every day")
-    assert list(operator.server.app[CALLS].sessions) == [session]
+    assert [r.session for r in operator.server.app[CALLS].directory.records()] == [session]
     # Roll back, still live.
     r = await operator.post("/operator/demo/versions/base/activate", headers=DEMO)
     assert r.status == 200

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from models.arkit import ARKIT_NAMES, INDEX
-from agent.render.stylised_head import MOUTH_Y, build_stylised_head
+from agent.avatars.stylised import MOUTH_Y, build_stylised_head
 
 from .conftest import renderer_for
 
@@ -106,12 +106,13 @@ def test_lean_shading_looks_like_pyrenders_pbr(head):
 async def test_a_dead_render_process_leaves_the_call_its_last_frame(head):
     """The render process is killed mid-call: the video track keeps sending the last frame, nothing hangs or leaks."""
     from agent.config import RenderConfig
-    from agent.playout import Playout
+    from agent.output.port import AvatarOutput
+    from agent.output.sinks import ServerVideo
     from agent.render.worker import RenderWorker, RenderWorkerDied
     from agent.transport.tracks import AvatarVideoTrack
 
     worker = RenderWorker(head, RenderConfig(width=128, height=128), "osmesa")
-    track = AvatarVideoTrack(Playout(), worker, fps=25)
+    track = AvatarVideoTrack(ServerVideo(AvatarOutput(), worker), fps=25)
     try:
         first = await track.recv()
         worker._process.kill()

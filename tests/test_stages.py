@@ -5,13 +5,14 @@ import numpy as np
 import pytest
 
 from models.arkit import ARKIT_NAMES, INDEX
-from agent.animate.expression import EXPRESSION_CHANNELS, FaceComposer, IdleMotion
+from agent.output.composer import EXPRESSION_CHANNELS, FaceComposer, IdleMotion
 from models.arkit import emotion_pose
 from agent.answer.faq import FaqError, load_faq
 from models.audio import resample
 from agent.config import ConfigError, load_config
 from agent.hear.turns import SpeechStarted, TurnDetector, TurnEnded, TurnPaused
-from agent.playout import FRAME_SAMPLES, OUTPUT_RATE, Playout
+from agent.messages import FRAME_SAMPLES, OUTPUT_RATE
+from agent.output.playout import Playout
 from agent.messages import AnimatedSpeech
 from agent.speak.sentences import split_sentences
 

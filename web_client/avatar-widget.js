@@ -9,13 +9,19 @@
 //
 // Attributes: data-server (default: where this script came from), data-tenant (default "demo"),
 // data-title, data-mode ("floating" | "inline"), data-target (inline only).
+// Where the tenant's avatar is drawn in the page (render.where: browser or auto), the widget loads
+// avatar-face.js (three.js, served by the agent) and the avatar before calling, says in its offer that it
+// can draw it, and draws it from the poses the agent sends; if it cannot, the agent sends video instead.
 // Every server event is also pushed to window.avatarEvents and dispatched as an "avatar-event" DOM event.
 (function () {
   "use strict";
   const script = document.currentScript || document.querySelector('script[src*="avatar-widget.js"]');
   const opts = script ? script.dataset : {};
   const server = (opts.server || (script && script.src ? new URL(script.src, location.href).origin : "")).replace(/\/$/, "");
-  const tenant = opts.tenant || "demo";
+  const query = new URLSearchParams(location.search);
+  // The agent's own page (inline, no data-tenant) takes ?tenant= and, for tests, ?readable=1 (the canvas can be read back).
+  const tenant = opts.tenant || (opts.mode === "inline" && query.get("tenant")) || "demo";
+  const readable = opts.readable === "true" || (opts.mode === "inline" && query.get("readable") === "1");
   const mode = opts.mode === "inline" ? "inline" : "floating";
   const title = opts.title || "Talk to our support assistant";
   const api = (path) => `${server}${path}${path.includes("?") ? "&" : "?"}tenant=${encodeURIComponent(tenant)}`;
@@ -48,7 +54,8 @@
     .aw-close { background: none; color: #1d2330; font-size: 1.4rem; padding: 0 6px; }
     .aw-inline .aw-close { display: none; }
     .aw-stage { position: relative; background: #dfe6f0; border-radius: 12px; overflow: hidden; aspect-ratio: 1; }
-    video { width: 100%; height: 100%; object-fit: cover; display: block; }
+    video, canvas { width: 100%; height: 100%; object-fit: cover; display: block; }
+    canvas[hidden], video[hidden] { display: none; }
     .status { position: absolute; left: 0; right: 0; bottom: 0; padding: 8px 12px; background: rgba(20,28,40,.65); color: #fff; font-size: .9rem; }
     .status.error { background: #b3261e; }
     .aw-controls, .ask { display: flex; gap: 8px; }
@@ -74,6 +81,7 @@
       <div class="aw-head"><h1></h1><button class="aw-close" id="close" aria-label="Close">\u00d7</button></div>
       <div class="aw-stage">
         <video id="avatar-video" autoplay playsinline></video>
+        <canvas id="avatar-canvas" hidden></canvas>
         <div id="status" class="status" role="status">Press \u201cCall\u201d and allow the microphone.</div>
       </div>
       <div class="aw-controls">
@@ -108,7 +116,27 @@
   }
 
   const { host, $ } = mount();
-  let pc = null, channel = null, sessionId = null, localStream = null;
+  let pc = null, channel = null, sessionId = null, localStream = null, face = null;
+
+  // Loads the page-drawn avatar when the tenant wants it: {page: what the offer says, face or null, note}.
+  async function prepareFace() {
+    let info;
+    try {
+      info = await fetchJson("/api/avatar");
+    } catch (err) {
+      return { page: { webgl2: false, avatar: false, error: err.message }, face: null };
+    }
+    const webgl2 = !!document.createElement("canvas").getContext("webgl2");
+    if (info.where === "server") return { page: { webgl2, avatar: false, error: "video from the server" }, face: null };
+    if (!webgl2) return { page: { webgl2: false, avatar: false, error: "this browser has no WebGL2" }, face: null };
+    try {
+      const module = await import(`${server}/client/avatar-face.js`);
+      const loaded = await module.loadFace(server, info);
+      return { page: { webgl2: true, avatar: true }, face: loaded };
+    } catch (err) {
+      return { page: { webgl2: true, avatar: false, error: `could not load the 3D avatar: ${err.message || err}` }, face: null };
+    }
+  }
 
   function setStatus(text, isError) {
     $("status").textContent = text;
@@ -169,8 +197,11 @@
       return;
     }
     try {
-      const ice = await fetchJson("/api/ice-servers");
+      const [ice, prepared] = await Promise.all([fetchJson("/api/ice-servers"), prepareFace()]);
+      window.avatarRender = { page: prepared.page };
       pc = new RTCPeerConnection({ iceServers: ice.iceServers || [] });
+      // Poses are worth nothing late: unordered and never resent.
+      const poses = prepared.face ? pc.createDataChannel("poses", { ordered: false, maxRetransmits: 0 }) : null;
       localStream.getTracks().forEach((t) => pc.addTrack(t, localStream));
       pc.addTransceiver("video", { direction: "recvonly" });
       const remote = new MediaStream();
@@ -183,10 +214,22 @@
       await waitForIce(pc);
       const body = await fetchJson("/api/offer", {
         method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ sdp: pc.localDescription.sdp, type: pc.localDescription.type }),
+        body: JSON.stringify({ sdp: pc.localDescription.sdp, type: pc.localDescription.type, render: prepared.page }),
       });
       sessionId = body.session;
       await pc.setRemoteDescription({ sdp: body.sdp, type: body.type });
+      const where = (body.render && body.render.where) || "server";
+      window.avatarRender = { page: prepared.page, where, reason: body.render && body.render.reason };
+      $("avatar-video").hidden = where === "browser";
+      $("avatar-canvas").hidden = where !== "browser";
+      if (where === "browser") {
+        face = prepared.face;
+        const receiver = pc.getReceivers().find((r) => r.track && r.track.kind === "audio");
+        face.start($("avatar-canvas"), poses, receiver, { readable });
+        window.avatarFace = face;
+      } else if (prepared.page.error && prepared.page.error !== "video from the server") {
+        addCaption("system", `Showing video: ${prepared.page.error}.`);
+      }
       setStatus("Connected.");
       $("hangup").disabled = false;
       $("mute").disabled = false;
@@ -206,6 +249,8 @@
     if (channel && channel.readyState === "open") channel.send(JSON.stringify({ type: "bye" }));
     if (sessionId) fetch(api(`/api/sessions/${sessionId}`), { method: "DELETE", keepalive: true }).catch(() => {});
     if (pc) pc.close();
+    if (face) face.stop();
+    face = null;
     if (localStream) localStream.getTracks().forEach((t) => t.stop());
     pc = channel = localStream = null; sessionId = null;
     setMuted(false);

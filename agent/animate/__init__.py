@@ -1,1 +1,1 @@
-"""Animate: speech audio -> ARKit blendshape weights per video frame, plus idle life."""
+"""Animate: speech audio -> ARKit blendshape weights per video frame, with our audio-to-face model."""

@@ -1,16 +1,15 @@
 """The one way speech becomes a face: a sentence's audio -> AnimatedSpeech for the playout.
 
 Live calls, the offline MP4 render and the benchmarks all go through here, then
-through `Playout` (which hands out audio and the pose for it) and `FaceComposer`
-(emotion easing and idle life per video frame).
+through the avatar output port (`output/port.py`: the playout hands out audio and
+the pose for it, the composer adds emotion easing and idle life per video frame).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from models.audio import resample
-from ..messages import AnimatedSpeech
-from ..playout import OUTPUT_RATE
+from ..messages import OUTPUT_RATE, AnimatedSpeech
 
 
 def animate_sentence(face_model, turn_id: int, text: str, audio: np.ndarray, sample_rate: int,

@@ -27,6 +27,11 @@ class FaqEntry:
     def phrasings(self) -> tuple[str, ...]:
         return (self.question, *self.paraphrases)
 
+    @property
+    def texts(self) -> tuple[str, ...]:
+        """Everything the entry says: its ways of asking, its answer, its tags."""
+        return (*self.phrasings, self.answer, *self.tags)
+
 
 def load_faq(path: Path | str) -> list[FaqEntry]:
     path = Path(path)

@@ -2,8 +2,9 @@
 
 One `CallNode` actor per Ray node that offers `cluster.node_resource`; the
 actors are named and detached, so a front that restarts finds them (and their
-calls) again. The nodes own their calls; the front keeps only which node hosts
-which session, rebuilt from the nodes' own lists at every poll.
+calls) again. The nodes own their calls; the front's `CallDirectory` is its one
+record of which call runs on which node, made true to each node's own list at
+every poll (`CallDirectory.reconcile`).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import asyncio
 import logging
 import socket
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import ray
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
@@ -20,7 +21,8 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from .. import metrics
 from ..answer.registry import marked_active
 from ..config import AgentConfig, ConfigError
-from ..transport.calls import BUSY_MESSAGE, CallsBusy, NodeLoad, OfferRefused, OpenedCall
+from ..calls.contract import BUSY_MESSAGE, CallsBusy, NodeLoad, OfferRefused, OpenedCall
+from ..calls.directory import CallDirectory
 from .node import NAMESPACE, CallNode, short_node_id
 
 log = logging.getLogger(__name__)
@@ -42,10 +44,6 @@ class Node:
     def name(self) -> str:
         return short_node_id(self.ray_id)
 
-    def room(self) -> tuple[float, float]:
-        """Sort key: the least loaded node first."""
-        calls = self.load.calls + self.opening
-        return (calls / max(self.load.capacity, 1), self.load.cpu_percent)
 
 
 class ClusterUnavailable(ConfigError):
@@ -66,8 +64,7 @@ class RayCalls:
         self.config = config
         self.settings = config.cluster
         self.nodes: dict[str, Node] = {}  # by Ray node id
-        self.hosts: dict[str, str] = {}  # session -> Ray node id
-        self._placed_at: dict[str, float] = {}  # session -> when this front placed it
+        self.directory = CallDirectory()  # which call runs on which node (by Ray node id)
         self._could_not_activate: set[tuple[str, str, str]] = set()
         self._activating = 0  # activations in progress: the nodes' versions are in flux meanwhile
         self._not_before: dict[str, float] = {}  # Ray node id -> when a lost node's call host may be started again
@@ -152,17 +149,9 @@ class RayCalls:
         except (asyncio.TimeoutError, GetTimeoutError):
             log.warning("node %s: no load report in time; keeping its last one", node.name)
             return
-        placed_since = [s for s, at in self._placed_at.items()
-                        if at > asked and self.hosts.get(s) == node.ray_id and s not in load.sessions]
-        if placed_since:  # the report predates calls placed meanwhile: count them in
-            load = replace(load, calls=load.calls + len(placed_since), sessions=(*load.sessions, *placed_since))
+        self.directory.reconcile(node.ray_id, [(c.session, c.tenant) for c in load.call_info], asked)
         node.load, node.unreachable_since = load, None
-        for session in [s for s, host in self.hosts.items() if host == node.ray_id and s not in load.sessions]:
-            del self.hosts[session]  # ended on the node: hung up in the page, or the connection failed
-            self._placed_at.pop(session, None)
-        for session in load.sessions:
-            self.hosts[session] = node.ray_id  # also how a restarted front learns of calls already running
-        metrics.CLUSTER_NODE_CALLS.labels(node.name).set(load.calls)
+        metrics.CLUSTER_NODE_CALLS.labels(node.name).set(self.directory.count(node.ray_id))
         if not self._activating:
             await self._catch_up(node, load)
 
@@ -194,10 +183,7 @@ class RayCalls:
         self._not_before[ray_id] = time.monotonic() + self.RESTART_AFTER_S
         if node.starting is not None and node.starting is not asyncio.current_task():
             node.starting.cancel()
-        dropped = [s for s, host in self.hosts.items() if host == ray_id]
-        for session in dropped:
-            del self.hosts[session]
-            self._placed_at.pop(session, None)
+        dropped = self.directory.drop_node(ray_id)
         if node.ready:
             metrics.CLUSTER_NODE_LOSSES.inc()
             metrics.CLUSTER_CALLS_DROPPED.inc(len(dropped))
@@ -232,15 +218,19 @@ class RayCalls:
 
     # ---- calls (the Calls contract) ----------------------------------------------------------------------------
 
-    async def open(self, sdp: str, tenant: str, caller: str) -> OpenedCall:
+    def _room(self, node: Node) -> tuple[float, float]:
+        """Sort key: the least loaded node first."""
+        return ((self.directory.count(node.ray_id) + node.opening) / max(node.load.capacity, 1), node.load.cpu_percent)
+
+    async def open(self, sdp: str, tenant: str, caller: str, page: dict | None = None) -> OpenedCall:
         target_fps = self.config.render.fps
-        candidates = sorted((n for n in self.nodes.values() if n.ready and n.load is not None), key=Node.room)
+        candidates = sorted((n for n in self.nodes.values() if n.ready and n.load is not None), key=self._room)
         for node in candidates:
-            if node.load.calls + node.opening >= node.load.capacity:
+            if self.directory.count(node.ray_id) + node.opening >= node.load.capacity:
                 continue  # known full: no round trip
             node.opening += 1
             try:
-                call = await node.actor.open.remote(sdp, tenant, caller)
+                call = await node.actor.open.remote(sdp, tenant, caller, page)
             except CallsBusy:  # the node's own, fresher view: too loaded to hold another call's frame rate
                 metrics.CLUSTER_REFUSALS.labels(node.name).inc()
                 continue
@@ -251,11 +241,9 @@ class RayCalls:
                 continue
             finally:
                 node.opening -= 1
-            self.hosts[call.session] = node.ray_id
-            self._placed_at[call.session] = time.monotonic()
-            node.load = replace(node.load, calls=node.load.calls + 1, sessions=(*node.load.sessions, call.session))
+            self.directory.add(call.session, tenant, node.ray_id)
             metrics.CLUSTER_ADMISSIONS.labels(node.name).inc()
-            metrics.CLUSTER_NODE_CALLS.labels(node.name).set(node.load.calls)
+            metrics.CLUSTER_NODE_CALLS.labels(node.name).set(self.directory.count(node.ray_id))
             log.info("call %s placed on node %s (%s)", call.session, node.name, caller)
             return call
         refusals = {n.name: n.load.refusal(self.settings.admission, target_fps) for n in candidates}
@@ -264,7 +252,8 @@ class RayCalls:
         raise CallsBusy(BUSY_MESSAGE)
 
     async def hang_up(self, session: str, tenant: str) -> bool:
-        node = self.nodes.get(self.hosts.get(session, ""))
+        record = self.directory.get(session)
+        node = self.nodes.get(record.node) if record is not None else None
         if node is None:
             return False
         try:
@@ -272,19 +261,18 @@ class RayCalls:
         except RayActorError as exc:
             self._failed(node, exc)
             return False
-        if closed and session in node.load.sessions:  # its room is free now, not only after the next poll
-            node.load = replace(node.load, calls=node.load.calls - 1, sessions=tuple(s for s in node.load.sessions if s != session))
-            self.hosts.pop(session, None)
-            self._placed_at.pop(session, None)
+        if closed:  # its room is free now, not only after the next poll
+            self.directory.remove(session)
         return closed
 
     async def health(self) -> dict:
         ready = [n for n in self.nodes.values() if n.ready and n.load is not None]
         return {
             "status": "ok" if ready else "no nodes ready",
-            "sessions": sum(n.load.calls for n in ready),
-            "nodes": {n.name: {"calls": n.load.calls, "capacity": n.load.capacity, "min_fps": n.load.min_fps,
-                               "cpu_percent": n.load.cpu_percent, "sessions": list(n.load.sessions)} for n in ready},
+            "sessions": sum(self.directory.count(n.ray_id) for n in ready),
+            "nodes": {n.name: {"calls": self.directory.count(n.ray_id), "capacity": n.load.capacity, "min_fps": n.load.min_fps,
+                               "cpu_percent": n.load.cpu_percent, "sessions": [r.session for r in self.directory.records(n.ray_id)]}
+                      for n in ready},
             "starting": sorted(n.name for n in self.nodes.values() if not n.ready),
         }
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import ray
 from ray.exceptions import RayError
 
-from ..transport.jobs import cli_command
+from ..calls.jobs import cli_command
 
 PR_SET_PDEATHSIG = 1
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 
-from ..cli import setup_logging
+from ..logs import setup_logging
 from ..config import load_config
 from ..engines import Engines
-from ..transport.calls import LocalCalls, NodeLoad, OpenedCall
+from ..calls.contract import NodeLoad, OpenedCall
+from ..calls.local import LocalCalls
+from ..transport.webrtc import WebRtcCall
 
 NAMESPACE = "avatar-agent"  # the Ray namespace of the nodes' named actors, so a restarted front finds them
 
@@ -29,7 +31,7 @@ class CallNode:
         config = load_config(config_path)
         self.engines = Engines.load(config)
         self.engines.warm_speech_in_background([config.tenant(t) for t in config.tenants])
-        self.calls = LocalCalls(self.engines, config, config.cluster.admission, node=short_node_id(node_id))
+        self.calls = LocalCalls(self.engines, config, WebRtcCall, config.cluster.admission, node=short_node_id(node_id))
 
     async def describe(self) -> dict:
         """Which node and process this is (the raylet is the worker's parent)."""
@@ -38,8 +40,8 @@ class CallNode:
     async def load(self) -> NodeLoad:
         return self.calls.load()
 
-    async def open(self, sdp: str, tenant: str, caller: str) -> OpenedCall:
-        return await self.calls.open(sdp, tenant, caller)
+    async def open(self, sdp: str, tenant: str, caller: str, page: dict | None = None) -> OpenedCall:
+        return await self.calls.open(sdp, tenant, caller, page)
 
     async def hang_up(self, session: str, tenant: str) -> bool:
         return await self.calls.hang_up(session, tenant)

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.audio import stream_resampler
+from models.audio import SPEECH_RATE, from_pcm16, stream_resampler, to_pcm16
 
-SAMPLE_RATE = 16_000
 FRAME = 160  # 10 ms
 # While the avatar talks, cleaned frames quieter than this (-42 dBFS) are taken as echo residue, not
 # the customer: a voice close to a microphone with automatic gain is far louder. Measured: weak echo
@@ -30,14 +29,14 @@ class EchoCanceller:
         # 2 of 8 simulated answers barged in on themselves with AEC alone, none with both).
         self._apm = rtc.AudioProcessingModule(echo_cancellation=True, noise_suppression=True, high_pass_filter=True)
         self._apm.set_stream_delay_ms(0)  # unknown network + device delay: AEC3 estimates it
-        self._to_16k = stream_resampler(48_000, SAMPLE_RATE)  # the far end is what the audio track played
+        self._to_16k = stream_resampler(48_000, SPEECH_RATE)  # the far end is what the audio track played
         self._far = np.zeros(0, np.float32)
         self._near = np.zeros(0, np.float32)
         self._far_active = 0  # 10 ms frames the residue gate stays up
 
     def _frame(self, audio: np.ndarray):
-        pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16)
-        return self._rtc.AudioFrame(pcm.tobytes(), SAMPLE_RATE, 1, FRAME)
+        pcm = to_pcm16(audio)
+        return self._rtc.AudioFrame(pcm.tobytes(), SPEECH_RATE, 1, FRAME)
 
     def far_end(self, audio48k: np.ndarray) -> None:
         """What the avatar just played: 48 kHz float in -1..1."""
@@ -63,7 +62,7 @@ class EchoCanceller:
         for i in range(0, n, FRAME):
             frame = self._frame(original[i : i + FRAME])
             self._apm.process_stream(frame)
-            out = np.frombuffer(bytes(frame.data), np.int16) / 32768.0
+            out = from_pcm16(np.frombuffer(bytes(frame.data), np.int16))
             if self._far_active > 0:
                 self._far_active -= 1
                 if np.sqrt(np.mean(out**2)) < RESIDUE_GATE_RMS:

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .vad import SAMPLE_RATE, WINDOW, SileroVad
+from models.audio import SPEECH_RATE
+
+from .vad import WINDOW, SileroVad
 
 
 @dataclass(frozen=True)
@@ -52,12 +54,12 @@ class TurnDetector:
     ) -> None:
         self.vad = vad or SileroVad()
         self.threshold = threshold
-        self._start_windows = max(1, start_ms * SAMPLE_RATE // 1000 // WINDOW)
-        self._end_windows = max(1, end_of_turn_ms * SAMPLE_RATE // 1000 // WINDOW)
-        self._pause_windows = min(max(1, pause_ms * SAMPLE_RATE // 1000 // WINDOW), self._end_windows - 1)
-        self._min_speech_windows = max(1, min_speech_ms * SAMPLE_RATE // 1000 // WINDOW)
-        self._max_windows = int(max_turn_s * SAMPLE_RATE / WINDOW)
-        self._preroll: deque[np.ndarray] = deque(maxlen=max(1, preroll_ms * SAMPLE_RATE // 1000 // WINDOW))
+        self._start_windows = max(1, start_ms * SPEECH_RATE // 1000 // WINDOW)
+        self._end_windows = max(1, end_of_turn_ms * SPEECH_RATE // 1000 // WINDOW)
+        self._pause_windows = min(max(1, pause_ms * SPEECH_RATE // 1000 // WINDOW), self._end_windows - 1)
+        self._min_speech_windows = max(1, min_speech_ms * SPEECH_RATE // 1000 // WINDOW)
+        self._max_windows = int(max_turn_s * SPEECH_RATE / WINDOW)
+        self._preroll: deque[np.ndarray] = deque(maxlen=max(1, preroll_ms * SPEECH_RATE // 1000 // WINDOW))
         self._pending = np.zeros(0, np.float32)
         self._pending_listen = np.zeros(0, np.float32)
         self._in_turn = False
@@ -116,7 +118,7 @@ class TurnDetector:
     def _close(self, now: float) -> TurnEnded | None:
         audio = np.concatenate(self._turn)
         speech_windows = self._speech_windows
-        speech_end = now - self._silence_run * WINDOW / SAMPLE_RATE
+        speech_end = now - self._silence_run * WINDOW / SPEECH_RATE
         long_enough = self._speech_windows >= self._min_speech_windows
         self._in_turn = False
         self._turn = []

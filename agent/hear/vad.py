@@ -5,7 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
+from models.audio import SPEECH_RATE
+
 WINDOW = 512  # samples per decision (32 ms), fixed by the model
 CONTEXT = 64  # samples of the previous window the model sees
 

@@ -11,8 +11,6 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-from ..answer.faq import FaqEntry
-
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-'][A-Za-z0-9]+)*")
 MAX_WORDS = 24
 
@@ -27,12 +25,11 @@ def _candidates(text: str) -> Iterable[str]:
                 yield word
 
 
-def faq_vocabulary(entries: Iterable[FaqEntry], tokenizer, max_words: int = MAX_WORDS) -> tuple[str, ...]:
-    """The FAQ's rare names, most frequent first; `tokenizer` is Whisper's (a `tokenizers.Tokenizer`)."""
+def faq_vocabulary(texts: Iterable[str], tokenizer, max_words: int = MAX_WORDS) -> tuple[str, ...]:
+    """The rare names in a FAQ's texts (`FaqEntry.texts`), most frequent first; `tokenizer` is Whisper's (`tokenizers.Tokenizer`)."""
     counts: Counter[str] = Counter()
-    for entry in entries:
-        for text in (*entry.phrasings, entry.answer, *entry.tags):
-            counts.update(_candidates(text))
+    for text in texts:
+        counts.update(_candidates(text))
     rare = [word for word in counts if len(tokenizer.encode(" " + word, add_special_tokens=False).ids) > 1]
     rare.sort(key=lambda word: (-counts[word], word))
     return tuple(rare[:max_words])

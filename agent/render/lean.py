@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .avatar import Avatar
+from ..avatars.avatar import Avatar
+from .gl import create_platform
 from .view import AMBIENT, BACKGROUND, FaceView
 
 SHADERS = Path(__file__).resolve().parent / "shaders"
@@ -21,21 +22,6 @@ ROUGHNESS = 0.65
 # Flipping y in clip space makes glReadPixels return rows top-first, as video frames are
 # stored, so no flip is needed after the read-back; it also mirrors the triangle winding.
 FLIP_Y = np.diag([1.0, -1.0, 1.0, 1.0])
-
-
-def create_platform(backend: str, width: int, height: int):
-    """pyrender's off-screen GL context for the backend chosen for this process."""
-    if backend == "egl":
-        from pyrender.platforms.egl import EGLPlatform
-
-        platform = EGLPlatform(width, height)
-    else:
-        from pyrender.platforms.osmesa import OSMesaPlatform
-
-        platform = OSMesaPlatform(width, height)
-    platform.init_context()
-    platform.make_current()
-    return platform
 
 
 class LeanRenderer:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .avatar import Avatar
+from ..avatars.avatar import Avatar
 from .view import AMBIENT, BACKGROUND, YFOV, FaceView
 
 

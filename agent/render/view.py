@@ -4,9 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from models.arkit import ARKIT_NAMES
-from .avatar import Avatar
+from ..avatars.avatar import Avatar
 
 BACKGROUND = (0.93, 0.95, 0.98)
 AMBIENT = (0.22, 0.22, 0.24)
@@ -14,24 +15,16 @@ YFOV = 0.6
 
 
 def rotation(pitch: float, yaw: float, roll: float) -> np.ndarray:
-    cx, sx = np.cos(pitch), np.sin(pitch)
-    cy, sy = np.cos(yaw), np.sin(yaw)
-    cz, sz = np.cos(roll), np.sin(roll)
-    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
-    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
-    return rz @ ry @ rx
+    """The head's turn: pitch about x, then yaw about y, then roll about z (world axes)."""
+    return Rotation.from_euler("xyz", [pitch, yaw, roll]).as_matrix()
 
 
 def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Camera-to-world pose looking from eye to target (OpenGL: the camera looks down its -z)."""
-    forward = target - eye
-    forward /= np.linalg.norm(forward)
-    right = np.cross(forward, [0.0, 1.0, 0.0])
-    right /= np.linalg.norm(right)
-    up = np.cross(right, forward)
+    """Camera-to-world pose looking from eye to target, upright (OpenGL: the camera looks down its -z, +y is up)."""
+    forward = np.asarray(target, np.float64) - eye
+    turn, _ = Rotation.align_vectors([forward, [0.0, 1.0, 0.0]], [[0.0, 0.0, -1.0], [0.0, 1.0, 0.0]], weights=[np.inf, 1.0])
     pose = np.eye(4)
-    pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, up, -forward, eye
+    pose[:3, :3], pose[:3, 3] = turn.as_matrix(), eye
     return pose
 
 

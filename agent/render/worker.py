@@ -51,7 +51,7 @@ def _serve(conn: Connection, shm_name: str) -> None:
                 from .renderer import make_renderer
 
                 _, avatar, settings = message
-                renderer = make_renderer(avatar, settings, os.environ["PYOPENGL_PLATFORM"])
+                renderer = make_renderer(avatar, settings)
                 conn.send(("ready",))
             elif kind == "render":
                 _, weights, head = message
@@ -67,7 +67,7 @@ def _serve(conn: Connection, shm_name: str) -> None:
 
 
 class RenderWorker:
-    """One call's renderer in its own process; `await render(...)` gives the RGB frame.
+    """One call's renderer in its own process (a `FrameSource`); `await render(...)` gives the RGB frame.
 
     One request at a time (the video track asks for the next frame only after
     the last one came back); the returned image is valid until the next call.

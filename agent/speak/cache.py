@@ -8,16 +8,14 @@ repeat. The answers are spoken once in the background at start-up (`warm`).
 """
 from __future__ import annotations
 
-import logging
 import threading
-from collections import OrderedDict
 from typing import Iterable
 
 import numpy as np
+from cachetools import LRUCache
 
+from models.audio import from_pcm16, to_pcm16
 from .. import metrics
-
-log = logging.getLogger(__name__)
 
 
 class CachedVoice:
@@ -27,36 +25,28 @@ class CachedVoice:
         self.voice = voice
         self.sample_rate = voice.sample_rate
         self.max_bytes = max_bytes
-        self._audio: OrderedDict[str, np.ndarray] = OrderedDict()  # int16, half the memory of float
-        self._bytes = 0
+        self._audio: LRUCache[str, np.ndarray] = LRUCache(max_bytes, getsizeof=lambda pcm: pcm.nbytes)  # int16: half of float
         self._lock = threading.Lock()  # synthesis runs on several model threads
 
     def synthesize(self, text: str) -> np.ndarray:
         key = _key(text)
         with self._lock:
             pcm = self._audio.get(key)
-            if pcm is not None:
-                self._audio.move_to_end(key)
         if pcm is not None:
             metrics.SPEECH_CACHE.labels("hit").inc()
-            return pcm.astype(np.float32) / 32767
+            return from_pcm16(pcm)
         metrics.SPEECH_CACHE.labels("miss").inc()
         audio = self.voice.synthesize(text)
         self._store(key, audio)
         return audio
 
     def _store(self, key: str, audio: np.ndarray) -> None:
-        pcm = (np.clip(audio, -1, 1) * 32767).astype(np.int16)
+        pcm = to_pcm16(audio)
         if pcm.nbytes > self.max_bytes:
             return
         with self._lock:
-            if key in self._audio:
-                return
-            self._audio[key] = pcm
-            self._bytes += pcm.nbytes
-            while self._bytes > self.max_bytes:
-                _, dropped = self._audio.popitem(last=False)
-                self._bytes -= dropped.nbytes
+            if key not in self._audio:
+                self._audio[key] = pcm
 
     def __contains__(self, text: str) -> bool:
         with self._lock:
@@ -68,7 +58,7 @@ class CachedVoice:
         for sentence in sentences:
             if sentence in self:
                 continue
-            if self._bytes >= self.max_bytes:
+            if self._audio.currsize >= self.max_bytes:
                 break
             self._store(_key(sentence), self.voice.synthesize(sentence))
             added += 1

@@ -1,1 +1,1 @@
-"""Transport: aiohttp signalling, WebRTC media tracks and the data channel."""
+"""Transport: HTTP (signalling, the web client, the operator API) and WebRTC (one call's peer connection, its tracks and data channels)."""

@@ -23,7 +23,7 @@ from aiohttp import web
 from ..answer.faq import FaqError, load_faq
 from ..answer.registry import BASE, VersionError, saved_versions
 from ..config import AgentConfig
-from .jobs import JobRunner, write_job_status
+from ..calls.jobs import JobRunner, write_job_status
 from .shared import CALLS, CONFIG, json_error
 
 log = logging.getLogger(__name__)

@@ -1,17 +1,20 @@
-"""HTTP side of the agent: the web client, WebRTC signalling, health and metrics."""
+"""HTTP side of the agent: the web client, WebRTC signalling, the avatar for pages that draw it, health and metrics."""
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path
 
+import aiohttp_cors
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .. import metrics
+from ..calls.contract import Calls, CallsBusy, OfferRefused
+from ..calls.jobs import JobRunner, LocalJobs
 from ..config import AgentConfig
-from .calls import Calls, CallsBusy, OfferRefused
-from .jobs import JobRunner, LocalJobs
+from ..render.publish import PublishedAvatars
 from .operator import add_operator_routes
 from .shared import CALLS, CONFIG, json_error
 
@@ -37,15 +40,16 @@ async def json_errors(request: web.Request, handler):
 
 
 TENANT = web.RequestKey("tenant", str)  # the tenant id an /api/ request was checked against
+AVATARS = web.AppKey("avatars", PublishedAvatars)
 
 
 @web.middleware
 async def cross_origin(request: web.Request, handler):
     """Only the tenant's allowed origins (and the agent's own page) may use /api/ from a browser.
 
-    The tenant comes from `?tenant=` (the widget's data-tenant). Allowed
-    cross-origin callers get CORS headers, preflights included; others get 403
-    and no CORS headers, so their browser refuses too.
+    The tenant comes from `?tenant=` (the widget's data-tenant). aiohttp-cors answers
+    preflights and adds the CORS headers for every tenant's origins; this refuses an
+    origin that is not the tenant's own with 403 before anything else runs.
     """
     if not request.path.startswith("/api/"):
         return await handler(request)
@@ -61,17 +65,18 @@ async def cross_origin(request: web.Request, handler):
         log.warning("refused %s %s from origin %s for tenant %s", request.method, request.path, origin, tenant_id)
         return json_error(403, f"origin {origin} is not allowed for tenant {tenant_id!r}")
     request[TENANT] = tenant_id
-    if request.method == "OPTIONS":
-        response = web.Response(status=204, headers={
-            "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
-            "Access-Control-Allow-Headers": "Content-Type",
-            "Access-Control-Max-Age": "600",
-        })
-    else:
-        response = await handler(request)
+    response = await handler(request)
     if cross:
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Vary"] = "Origin"
+        response.headers["Vary"] = "Origin"  # the CORS headers depend on it: no cache may share them across sites
+    return response
+
+
+@web.middleware
+async def public_client_files(request: web.Request, handler):
+    """The web client's files may be loaded by any site that embeds the widget (its ES modules need CORS)."""
+    response = await handler(request)
+    if request.path.startswith("/client/"):
+        response.headers["Access-Control-Allow-Origin"] = "*"
     return response
 
 
@@ -102,16 +107,39 @@ async def offer(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or not isinstance(body.get("sdp"), str) or body.get("type") != "offer":
         return json_error(400, 'expected {"sdp": "<offer SDP>", "type": "offer"}')
     sdp = body["sdp"]
-    if "m=audio" not in sdp or "m=video" not in sdp:
-        return json_error(400, "the offer must include an audio and a video media section")
+    if "m=audio" not in sdp:
+        return json_error(400, "the offer must include an audio media section")
+    page = body.get("render")
+    if page is not None and not isinstance(page, dict):
+        return json_error(400, 'optional "render" must be an object like {"webgl2": true, "avatar": true}')
     tenant_id = request[TENANT]
     try:
-        call = await request.app[CALLS].open(body["sdp"], tenant_id, caller=f"{request.remote} (origin {request.headers.get('Origin', '-')})")
+        call = await request.app[CALLS].open(body["sdp"], tenant_id, caller=f"{request.remote} (origin {request.headers.get('Origin', '-')})",
+                                             page=page)
     except CallsBusy as exc:
         return json_error(503, str(exc))
     except OfferRefused as exc:
         return json_error(400, str(exc))
-    return web.json_response({"sdp": call.sdp, "type": call.type, "session": call.session})
+    return web.json_response({"sdp": call.sdp, "type": call.type, "session": call.session,
+                              "render": {"where": call.render, "reason": call.render_reason}})
+
+
+async def avatar(request: web.Request) -> web.Response:
+    """What a page needs to draw the tenant's avatar itself: where it is drawn, the GLB's URL and version, the view."""
+    tenant = request.app[CONFIG].tenant(request[TENANT])
+    published = await asyncio.get_running_loop().run_in_executor(None, request.app[AVATARS].get, tenant.avatar)
+    return web.json_response({"where": tenant.render_where, "glb": f"/api/avatar.glb?tenant={tenant.id}&v={published.etag}",
+                              "etag": published.etag, "view": published.view, "channels": published.channels})
+
+
+async def avatar_glb(request: web.Request) -> web.Response:
+    """The tenant's avatar as a GLB, cacheable: its ETag is its content's hash (304 when the page has it)."""
+    tenant = request.app[CONFIG].tenant(request[TENANT])
+    published = await asyncio.get_running_loop().run_in_executor(None, request.app[AVATARS].get, tenant.avatar)
+    headers = {"ETag": f'"{published.etag}"', "Cache-Control": "public, max-age=3600"}
+    if published.etag in request.headers.get("If-None-Match", ""):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=published.glb, content_type="model/gltf-binary", headers=headers)
 
 
 async def hangup(request: web.Request) -> web.Response:
@@ -143,17 +171,24 @@ async def _close_calls(app: web.Application) -> None:
 
 def create_app(config: AgentConfig, calls: Calls, jobs: JobRunner | None = None) -> web.Application:
     """The HTTP front over `calls`: this process's (`LocalCalls`) or a cluster's (`agent.cluster.front.RayCalls`)."""
-    app = web.Application(middlewares=[cross_origin, json_errors], client_max_size=max(config.server.max_offer_bytes, 600_000))
+    app = web.Application(middlewares=[cross_origin, public_client_files, json_errors],
+                          client_max_size=max(config.server.max_offer_bytes, 600_000))
     app[CONFIG] = config
     app[CALLS] = calls
+    app[AVATARS] = PublishedAvatars(config.render)
     app.router.add_get("/", index)
-    app.router.add_get("/api/ice-servers", ice_servers)
-    app.router.add_post("/api/offer", offer)
-    app.router.add_delete("/api/sessions/{session}", hangup)
+    api = [app.router.add_get("/api/ice-servers", ice_servers), app.router.add_post("/api/offer", offer),
+           app.router.add_delete("/api/sessions/{session}", hangup), app.router.add_get("/api/avatar", avatar),
+           app.router.add_get("/api/avatar.glb", avatar_glb)]
     app.router.add_get("/healthz", health)
     app.router.add_get("/metrics", metrics_endpoint)
     app.router.add_get("/metrics/nodes/{node}", node_metrics)
     app.router.add_static("/client/", WEB_CLIENT)
+    origins = {origin for t in config.tenants for origin in config.tenant(t).allowed_origins}
+    options = aiohttp_cors.ResourceOptions(allow_headers=("Content-Type",), expose_headers=("ETag",), max_age=600)
+    cors = aiohttp_cors.setup(app, defaults={origin: options for origin in origins})
+    for route in api:
+        cors.add(route)
     add_operator_routes(app, jobs or LocalJobs())
     app.on_shutdown.append(_close_calls)
     return app

@@ -6,7 +6,7 @@ from aiohttp import web
 from ..config import AgentConfig
 
 CONFIG = web.AppKey("config", AgentConfig)
-CALLS = web.AppKey("calls", object)  # a .calls.Calls: this process's calls or a cluster's
+CALLS = web.AppKey("calls", object)  # an agent.calls.contract.Calls: this process's calls or a cluster's
 
 
 def json_error(status: int, message: str) -> web.Response:

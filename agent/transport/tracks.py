@@ -1,22 +1,21 @@
-"""aiortc media tracks: the avatar's voice and face, paced by one real-time clock each."""
+"""aiortc media tracks: the avatar's voice and face, each paced by a real-time clock; they pace and wrap, nothing else."""
 from __future__ import annotations
 
 import asyncio
 import fractions
-import logging
 import time
+from typing import Callable
 
 import av
-import numpy as np
 from aiortc import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError
 
 from .. import metrics
-from ..animate.expression import FaceComposer
-from ..playout import FRAME_SAMPLES, OUTPUT_RATE, Playout
-from ..render.worker import RenderWorkerDied
+from ..messages import FRAME_SAMPLES, OUTPUT_RATE
+from ..output.port import AvatarOutput
+from ..output.sinks import ServerVideo
 
 VIDEO_CLOCK = 90_000
-log = logging.getLogger(__name__)
 
 
 class _Pacer:
@@ -26,9 +25,6 @@ class _Pacer:
         self.clock_rate = clock_rate
         self.start: float | None = None
         self.pts = 0
-
-    def elapsed(self) -> float:
-        return 0.0 if self.start is None else time.time() - self.start
 
     async def next(self, step: int) -> int:
         if self.start is None:
@@ -43,86 +39,75 @@ class _Pacer:
         return self.pts
 
 
+def last_rtp_timestamp(sender) -> int | None:
+    """The RTP timestamp of the last packet aiortc's sender sent (it keeps it for its sender reports; no public API)."""
+    value = getattr(sender, "_RTCRtpSender__rtp_timestamp", None)
+    return value if getattr(sender, "_RTCRtpSender__packet_count", 0) else None
+
+
 class AvatarAudioTrack(MediaStreamTrack):
+    """The port's voice, 20 ms a frame. With `on_clock`, it also says which RTP timestamp clock 0 became, once known
+    and whenever it changes, so the page can map the audio it plays back onto the port's clock."""
+
     kind = "audio"
 
-    def __init__(self, playout: Playout) -> None:
+    def __init__(self, port: AvatarOutput, on_clock: Callable[[int], None] | None = None) -> None:
         super().__init__()
-        self.playout = playout
+        self.port = port
+        self.sender = None  # set once added to a peer connection
         self._pacer = _Pacer(OUTPUT_RATE)
+        self._on_clock = on_clock
+        self._clock_offset: int | None = None
+        self._last_clock = 0  # the port clock at the end of the last frame handed to the sender
+
+    def _check_clock(self) -> None:
+        # The sender asks for this frame only once the last one is sent, so its timestamp is that frame's.
+        rtp = last_rtp_timestamp(self.sender)
+        if rtp is None or self._on_clock is None:
+            return
+        offset = (rtp - (self._last_clock - FRAME_SAMPLES)) % 2**32
+        if offset != self._clock_offset:
+            self._clock_offset = offset
+            self._on_clock(offset)
 
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
-            raise _media_error()
+            raise MediaStreamError()
         pts = await self._pacer.next(FRAME_SAMPLES)
-        pcm = self.playout.next_audio_frame()
+        self._check_clock()
+        pcm = self.port.next_audio_frame()
+        self._last_clock = self.port.playout.samples_out
         frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = OUTPUT_RATE
-        frame.pts = pts
+        frame.pts = self._last_clock - FRAME_SAMPLES  # the port's clock: a frame the pacer skips is a gap in both
         frame.time_base = fractions.Fraction(1, OUTPUT_RATE)
         return frame
 
 
 class AvatarVideoTrack(MediaStreamTrack):
-    """Renders the face for the audio just handed out, with emotion and idle life on top."""
+    """The server-video sink's pictures, one per frame at `fps`; counts what it sends for /metrics and admission."""
 
     kind = "video"
 
-    def __init__(self, playout: Playout, renderer, fps: int = 25, seed: int = 0, session: str = "-") -> None:
+    def __init__(self, video: ServerVideo, fps: int = 25, session: str = "-") -> None:
         super().__init__()
-        self.playout = playout
-        self.renderer = renderer
+        self.video = video
         self.fps = fps
-        self.face = FaceComposer(seed)
         self._pacer = _Pacer(VIDEO_CLOCK)
         self.frames_sent = 0
         self.session = session
         self._fps_window = (time.perf_counter(), 0)  # start of the current one-second window, frames sent before it
         self.recent_fps: float | None = None  # frames sent per second over the last full window
-        self._next_image: asyncio.Task | None = None
-        self._last_image: np.ndarray | None = None
-        self._render_failed = False
-
-    def current_weights(self, t: float) -> tuple[np.ndarray, np.ndarray]:
-        return self.face.compose(self.playout.pose(), self.playout.speaking, t)
-
-    def _render_now(self) -> asyncio.Task:
-        weights, head = self.current_weights(self._pacer.elapsed())
-
-        async def render() -> np.ndarray:
-            started = time.perf_counter()
-            try:
-                image = await self.renderer.render(weights, head)
-            except RenderWorkerDied as exc:
-                if self._last_image is None:
-                    raise
-                if not self._render_failed:
-                    log.error("session %s: %s; the video keeps its last frame, the voice goes on", self.session, exc)
-                    metrics.ERRORS.labels("render").inc()
-                    self._render_failed = True
-                return self._last_image
-            metrics.RENDER_SECONDS.observe(time.perf_counter() - started)
-            self._last_image = image
-            return image
-
-        return asyncio.get_running_loop().create_task(render())
 
     def stop(self) -> None:
-        if self._next_image is not None:
-            self._next_image.cancel()
+        self.video.cancel_pending()
         super().stop()
 
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
-            raise _media_error()
+            raise MediaStreamError()
         pts = await self._pacer.next(VIDEO_CLOCK // self.fps)
-        if self._next_image is None:
-            self._next_image = self._render_now()
-        image = await self._next_image
-        # Render the next frame while this one is encoded and sent: the pose is taken now,
-        # so the mouth can only lag the audio by a frame, never lead it.
-        self._next_image = self._render_now()
-        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        frame = av.VideoFrame.from_ndarray(await self.video.next_image(), format="rgb24")
         frame.pts = pts
         frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
         self.frames_sent += 1
@@ -134,9 +119,3 @@ class AvatarVideoTrack(MediaStreamTrack):
             self._fps_window = (now, self.frames_sent)
         metrics.VIDEO_FRAMES.inc()
         return frame
-
-
-def _media_error():
-    from aiortc.mediastreams import MediaStreamError
-
-    return MediaStreamError()

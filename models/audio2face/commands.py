@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from .features import FEATURE_KINDS
+from .kinds import FEATURE_KINDS
 from .runtime import WEIGHTS_DIR
 
 DATA_DIR = Path("build/audio2face/data")

@@ -13,9 +13,9 @@ from typing import Protocol
 
 import numpy as np
 
-from models.audio import resample
+from models.audio import SPEECH_RATE, resample
 
-SAMPLE_RATE = 16000
+SAMPLE_RATE = SPEECH_RATE
 HOP = 160  # 10 ms
 WINDOW = 400  # 25 ms
 N_FFT = 512
@@ -133,17 +133,3 @@ class LogMelFeatures:
 
     def stream(self) -> StreamingLogMel:
         return StreamingLogMel()
-
-
-FEATURE_KINDS = ("whisper", "logmel")
-
-
-def make_features(kind: str, device: str = "cpu", threads: int = 1, whisper=None) -> Features:
-    """`whisper`: a loaded `models.whisper.Whisper` tiny.en to hear through (shared with the transcriber), for kind whisper."""
-    if kind == "logmel":
-        return LogMelFeatures()
-    if kind == "whisper":
-        from .encoder import WhisperEncoderFeatures
-
-        return WhisperEncoderFeatures(device=device, threads=threads, whisper=whisper)
-    raise ValueError(f"unknown feature kind {kind!r}: use one of {', '.join(FEATURE_KINDS)}")

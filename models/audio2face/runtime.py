@@ -16,7 +16,8 @@ import numpy as np
 from models.arkit import COUNT
 
 from ..devices import onnx_providers
-from .features import OUTPUT_FPS, make_features, to_model_rate
+from .features import OUTPUT_FPS, to_model_rate
+from .kinds import make_features
 
 log = logging.getLogger(__name__)
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"

@@ -9,6 +9,8 @@ import re
 
 import numpy as np
 
+from models.audio import SPEECH_RATE, to_pcm16
+
 from .visemes import Phone
 
 FRAME_S = 0.01
@@ -27,7 +29,7 @@ class Aligner:
         from pocketsphinx import Decoder
 
         # Wide beams: the default ones fail on some robotic espeak-ng voices.
-        self._decoder = Decoder(samprate=16000, bestpath=False, loglevel="FATAL", beam=1e-80, wbeam=1e-60, pbeam=1e-80)
+        self._decoder = Decoder(samprate=SPEECH_RATE, bestpath=False, loglevel="FATAL", beam=1e-80, wbeam=1e-60, pbeam=1e-80)
 
     def known(self, word: str) -> bool:
         return self._decoder.lookup_word(word) is not None
@@ -37,7 +39,7 @@ class Aligner:
         missing = [w for w in words.split() if not self.known(w)]
         if missing:
             raise AlignmentError(f"words not in the pronunciation dictionary: {missing}")
-        pcm = (np.clip(audio16k, -1, 1) * 32767).astype(np.int16).tobytes()
+        pcm = to_pcm16(audio16k).tobytes()
         d = self._decoder
         try:
             d.set_align_text(words)

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from models.audio import from_pcm16, to_pcm16
+
 from ..features import OUTPUT_FPS, SAMPLE_RATE, log_mel, output_frames
 from .augment import augment, perturb_speed
 from .corpus import sentences
@@ -124,10 +126,6 @@ def build_jobs(sentences_per_variant: int, voices: list[VoiceVariant] | None = N
     return jobs
 
 
-def to_pcm16(audio: np.ndarray) -> np.ndarray:
-    return (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16)
-
-
 def pack(records: list[dict], path: Path) -> str:
     """One .npz per split: the 16 kHz audio (16-bit) and the labels, concatenated, plus offsets. Returns its sha256.
 
@@ -186,7 +184,7 @@ def plot_example(record: dict, path: Path) -> None:
     from .visemes import VISEMES
 
     fig, axes = plt.subplots(3, 1, figsize=(11, 7), sharex=True)
-    feats = log_mel(record["audio"].astype(np.float32) / 32768.0)
+    feats = log_mel(from_pcm16(record["audio"]))
     axes[0].imshow(feats.T, origin="lower", aspect="auto", extent=(0, len(feats) / 100, 0, feats.shape[1]))
     axes[0].set_title(f"{record['variant']}: \"{record['text']}\" ({record['emotion']})")
     axes[0].set_ylabel("mel bin")

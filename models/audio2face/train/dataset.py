@@ -12,12 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from models.audio import from_pcm16
 from tqdm import tqdm
 
 from ..data.augment import non_speech
 from ..data.build import label_utterance
 from ..data.visemes import EMOTIONS, MOUTH_CHANNELS, UPPER_FACE_CHANNELS, Phone
-from ..features import SAMPLE_RATE, Features, make_features
+from ..features import SAMPLE_RATE, Features
+from ..kinds import make_features
 
 
 @dataclass
@@ -45,7 +48,7 @@ def _init_worker(kind: str) -> None:
 
 
 def _featurize(pcm16: np.ndarray) -> np.ndarray:
-    return _worker_features(pcm16.astype(np.float32) / 32768.0).astype(np.float16)
+    return _worker_features(from_pcm16(pcm16)).astype(np.float16)
 
 
 def split_features(data_dir: Path, split: str, kind: str, workers: int = 2) -> tuple[np.ndarray, np.ndarray]:

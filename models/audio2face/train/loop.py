@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from ..data.visemes import MOUTH_CHANNELS
 from .dataset import CropSampler, Utterance, channel_weights, load_split, non_speech_utterances, onehot
-from ..features import FEATURE_KINDS, make_features
+from ..kinds import FEATURE_KINDS, make_features
 from .network import AudioToFace
 from .real_speakers import RealSpeakerCheck, leave_one_clip_out, selection_score
 

@@ -38,7 +38,7 @@ class AudioToFace(nn.Module):
     def __init__(self, kind: str, feature_dim: int, silence: np.ndarray, n_outputs: int = 52, n_visemes: int = 16,
                  n_emotions: int = 5, channels: int = 128, hidden: int = 128) -> None:
         super().__init__()
-        self.kind = kind  # the features it hears (`features.FEATURE_KINDS`)
+        self.kind = kind  # the features it hears (`kinds.FEATURE_KINDS`)
         self.context = context = CONTEXTS[kind]
         self.hidden = hidden
         self.feature_dim = feature_dim

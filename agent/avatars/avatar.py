@@ -66,6 +66,18 @@ class Avatar:
             shapes[i, :, 3:] = self.normals(self.positions + self.deltas[i]) - rest_normals
         return rest, shapes.reshape(COUNT, n * 6)
 
+    @property
+    def rest_normals(self) -> np.ndarray:
+        """[V, 3] unit normals of the rest pose."""
+        rest, _ = self._rest_and_shapes
+        return np.ascontiguousarray(rest.reshape(-1, 6)[:, 3:])
+
+    @property
+    def normal_deltas(self) -> np.ndarray:
+        """[52, V, 3]: how each shape at weight 1 changes the normals (what the renderer blends with the positions)."""
+        _, shapes = self._rest_and_shapes
+        return shapes.reshape(COUNT, -1, 6)[:, :, 3:]
+
     def deform_with_normals(self, weights: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Positions and (unnormalised) normals interleaved, [V, 6] float32, for ARKit weights [52]."""
         rest, shapes = self._rest_and_shapes

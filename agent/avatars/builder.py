@@ -1,4 +1,4 @@
-"""`avatar-agent avatar build`: a head, neck and shoulders from the MakeHuman mesh, with our own hair, brows, irises and shirt.
+"""The MakeHuman heads (`avatar-agent avatar build`, the presets): a head, neck and shoulders from the MakeHuman mesh, with our own hair, brows, irises and shirt.
 
 What comes from the MakeHuman data (makehuman.py): the skin mesh, eyes, teeth,
 tongue and eyelashes, the 52 ARKit shapes, and the gender/age/ancestry modifiers.
@@ -45,7 +45,6 @@ PRESETS: dict[str, HeadSpec] = {
                        hair_style="short", eyes=(0.35, 0.45, 0.58), shirt=(0.18, 0.36, 0.30)),
 }
 DEFAULT_PRESET = "kenji"  # a man, like the default voice (Piper joe); the women presets suit Kokoro voices (README, Voices)
-BUILT_IN_AVATARS = ("default", "stylised", *PRESETS)
 
 
 def build_head(spec: HeadSpec, name: str = "makehuman") -> Avatar:
@@ -155,43 +154,3 @@ def _with_hair(positions, faces, colors, deltas, rest, skin, spec: HeadSpec):
     hair_colors[:, :3] = np.array(spec.hair) * shade[:, None]
     return (np.concatenate([positions, grown]), np.concatenate([faces, index[scalp]]), np.concatenate([colors, hair_colors]),
             np.concatenate([deltas, deltas[:, vertices]], axis=1))
-
-
-def write_glb(avatar: Avatar, path) -> None:
-    """One mesh with vertex colours and the 52 ARKit shapes as morph targets named in `extras.targetNames`
-    (the convention Blender and three.js read)."""
-    from pathlib import Path
-
-    import pygltflib as g
-
-    path = Path(path)
-    blobs: list[bytes] = []
-    views: list[g.BufferView] = []
-    accessors: list[g.Accessor] = []
-    offset = 0
-
-    def add(array: np.ndarray, kind: str, component: int, target: int | None, bounds: bool = False) -> int:
-        nonlocal offset
-        data = np.ascontiguousarray(array).tobytes()
-        views.append(g.BufferView(buffer=0, byteOffset=offset, byteLength=len(data), target=target))
-        blobs.append(data + b"\0" * (-len(data) % 4))
-        offset += len(blobs[-1])
-        extra = {"min": array.min(0).tolist(), "max": array.max(0).tolist()} if bounds else {}
-        accessors.append(g.Accessor(bufferView=len(views) - 1, componentType=component, count=len(array), type=kind, **extra))
-        return len(accessors) - 1
-
-    position = add(avatar.positions.astype(np.float32), g.VEC3, g.FLOAT, g.ARRAY_BUFFER, bounds=True)
-    color = add(avatar.colors.astype(np.float32), g.VEC4, g.FLOAT, g.ARRAY_BUFFER)
-    indices = add(avatar.faces.astype(np.uint32).reshape(-1, 1), g.SCALAR, g.UNSIGNED_INT, g.ELEMENT_ARRAY_BUFFER)
-    targets = [{"POSITION": add(avatar.deltas[i].astype(np.float32), g.VEC3, g.FLOAT, g.ARRAY_BUFFER, bounds=True)} for i in range(COUNT)]
-    primitive = g.Primitive(attributes=g.Attributes(POSITION=position, COLOR_0=color), indices=indices, targets=targets, material=0)
-    gltf = g.GLTF2(
-        asset=g.Asset(generator="avatar-agent head builder (MakeHuman data, CC0)"),
-        scene=0, scenes=[g.Scene(nodes=[0])], nodes=[g.Node(mesh=0, name=avatar.name)],
-        meshes=[g.Mesh(name=avatar.name, primitives=[primitive], weights=[0.0] * COUNT, extras={"targetNames": list(ARKIT_NAMES)})],
-        materials=[g.Material(name="skin", pbrMetallicRoughness=g.PbrMetallicRoughness(metallicFactor=0.0, roughnessFactor=0.7))],
-        accessors=accessors, bufferViews=views, buffers=[g.Buffer(byteLength=offset)],
-    )
-    gltf.set_binary_blob(b"".join(blobs))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    gltf.save_binary(str(path))

@@ -1,7 +1,8 @@
 """Offline rendering: speech (a WAV file, or text spoken by our voice) -> MP4 with the same avatar.
 
-The same path as a live call (`animate_sentence` -> `Playout` -> `FaceComposer`
--> renderer), paced by the audio clock instead of the wall clock.
+The same path as a live call (`animate_sentence` -> the avatar output port ->
+renderer), paced by the audio clock instead of the wall clock. The process's GL
+platform is chosen by the caller (`render.gl.use_gl_backend`).
 """
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..animate.expression import FaceComposer
-from ..animate.speech import animate_sentence
 from models.audio import read_wav
-from ..playout import FRAME_SAMPLES, OUTPUT_RATE, Playout
-from .avatar import Avatar
-from .renderer import make_renderer, use_gl_backend
+from ..animate.speech import animate_sentence
+from ..avatars.avatar import Avatar
+from ..messages import FRAME_SAMPLES, OUTPUT_RATE
+from ..render.renderer import make_renderer
+from .port import AvatarOutput
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +28,13 @@ def render_clip(avatar: Avatar, face_model, audio: np.ndarray, sample_rate: int,
     """Writes an H.264 + AAC MP4; returns its frame count and duration."""
     import av
 
-    playout = Playout()
-    playout.enqueue(animate_sentence(face_model, 1, "", audio, sample_rate, emotion))
     fps = face_model.fps
+    port = AvatarOutput(fps=fps, seed=seed)
+    speech = animate_sentence(face_model, 1, "", audio, sample_rate, emotion)
     seconds = lead_s + len(audio) / sample_rate + tail_s
     n_frames = int(np.ceil(seconds * fps))
     audio_frames_per_video_frame = OUTPUT_RATE / FRAME_SAMPLES / fps
-    face = FaceComposer(seed)
-    renderer = make_renderer(avatar, settings, use_gl_backend(settings.backend))
+    renderer = make_renderer(avatar, settings)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     lead_frames = int(lead_s * OUTPUT_RATE / FRAME_SAMPLES)
@@ -48,10 +48,11 @@ def render_clip(avatar: Avatar, face_model, audio: np.ndarray, sample_rate: int,
             for i in tqdm(frames, desc="rendering", unit="frame") if progress else frames:
                 # Hand out the audio up to this frame's time, as the audio track does, then pose the face for it.
                 while len(pcm_parts) < (i + 1) * audio_frames_per_video_frame:
-                    silent = len(pcm_parts) < lead_frames
-                    pcm_parts.append(np.zeros(FRAME_SAMPLES, np.int16) if silent else playout.next_audio_frame())
-                weights, head = face.compose(playout.pose(), playout.speaking, i / fps)
-                frame = av.VideoFrame.from_ndarray(renderer.render(weights, head), format="rgb24")
+                    if len(pcm_parts) == lead_frames:
+                        port.capture(speech)
+                    pcm_parts.append(port.next_audio_frame())
+                pose = port.compose()
+                frame = av.VideoFrame.from_ndarray(renderer.render(pose.weights, pose.head), format="rgb24")
                 frame.pts, frame.time_base = i, Fraction(1, fps)
                 container.mux(video.encode(frame))
             container.mux(video.encode())

@@ -1,4 +1,4 @@
-"""Load any glTF/GLB head with ARKit-named morph targets as an Avatar.
+"""glTF/GLB heads: any file with ARKit-named morph targets loads as an Avatar, and ours are written as one (`write_glb`).
 
 Target names are matched loosely, so exports from common tools work:
 `eyeBlinkLeft`, `eyeBlink_L`, `EyeBlinkLeft`, `eye_blink_left`, `blendShape1.eyeBlink_L`.
@@ -163,3 +163,61 @@ def _colors(gltf, prim, n: int) -> np.ndarray:
         if pbr is not None and pbr.baseColorFactor and pbr.baseColorFactor != [1, 1, 1, 1]:
             base = tuple(float(x) for x in pbr.baseColorFactor)
     return np.tile(np.array(base, np.float32), (n, 1))
+
+
+def write_glb(avatar: Avatar, path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(glb_bytes(avatar))
+
+
+def glb_bytes(avatar: Avatar) -> bytes:
+    """One mesh with vertex colours, normals and the 52 ARKit shapes as morph targets (positions and the normals'
+    change, as our renderer blends them) named in `extras.targetNames`, the convention Blender and three.js read.
+    Targets are sparse: only the vertices a shape moves are stored."""
+    import pygltflib as g
+
+    blobs: list[bytes] = []
+    views: list[g.BufferView] = []
+    accessors: list[g.Accessor] = []
+    offset = 0
+
+    def view(array: np.ndarray, target: int | None) -> int:
+        nonlocal offset
+        data = np.ascontiguousarray(array).tobytes()
+        views.append(g.BufferView(buffer=0, byteOffset=offset, byteLength=len(data), target=target))
+        blobs.append(data + b"\0" * (-len(data) % 4))
+        offset += len(blobs[-1])
+        return len(views) - 1
+
+    def add(array: np.ndarray, kind: str, component: int, target: int | None, bounds: bool = False) -> int:
+        extra = {"min": array.min(0).tolist(), "max": array.max(0).tolist()} if bounds else {}
+        accessors.append(g.Accessor(bufferView=view(array, target), componentType=component, count=len(array), type=kind, **extra))
+        return len(accessors) - 1
+
+    def add_sparse(dense: np.ndarray) -> int:
+        moved = np.flatnonzero(np.abs(dense).max(axis=1) > 0).astype(np.uint32)
+        values = dense[moved].astype(np.float32) if len(moved) else np.zeros((1, 3), np.float32)
+        moved = moved if len(moved) else np.zeros(1, np.uint32)
+        sparse = g.Sparse(count=len(moved), indices=g.AccessorSparseIndices(bufferView=view(moved, None), componentType=g.UNSIGNED_INT),
+                          values=g.AccessorSparseValues(bufferView=view(values, None)))
+        accessors.append(g.Accessor(componentType=g.FLOAT, count=len(dense), type=g.VEC3, sparse=sparse,
+                                    min=np.minimum(values.min(0), 0).tolist(), max=np.maximum(values.max(0), 0).tolist()))
+        return len(accessors) - 1
+
+    position = add(avatar.positions.astype(np.float32), g.VEC3, g.FLOAT, g.ARRAY_BUFFER, bounds=True)
+    normal = add(avatar.rest_normals, g.VEC3, g.FLOAT, g.ARRAY_BUFFER)
+    color = add(avatar.colors.astype(np.float32), g.VEC4, g.FLOAT, g.ARRAY_BUFFER)
+    indices = add(avatar.faces.astype(np.uint32).reshape(-1, 1), g.SCALAR, g.UNSIGNED_INT, g.ELEMENT_ARRAY_BUFFER)
+    targets = [{"POSITION": add_sparse(avatar.deltas[i]), "NORMAL": add_sparse(avatar.normal_deltas[i])} for i in range(COUNT)]
+    primitive = g.Primitive(attributes=g.Attributes(POSITION=position, NORMAL=normal, COLOR_0=color), indices=indices,
+                            targets=targets, material=0)
+    gltf = g.GLTF2(
+        asset=g.Asset(generator="avatar-agent head builder (MakeHuman data, CC0)"),
+        scene=0, scenes=[g.Scene(nodes=[0])], nodes=[g.Node(mesh=0, name=avatar.name)],
+        meshes=[g.Mesh(name=avatar.name, primitives=[primitive], weights=[0.0] * COUNT, extras={"targetNames": list(ARKIT_NAMES)})],
+        materials=[g.Material(name="skin", pbrMetallicRoughness=g.PbrMetallicRoughness(metallicFactor=0.0, roughnessFactor=0.65))],
+        accessors=accessors, bufferViews=views, buffers=[g.Buffer(byteLength=offset)],
+    )
+    gltf.set_binary_blob(b"".join(blobs))
+    return b"".join(gltf.save_to_bytes())

@@ -1,0 +1,117 @@
+"""The calls of this process, with the models every one of them shares: admission, load, FAQ activation.
+
+How a call talks to its browser is not known here: `open_call` makes one (on one box and on each cluster
+node, `transport.webrtc.WebRtcCall`), and this hosts whatever it makes.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Callable, Protocol
+
+import psutil
+from prometheus_client import generate_latest
+
+from .. import metrics
+from ..config import AgentConfig, LoadLimit, TenantSettings
+from ..engines import Engines
+from .contract import BUSY_MESSAGE, CallInfo, CallsBusy, NodeLoad, OfferRefused, OpenedCall
+from .directory import CallDirectory
+
+log = logging.getLogger(__name__)
+
+
+class Call(Protocol):
+    """One call as this process hosts it."""
+
+    id: str
+    tenant: str
+    log: logging.LoggerAdapter
+
+    @property
+    def recent_fps(self) -> float | None: ...
+
+    async def answer(self, sdp: str, kind: str, page: dict | None = None): ...  # -> the answer (.sdp, .type); sets .render
+
+    async def close(self) -> None: ...
+
+
+CallFactory = Callable[[Engines, AgentConfig, Callable[[Call], None], TenantSettings], Call]
+
+
+class LocalCalls:
+    ESTABLISHED_S = 2.0  # a call's frame rate counts for admission once it has streamed this long
+
+    def __init__(self, engines: Engines, config: AgentConfig, open_call: CallFactory, load_limit: LoadLimit | None = None,
+                 node: str = "local") -> None:
+        self.engines, self.config, self.load_limit, self.node = engines, config, load_limit, node
+        self._open_call = open_call
+        self.directory = CallDirectory()
+        psutil.cpu_percent(interval=None)  # the first reading starts the interval the next one reports on
+
+    def call(self, session: str) -> Call | None:
+        record = self.directory.get(session)
+        return record.call if record is not None else None
+
+    def load(self) -> NodeLoad:
+        now = time.monotonic()
+        records = self.directory.records()
+        rates = [r.call.recent_fps for r in records if now - r.since >= self.ESTABLISHED_S and r.call.recent_fps is not None]
+        info = tuple(CallInfo(r.session, r.tenant, now - r.since, r.call.recent_fps, getattr(r.call.render, "where", "server"))
+                     for r in records)
+        versions = tuple((tenant, self.engines.answerers.active_version(tenant)) for tenant in self.config.tenants)
+        return NodeLoad(self.node, len(records), self.config.server.max_sessions, min(rates) if rates else None,
+                        psutil.cpu_percent(interval=None), info, versions)
+
+    async def open(self, sdp: str, tenant: str, caller: str, page: dict | None = None) -> OpenedCall:
+        refusal = self.load().refusal(self.load_limit, self.config.render.fps)
+        if refusal is not None:
+            metrics.SESSIONS_REJECTED.labels("busy").inc()
+            log.info("refused a call from %s: %s", caller, refusal)
+            raise CallsBusy(BUSY_MESSAGE)
+        call = self._open_call(self.engines, self.config, self._forget, self.config.tenant(tenant))
+        self.directory.add(call.id, tenant, self.node, call)
+        metrics.SESSIONS_ACTIVE.set(len(self.directory))
+        try:
+            answer = await call.answer(sdp, "offer", page)
+        except Exception as exc:  # aiortc raises ValueError and others for SDP it cannot use
+            call.log.warning("rejected offer: %s", exc)
+            metrics.SESSIONS_REJECTED.labels("bad_sdp").inc()
+            await call.close()
+            raise OfferRefused(f"could not use the offer SDP: {exc or type(exc).__name__}") from None
+        metrics.SESSIONS_TOTAL.inc()
+        call.log.info("call started from %s (tenant %s)", caller, tenant)
+        return OpenedCall(call.id, answer.sdp, answer.type, self.node, call.render.where, call.render.reason)
+
+    def _forget(self, call: Call) -> None:
+        self.directory.remove(call.id)
+        metrics.SESSIONS_ACTIVE.set(len(self.directory))
+
+    async def hang_up(self, session: str, tenant: str) -> bool:
+        record = self.directory.get(session)
+        if record is None or record.tenant != tenant:
+            return False
+        await record.call.close()
+        return True
+
+    async def health(self) -> dict:
+        return {"status": "ok", "sessions": len(self.directory)}
+
+    async def node_metrics(self, node: str) -> bytes | None:
+        return generate_latest(metrics.REGISTRY) if node == self.node else None
+
+    async def active_faq_version(self, tenant: str) -> str:
+        return self.engines.answerers.active_version(tenant)
+
+    async def activate_faq(self, tenant: str, version: str) -> str:
+        registry = self.engines.answerers
+        answerer = await asyncio.get_running_loop().run_in_executor(None, registry.load, tenant, version)
+        previous = registry.active_version(tenant)
+        registry.activate(tenant, version, answerer)
+        self.engines.warm_speech_in_background([self.config.tenant(tenant)])  # the new version's answers, spoken ahead
+        return previous
+
+    async def close(self) -> None:
+        for record in self.directory.records():
+            await record.call.close()

@@ -1,0 +1,60 @@
+"""Each avatar as a page that draws it downloads it: a GLB, its version (ETag), and the view our renderer draws it with.
+
+Built-in heads are exported once per process (`avatars.gltf.glb_bytes`: positions, normals and colours, the 52
+shapes with their normals' change); a custom GLB is served as it is. The view (camera, lights, the head's
+pivot, background) is the one `view.FaceView` gives every renderer, so the page frames and lights the same
+person the same way.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from models.arkit import ARKIT_NAMES
+from ..avatars.gltf import glb_bytes
+from ..avatars.library import is_built_in, load_avatar
+from .lean import ROUGHNESS
+from .view import AMBIENT, BACKGROUND, YFOV, FaceView
+
+
+@dataclass(frozen=True)
+class PublishedAvatar:
+    glb: bytes
+    etag: str
+    view: dict
+    channels: tuple[str, ...] = tuple(ARKIT_NAMES)  # the order of the pose channel's weights
+
+
+def view_json(view: FaceView, width: int, height: int) -> dict:
+    return {
+        "width": width, "height": height, "yfov": YFOV, "znear": view.znear, "zfar": view.zfar,
+        "camera": view.camera_pose.tolist(),  # camera-to-world, row-major 4x4
+        "pivot": view.pivot.tolist(),  # the head turns about this point
+        "lights": [{"direction": light.direction.tolist(), "color": list(light.color), "intensity": light.intensity} for light in view.lights],
+        "ambient": list(AMBIENT), "background": list(BACKGROUND), "roughness": ROUGHNESS,
+    }
+
+
+class PublishedAvatars:
+    """`get(spec)`: the avatar a config names, published; built the first time it is asked for (blocking: off the event loop)."""
+
+    def __init__(self, render_settings) -> None:
+        self._settings = render_settings
+        self._done: dict[str, PublishedAvatar] = {}
+        self._lock = threading.Lock()
+
+    def get(self, spec: str) -> PublishedAvatar:
+        with self._lock:
+            if spec not in self._done:
+                self._done[spec] = self._publish(spec)
+            return self._done[spec]
+
+    def _publish(self, spec: str) -> PublishedAvatar:
+        avatar = load_avatar(spec)
+        glb = glb_bytes(avatar) if is_built_in(spec) else Path(spec).read_bytes()
+        width, height = self._settings.width, self._settings.height
+        view = view_json(FaceView.for_avatar(avatar, width, height), width, height)
+        return PublishedAvatar(glb, hashlib.sha256(glb).hexdigest()[:20], view)
+

@@ -1,0 +1,210 @@
+"""One WebRTC call: the peer connection, its tracks and data channels, and the conversation behind them.
+
+The avatar's face reaches the page one of two ways (`render.where`, per tenant): drawn here into a
+video track (`server`), or sent as poses on the page's `poses` data channel for the page to draw
+(`browser`); `auto` takes browser when the page says it can (WebGL2, the avatar loaded).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+
+import av
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+from models.audio import SPEECH_RATE, from_pcm16
+from .. import metrics
+from ..config import AgentConfig, TenantSettings
+from ..conversation import Conversation
+from ..engines import Engines
+from ..events import ErrorEvent, PageEvent, to_json
+from ..output.poses import clock_message
+from ..output.sinks import BrowserPoses, ServerVideo
+from ..render.frames import start_renderer
+from .tracks import AvatarAudioTrack, AvatarVideoTrack
+
+log = logging.getLogger(__name__)
+SERVER, BROWSER = "server", "browser"
+
+
+@dataclass(frozen=True)
+class RenderChoice:
+    where: str  # SERVER or BROWSER
+    reason: str  # why, in words for the page and the logs
+
+
+def choose_render(where: str, page: dict | None, offers_video: bool) -> RenderChoice:
+    """Where the face is drawn for this call: the tenant's `render.where` and what the page said it can do."""
+    page = page if isinstance(page, dict) else {}
+    can = page.get("webgl2") is True and page.get("avatar") is True
+    if where == SERVER:
+        return RenderChoice(SERVER, "this site shows the avatar as video")
+    if can:
+        return RenderChoice(BROWSER, "the page draws the avatar")
+    missing = "WebGL2" if page.get("webgl2") is not True else f"the avatar ({page.get('error') or 'not loaded'})"
+    if not offers_video:
+        raise ValueError(f"the page cannot draw the avatar (no {missing}) and asked for no video")
+    return RenderChoice(SERVER, f"the page cannot draw the avatar (no {missing}): video from the server instead")
+
+
+class WebRtcCall:
+    def __init__(self, engines: Engines, config: AgentConfig, on_closed, tenant: TenantSettings) -> None:
+        self.id = uuid.uuid4().hex[:12]
+        self.tenant = tenant.id
+        self.greeting = tenant.greeting
+        self.render_where = tenant.render_where
+        self.log = logging.LoggerAdapter(log, {"session": self.id})
+        ice = [RTCIceServer(urls=s.urls, username=s.username, credential=s.credential) for s in config.server.ice_servers]
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice))
+        self._events = None
+        self._poses = None
+        self._clock: bytes | None = None
+        self._pending_events: list[str] = []
+        self.conversation = Conversation(self.id, engines.stages_for(tenant), config.hear, self.send_event, config.render.fps)
+        self.output = self.conversation.output
+        self.audio_out = AvatarAudioTrack(self.output, on_clock=self._on_clock)
+        self.video_out: AvatarVideoTrack | None = None
+        self.poses_out: BrowserPoses | None = None
+        self.render: RenderChoice | None = None
+        self._avatar, self._render_settings = engines.avatar_for(tenant), config.render
+        self._tasks: set[asyncio.Task] = set()
+        self._on_closed = on_closed
+        self._closed = False
+        self._greeted = False
+
+        @self.pc.on("track")
+        def on_track(track):
+            if track.kind == "audio":
+                self._spawn(self._read_microphone(track), "mic")
+
+        @self.pc.on("datachannel")
+        def on_datachannel(channel):
+            if channel.label == "poses":
+                self._poses = channel
+                channel.on("open", self._send_clock)
+                return
+            self._events = channel
+            channel.on("message", self._on_message)
+            if channel.readyState == "open":
+                self._on_channel_open()
+            else:
+                channel.on("open", self._on_channel_open)
+
+        @self.pc.on("connectionstatechange")
+        async def on_state():
+            self.log.info("connection %s", self.pc.connectionState)
+            if self.pc.connectionState in ("failed", "closed"):
+                await self.close()
+
+    @property
+    def recent_fps(self) -> float | None:
+        """Frames per second the call's video sent over its last second; None while none, or without video."""
+        return self.video_out.recent_fps if self.video_out is not None else None
+
+    def _spawn(self, coro, name: str) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro, name=f"{name}-{self.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def answer(self, sdp: str, kind: str, page: dict | None = None) -> RTCSessionDescription:
+        """Answers the page's offer; `page` is what the page said it can do (`{"webgl2": bool, "avatar": bool}`)."""
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
+        offers_video = any(t.kind == "video" for t in self.pc.getTransceivers())
+        self.render = choose_render(self.render_where, page, offers_video)
+        self.log.info("face drawn in the %s: %s", self.render.where, self.render.reason)
+        self.audio_out.sender = self.pc.addTrack(self.audio_out)
+        if self.render.where == SERVER:
+            video = ServerVideo(self.output, start_renderer(self._avatar, self._render_settings), self.id)
+            self.output.attach(video)
+            self.video_out = AvatarVideoTrack(video, self._render_settings.fps, session=self.id)
+            self.pc.addTrack(self.video_out)
+        else:
+            self.poses_out = BrowserPoses(self.output, self._send_pose, self._poses_buffered)
+            self.output.attach(self.poses_out)
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        return self.pc.localDescription
+
+    # ---- poses -------------------------------------------------------------------------------------------------
+    def _on_clock(self, offset: int) -> None:
+        self._clock = clock_message(offset)
+        self._send_clock()
+
+    def _send_clock(self) -> None:
+        if self._clock is not None and self._poses is not None and self._poses.readyState == "open":
+            self._poses.send(self._clock)
+
+    def _send_pose(self, message: bytes) -> None:
+        if self._poses is not None and self._poses.readyState == "open":
+            self._poses.send(message)
+
+    def _poses_buffered(self) -> int:
+        if self._poses is None or self._poses.readyState != "open":
+            return 1 << 30  # nowhere to send yet: dropped, not queued
+        return self._poses.bufferedAmount
+
+    # ---- events ------------------------------------------------------------------------------------------------
+    def _on_channel_open(self) -> None:
+        for message in self._pending_events:
+            self._events.send(message)
+        self._pending_events.clear()
+        if not self._greeted:
+            self._greeted = True
+            self.conversation.say(self.greeting, "happy")
+
+    def send_event(self, event: PageEvent) -> None:
+        message = json.dumps(to_json(event))
+        if self._events is not None and self._events.readyState == "open":
+            self._events.send(message)
+        elif len(self._pending_events) < 100:
+            self._pending_events.append(message)
+
+    def _on_message(self, message) -> None:
+        try:
+            event = json.loads(message)
+            kind = event.get("type")
+        except (TypeError, ValueError, AttributeError):
+            self.send_event(ErrorEvent("messages must be JSON objects"))
+            return
+        if kind == "text" and isinstance(event.get("text"), str) and event["text"].strip():
+            self.conversation.ask_text(event["text"])
+        elif kind == "bye":
+            self._spawn(self.close(), "close")
+        else:
+            self.send_event(ErrorEvent(f"unknown message type {kind!r}"))
+
+    async def _read_microphone(self, track) -> None:
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=SPEECH_RATE)
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            for out in resampler.resample(frame):
+                self.conversation.hear(from_pcm16(out.to_ndarray().reshape(-1)))
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.log.info("closing (%d turns answered)", len(self.conversation.history))
+        await self.conversation.close()
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
+        await asyncio.gather(*(t for t in self._tasks if t is not current), return_exceptions=True)
+        self.audio_out.stop()
+        if self.video_out is not None:
+            self.video_out.stop()
+        try:
+            metrics.VIDEO_FPS.remove(self.id)
+        except KeyError:
+            pass  # no full second of video was sent
+        await self.pc.close()
+        await asyncio.get_running_loop().run_in_executor(None, self.output.close)
+        self._on_closed(self)

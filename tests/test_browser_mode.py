@@ -1,0 +1,145 @@
+"""The face drawn in the page: the offer says what the page can draw, the agent sends poses tied to its audio.
+
+Against the real aiohttp + aiortc server with fake stages (an aiortc client plays the page); the Chromium
+tests of the same mode are in `test_browser_e2e.py`.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import numpy as np
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from agent.calls.local import LocalCalls
+from agent.messages import OUTPUT_RATE
+from agent.output.port import AvatarOutput
+from agent.output.poses import POSE_BYTES, read_message
+from agent.output.sinks import BrowserPoses
+from agent.transport.server import create_app
+from agent.transport.webrtc import BROWSER, SERVER, WebRtcCall, choose_render
+from models.arkit import INDEX
+from models.audio import from_pcm16
+
+from .fakes import FakeEngines, FakeTranscriber
+
+CAN_DRAW = {"webgl2": True, "avatar": True}
+
+
+@pytest.fixture
+async def client(config):
+    cfg = config.model_copy(deep=True)
+    cfg.tenants["demo"] = cfg.tenants["demo"].model_copy(update={"render_where": "auto"})
+    engines = FakeEngines(FakeTranscriber(""))
+    async with TestClient(TestServer(create_app(cfg, LocalCalls(engines, cfg, WebRtcCall)))) as client:
+        yield client
+    engines.close()
+
+
+def test_where_the_face_is_drawn():
+    assert choose_render("server", CAN_DRAW, True).where == SERVER
+    assert choose_render("auto", CAN_DRAW, True).where == BROWSER
+    assert choose_render("browser", CAN_DRAW, False).where == BROWSER
+    fallback = choose_render("auto", {"webgl2": True, "avatar": False, "error": "could not load the 3D avatar: 404"}, True)
+    assert fallback.where == SERVER and "could not load the 3D avatar" in fallback.reason
+    assert choose_render("browser", {"webgl2": False}, True).where == SERVER, "a page that cannot draw gets video"
+    assert choose_render("auto", "nonsense", True).where == SERVER
+    with pytest.raises(ValueError, match="no WebGL2"):
+        choose_render("browser", None, False)
+
+
+def test_a_page_that_reads_nothing_costs_a_bounded_queue():
+    port = AvatarOutput()
+    sent = []
+    sink = BrowserPoses(port, sent.append, buffered=lambda: 10**6)  # the page's channel is full and stays full
+    port.attach(sink)
+    for _ in range(250):  # five seconds of audio
+        port.next_audio_frame()
+    assert sent == [] and sink.dropped > 100, "old poses are dropped, never queued"
+    backlog = [0]
+    sink = BrowserPoses(AvatarOutput(), sent.append, buffered=lambda: backlog[0])
+    for step in range(50):
+        sink.on_audio(960 * (step + 1))
+    ahead = int(BrowserPoses.LEAD_S * OUTPUT_RATE)
+    assert len(sent) == (960 * 50 + ahead) // 1920 + 1, "one pose per video frame, LEAD_S ahead of its audio"
+    assert all(len(m) == POSE_BYTES for m in sent)
+    assert [read_message(m)[1] for m in sent] == sorted(read_message(m)[1] for m in sent)
+
+
+async def test_the_avatar_glb_is_cacheable(client):
+    info = await (await client.get("/api/avatar")).json()
+    assert info["where"] == "auto" and len(info["channels"]) == 52 and info["view"]["width"] == 512
+    first = await client.get(info["glb"])
+    assert first.status == 200 and first.headers["Content-Type"] == "model/gltf-binary"
+    body = await first.read()
+    assert body[:4] == b"glTF" and first.headers["ETag"] == f'"{info["etag"]}"'
+    again = await client.get(info["glb"], headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status == 304 and await again.read() == b""
+    assert (await client.get("/api/avatar.glb?tenant=nobody")).status == 404
+
+
+async def _call(client, render: dict | None):
+    pc = RTCPeerConnection()
+    pc.addTransceiver("audio", direction="sendrecv")
+    pc.addTransceiver("video", direction="recvonly")
+    events = pc.createDataChannel("events")
+    poses = pc.createDataChannel("poses", ordered=False, maxRetransmits=0)
+    await pc.setLocalDescription(await pc.createOffer())
+    r = await client.post("/api/offer", json={"sdp": pc.localDescription.sdp, "type": "offer", "render": render})
+    assert r.status == 200, await r.text()
+    body = await r.json()
+    tracks = []
+    pc.on("track", tracks.append)
+    await pc.setRemoteDescription(RTCSessionDescription(body["sdp"], body["type"]))
+    return pc, events, poses, body, tracks
+
+
+async def test_a_page_that_can_draw_gets_poses_tied_to_its_audio(client):
+    pc, events, poses, body, tracks = await _call(client, CAN_DRAW)
+    assert body["render"]["where"] == BROWSER
+    received, heard = [], []
+    poses.on("message", lambda m: received.append(read_message(m)))
+    for _ in range(100):
+        if any(kind == "clock" for kind, *_ in received) and tracks:
+            break
+        await asyncio.sleep(0.1)
+    assert [t.kind for t in tracks] == ["audio"], "no video is sent to a page that draws"
+
+    async def listen():
+        while True:
+            frame = await tracks[0].recv()
+            heard.append((frame.pts, float(np.abs(from_pcm16(frame.to_ndarray().reshape(-1))).mean())))
+
+    listening = asyncio.create_task(listen())
+    opened = asyncio.Event()
+    events.on("open", opened.set)
+    if events.readyState != "open":
+        await asyncio.wait_for(opened.wait(), 10)
+    await asyncio.sleep(1.0)
+    events.send(json.dumps({"type": "text", "text": "How do I reset my password?"}))
+    await asyncio.sleep(5.0)
+    events.send(json.dumps({"type": "text", "text": "What are your opening hours?"}))  # cuts the answer short
+    await asyncio.sleep(2.0)
+    listening.cancel()
+    await pc.close()
+
+    assert len({value for kind, value, *_ in received if kind == "clock"}) == 1, "one clock: the audio's timestamps never jump"
+    assert any(kind == "clear" for kind, *_ in received), "barge-in clears what the page holds"
+    jaw = {pts: weights[INDEX["jawOpen"]] for kind, pts, weights, _ in received if kind == "pose"}
+    assert max(jaw.values()) > 0.2, "the mouth opens"
+    # Sync by construction: the pose for a moment of the clock matches the loudness of the audio heard at that moment.
+    # (aiortc's receiver counts its frames' pts from its first packet, which carried clock 0; the page maps RTP
+    # timestamps with the clock message instead, checked in the Chromium test.)
+    step = OUTPUT_RATE // 25
+    pairs = [(loud, jaw[pts // step * step]) for pts, loud in heard if pts // step * step in jaw]
+    assert len(pairs) > 100
+    loud, mouth = np.array(pairs).T
+    assert np.corrcoef(loud, mouth)[0, 1] > 0.5, "poses line up with the sound they belong to"
+
+
+async def test_a_page_that_cannot_draw_gets_video(client):
+    pc, _, _, body, _ = await _call(client, {"webgl2": True, "avatar": False, "error": "could not load the 3D avatar: 404"})
+    assert body["render"]["where"] == SERVER and "could not load the 3D avatar" in body["render"]["reason"]
+    await pc.close()

@@ -1,0 +1,205 @@
+// The avatar drawn in the page (render.where: browser or auto): the same GLB, camera and lights as the server's
+// renderer, posed from the poses the agent sends on the "poses" data channel (ASCII only).
+//
+// Sync by construction: every pose carries the place of its audio on the agent's clock (48 kHz samples). The
+// agent says which RTP timestamp its clock 0 became ("clock" message), and the audio receiver says which RTP
+// timestamp is playing now (getSynchronizationSources), so each frame shows the pose of the sound being heard.
+// Poses arrive ahead of their audio and wait in a queue; barge-in ("clear") drops what is queued at once.
+//
+// Wire format (little-endian), as agent/output/poses.py writes it:
+//   "P" | pts u32 | 52 weights u8 | head pitch, yaw, roll i16 (1e-4 rad)    "C" | pts u32    "K" | offset u32
+import * as THREE from "./vendor/three/build/three.module.js";
+import { GLTFLoader } from "./vendor/three/examples/jsm/loaders/GLTFLoader.js";
+
+const RATE = 48000;
+const HEAD_SCALE = 10000;
+const KEEP_BEHIND = RATE;  // poses older than a second of audio are dropped
+
+function matrixFromRows(rows) {
+  const m = new THREE.Matrix4();
+  m.set(...rows[0], ...rows[1], ...rows[2], ...rows[3]);
+  return m;
+}
+
+// One mesh's morph targets, blended on the CPU: 52 targets run the vertex shader at a crawl on software GL
+// (SwiftShader), while most targets move few vertices, so sparse sums are cheap here.
+class MorphedMesh {
+  constructor(mesh, channels) {
+    const geometry = mesh.geometry;
+    this.geometry = geometry;
+    this.position = geometry.attributes.position;
+    this.normal = geometry.attributes.normal || null;
+    this.basePosition = this.position.array.slice();
+    this.baseNormal = this.normal ? this.normal.array.slice() : null;
+    const dictionary = mesh.morphTargetDictionary || {};
+    const positions = geometry.morphAttributes.position || [];
+    const normals = geometry.morphAttributes.normal || [];
+    this.targets = [];  // [channel index, moved vertex indices, position deltas, normal deltas]
+    channels.forEach((name, channel) => {
+      const t = dictionary[name];
+      if (t === undefined || !positions[t]) return;
+      const dp = positions[t].array, dn = normals[t] ? normals[t].array : null;
+      const moved = [];
+      for (let v = 0; v < dp.length / 3; v++) {
+        if (dp[3 * v] || dp[3 * v + 1] || dp[3 * v + 2] || (dn && (dn[3 * v] || dn[3 * v + 1] || dn[3 * v + 2]))) moved.push(v);
+      }
+      const p = new Float32Array(moved.length * 3), n = dn ? new Float32Array(moved.length * 3) : null;
+      moved.forEach((v, k) => {
+        for (let c = 0; c < 3; c++) { p[3 * k + c] = dp[3 * v + c]; if (n) n[3 * k + c] = dn[3 * v + c]; }
+      });
+      this.targets.push([channel, Uint32Array.from(moved), p, n]);
+    });
+    delete geometry.morphAttributes.position;  // three.js must not morph again on the GPU
+    delete geometry.morphAttributes.normal;
+    mesh.morphTargetInfluences = undefined;
+    mesh.morphTargetDictionary = undefined;
+  }
+
+  apply(weights) {
+    const pos = this.position.array, nor = this.normal ? this.normal.array : null;
+    pos.set(this.basePosition);
+    if (nor) nor.set(this.baseNormal);
+    for (const [channel, moved, dp, dn] of this.targets) {
+      const w = weights[channel];
+      if (w < 0.004) continue;
+      for (let k = 0; k < moved.length; k++) {
+        const i = 3 * moved[k], j = 3 * k;
+        pos[i] += w * dp[j]; pos[i + 1] += w * dp[j + 1]; pos[i + 2] += w * dp[j + 2];
+        if (nor && dn) { nor[i] += w * dn[j]; nor[i + 1] += w * dn[j + 1]; nor[i + 2] += w * dn[j + 2]; }
+      }
+    }
+    this.position.needsUpdate = true;
+    if (nor) this.normal.needsUpdate = true;
+    this.geometry.computeBoundingSphere();
+  }
+}
+
+// Loads the tenant's avatar (GLB and view, from GET /api/avatar); throws with a message a person can read.
+export async function loadFace(server, info) {
+  const gltf = await new GLTFLoader().loadAsync(new URL(info.glb, server + "/").href);
+  const meshes = [];
+  gltf.scene.traverse((node) => {
+    if (node.isMesh && node.geometry.morphAttributes.position) meshes.push(new MorphedMesh(node, info.channels));
+  });
+  if (!meshes.length) throw new Error("the avatar has no ARKit shapes");
+  return new Face(gltf.scene, meshes, info.view, info.channels);
+}
+
+export class Face {
+  constructor(scene, meshes, view, names) {
+    this.root = scene;
+    this.meshes = meshes;
+    this.view = view;
+    this.channels = names.length;
+    this.jawIndex = names.indexOf("jawOpen");
+    this.queue = [];  // {pts, weights, head}, in clock order
+    this.offset = null;  // RTP timestamp of clock 0
+    this.current = { weights: new Float32Array(this.channels), head: [0, 0, 0] };
+    this.frames = 0;
+    this.running = false;
+    this.log = [];  // [time ms, jawOpen shown], for measurements in the page
+  }
+
+  // Draws into `canvas`, posed by the "poses" channel, in sync with the audio `receiver` plays.
+  start(canvas, channel, receiver, options = {}) {
+    const view = this.view;
+    this.receiver = receiver;
+    this.renderer = new THREE.WebGLRenderer({ canvas, antialias: true, preserveDrawingBuffer: !!options.readable });
+    this.renderer.setPixelRatio(Math.min(window.devicePixelRatio || 1, 2));
+    this.renderer.setSize(view.width, view.height, false);
+    this.renderer.outputColorSpace = THREE.SRGBColorSpace;
+    const scene = new THREE.Scene();
+    scene.background = new THREE.Color().setRGB(...view.background, THREE.SRGBColorSpace);
+    const camera = new THREE.PerspectiveCamera(view.yfov * 180 / Math.PI, view.width / view.height, view.znear, view.zfar);
+    camera.matrixAutoUpdate = false;
+    camera.matrix.copy(matrixFromRows(view.camera));
+    camera.matrixWorld.copy(camera.matrix);
+    camera.matrixWorldInverse.copy(camera.matrix).invert();
+    // Our renderer lights with the same BRDF as three's standard material; three divides ambient light by pi.
+    scene.add(new THREE.AmbientLight(new THREE.Color(...view.ambient), Math.PI));
+    for (const light of view.lights) {
+      const sun = new THREE.DirectionalLight(new THREE.Color(...light.color), light.intensity);
+      sun.position.set(-light.direction[0], -light.direction[1], -light.direction[2]);
+      scene.add(sun, sun.target);
+    }
+    this.head = new THREE.Group();  // turns about the neck (view.pivot), as the server's model matrix does
+    this.head.matrixAutoUpdate = false;
+    this.head.add(this.root);
+    this.root.traverse((node) => {
+      if (node.isMesh && node.material) { node.material.roughness = view.roughness; node.material.metalness = 0; }
+    });
+    scene.add(this.head);
+    this.scene = scene;
+    this.camera = camera;
+    channel.binaryType = "arraybuffer";
+    channel.onmessage = (m) => this.receive(m.data);
+    this.running = true;
+    const loop = () => {
+      if (!this.running) return;
+      this.draw();
+      requestAnimationFrame(loop);
+    };
+    requestAnimationFrame(loop);
+  }
+
+  receive(data) {
+    const bytes = new DataView(data);
+    const kind = String.fromCharCode(bytes.getUint8(0));
+    const value = bytes.getUint32(1, true);
+    if (kind === "K") this.offset = value;
+    else if (kind === "C") this.queue = this.queue.filter((p) => p.pts < value);
+    else if (kind === "P") {
+      const weights = new Float32Array(this.channels);
+      for (let i = 0; i < this.channels; i++) weights[i] = bytes.getUint8(5 + i) / 255;
+      const at = 5 + this.channels;
+      const head = [0, 1, 2].map((i) => bytes.getInt16(at + 2 * i, true) / HEAD_SCALE);
+      const pose = { pts: value, weights, head };
+      let i = this.queue.length;
+      while (i > 0 && this.queue[i - 1].pts > pose.pts) i--;
+      this.queue.splice(i, 0, pose);
+    }
+  }
+
+  // Where the heard audio is now, on the agent's clock; null before any has played.
+  playingPts() {
+    const sources = this.receiver ? this.receiver.getSynchronizationSources() : [];
+    if (!sources.length || this.offset === null || sources[0].rtpTimestamp === undefined) return null;
+    const source = sources[0];
+    const since = Math.max(0, performance.timeOrigin + performance.now() - source.timestamp);
+    return ((source.rtpTimestamp - this.offset) >>> 0) + since * RATE / 1000;
+  }
+
+  poseNow() {
+    const now = this.playingPts();
+    const queue = this.queue;
+    if (!queue.length) return this.current;
+    if (now === null) return queue[queue.length - 1];
+    while (queue.length > 1 && queue[1].pts <= now) queue.shift();  // what is past is gone
+    const [a, b] = queue;
+    if (!b || now <= a.pts) return a;
+    const t = (now - a.pts) / (b.pts - a.pts);  // between two poses: blend, as frames are 40 ms apart
+    const weights = a.weights.map((w, i) => w + t * (b.weights[i] - w));
+    return { pts: now, weights, head: a.head.map((h, i) => h + t * (b.head[i] - h)) };
+  }
+
+  draw() {
+    const pose = this.poseNow();
+    this.current = pose;
+    for (const mesh of this.meshes) mesh.apply(pose.weights);
+    const [pitch, yaw, roll] = pose.head;
+    const turn = new THREE.Matrix4().makeRotationFromEuler(new THREE.Euler(pitch, yaw, roll, "ZYX"));
+    const [x, y, z] = this.view.pivot;
+    const toPivot = new THREE.Matrix4().makeTranslation(x, y, z), fromPivot = new THREE.Matrix4().makeTranslation(-x, -y, -z);
+    this.head.matrix.copy(toPivot.multiply(turn).multiply(fromPivot));
+    this.head.matrixWorldNeedsUpdate = true;
+    this.renderer.render(this.scene, this.camera);
+    this.frames++;
+    if (this.log.length < 20000) this.log.push([performance.now(), pose.weights[this.jawIndex]]);
+  }
+
+  stop() {
+    this.running = false;
+    this.queue = [];
+    if (this.renderer) this.renderer.dispose();
+  }
+}
