@@ -133,7 +133,7 @@ class FaqAnswerer:
     def __init__(self, entries: list[FaqEntry], encoders: Sequence = (), threshold: float = 0.5, handoff_text: str = "",
                  clarify_margin: float = CLARIFY_MARGIN, scorer=None) -> None:
         self.entries = [*entries, *BUILT_IN]
-        self.encoders = list(encoders)
+        self.encoders = list(encoders or ())
         self.threshold = threshold
         self.clarify_margin = clarify_margin
         self.handoff_text = handoff_text or "Let me connect you to a person who can help."
