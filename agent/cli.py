@@ -8,8 +8,17 @@ import sys
 from pathlib import Path
 
 from models.arkit import EMOTION_POSES
-from .config import DEFAULT_CONFIG, ConfigError, load_config
+from .config import DEFAULT_CONFIG, AgentConfig, ConfigError, load_config
 from .logs import setup_logging
+
+
+def _load_config(path) -> AgentConfig:
+    """The job's config, and the process's model settings from it (offline hubs, torch threads)."""
+    from models.devices import use_models_offline
+
+    config = load_config(path)
+    use_models_offline(config.threads)
+    return config
 
 
 def _serve(args) -> int:
@@ -17,7 +26,7 @@ def _serve(args) -> int:
 
     from .transport.server import create_app
 
-    config = load_config(args.config)
+    config = _load_config(args.config)
     if args.port:
         config.server.port = args.port
     if args.host:
@@ -54,7 +63,7 @@ def _serve(args) -> int:
 def _check(args) -> int:
     from .answer.faq import load_faq
 
-    config = load_config(args.config)
+    config = _load_config(args.config)
     entries = load_faq(config.answer.faq_path)
     print(f"config OK: {args.config}\nFAQ OK: {len(entries)} entries in {config.answer.faq_path}")
     return 0
@@ -64,7 +73,8 @@ def _benchmark(args) -> int:
     if args.suite == "browser":
         from benchmarks.browser import main as browser_main
 
-        return browser_main(["--turns", str(args.runs)] + (["--config", str(args.config)] if args.config != DEFAULT_CONFIG else []))
+        return browser_main(["--turns", str(args.runs), "--where", args.where or "server"]
+                            + (["--config", str(args.config)] if args.config != DEFAULT_CONFIG else []))
     if args.suite == "render":
         from benchmarks.render import main as render_main
 
@@ -78,6 +88,15 @@ def _benchmark(args) -> int:
         from benchmarks.voices import main as voices_main
 
         return voices_main([])
+    if args.where == "browser" or args.suite == "calls":
+        from benchmarks.calls import main as calls_main
+
+        return calls_main(["--sessions", str(args.sessions), "--runs", str(args.runs), "--where", args.where or "browser"]
+                          + (["--config", str(args.config)] if args.config != DEFAULT_CONFIG else []))
+    if args.suite == "look":
+        from benchmarks.look import main as look_main
+
+        return look_main(["--config", str(args.config)] if args.config != DEFAULT_CONFIG else [])
     if args.suite == "asr":
         from benchmarks.asr import main as asr_main
 
@@ -98,7 +117,7 @@ def _render(args) -> int:
     from .render.gl import use_gl_backend
     from .speak.piper_voice import PiperVoice
 
-    config = load_config(args.config)
+    config = _load_config(args.config)
     try:
         audio, rate = speech_for(args.wav, args.text, lambda: PiperVoice.joe(config.threads, config.speak.length_scale))
     except (ValueError, OSError, EOFError) as exc:
@@ -119,7 +138,7 @@ def _finetune_faq(args) -> int:
     from .answer.registry import mark_active
     from .calls.jobs import write_job_status
 
-    config = load_config(args.config)
+    config = _load_config(args.config)
     tenant = args.tenant or config.default_tenant
     if args.faq:
         faq = Path(args.faq)
@@ -185,14 +204,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = jobs.add_parser("benchmark", help="measure end-of-speech to first-audio latency and render fps", description="Latency and render benchmark on recorded questions.")
     bench.add_argument("--config", default=DEFAULT_CONFIG, help="YAML config (default: %(default)s)")
-    bench.add_argument("suite", nargs="?", default="latency", choices=["latency", "render", "browser", "voices", "asr", "faq", "front", "cluster"],
+    bench.add_argument("suite", nargs="?", default="latency", choices=["latency", "calls", "render", "look", "browser", "voices", "asr", "faq", "front", "cluster"],
                        help="latency: in-process pipeline; render: renderers; browser: real Chromium calls, glass to glass; voices: real-time factor per voice; "
+                            "calls: real WebRTC calls from aiortc clients (--where browser: the page draws the face); "
+                            "look: one pose drawn by the server's renderer and by three.js in a page, side by side; "
                             "asr: WER and time per turn on real speech and short utterances, ours against faster-whisper's transcribe(); "
                             "faq: FAQ matching per encoder set on the shipped evaluation FAQs, accuracy and ms a turn; "
                             "front: signalling requests/s of the HTTP front alone; cluster: calls a two-node loopback Ray cluster holds at >= 24 fps (default: %(default)s)")
     bench.add_argument("--runs", type=int, default=5, help="latency, browser: questions to time (default: %(default)s; browser: use 10 or more)")
     bench.add_argument("--sessions", type=int, default=1, help="latency: concurrent sessions; cluster: the most calls to try (default: %(default)s, cluster: 8)")
     bench.add_argument("--cold", action="store_true", help="latency: without speaking the FAQ's answers ahead")
+    bench.add_argument("--where", choices=["server", "browser"], help="latency/calls: where the face is drawn (browser: "
+                       "real calls that receive poses, `benchmark calls`); browser suite: the page draws it")
     bench.add_argument("--threads", type=int, default=1, help="asr: CPU threads per Whisper model (default: %(default)s)")
     bench.add_argument("--frames", type=int, default=200, help="render: frames to time (default: %(default)s)")
     bench.add_argument("--avatar", action="append", help="render: avatar to measure, a built-in name or a GLB (repeatable; default: default and stylised)")
@@ -240,8 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from models.devices import use_models_offline
+
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, args.log_format)
+    use_models_offline(threads=1)  # a job that reads a config sets its own thread count (_load_config)
     try:
         return args.run(args)
     except ConfigError as exc:

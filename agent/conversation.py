@@ -32,6 +32,7 @@ from .stages import CallStages
 
 log = logging.getLogger(__name__)
 HISTORY = 200  # replies and timings kept per call: enough for any report, bounded for long calls
+MAX_TYPED_CHARS = 500  # a typed question longer than this is cut: no FAQ question is that long
 
 
 class EarlyTranscript(NamedTuple):
@@ -99,7 +100,7 @@ class Conversation:
         """A typed question from the page."""
         self._interrupt()
         self._turn_counter += 1
-        self._start_response(self._respond_to_text(Transcript(self._turn_counter, text.strip()[:500], time.monotonic())))
+        self._start_response(self._respond_to_text(Transcript(self._turn_counter, text.strip()[:MAX_TYPED_CHARS], time.monotonic())))
 
     def say(self, text: str, emotion: str = "neutral") -> asyncio.Task:
         self._turn_counter += 1

@@ -56,11 +56,11 @@ class Engines:
     def load(cls, config: AgentConfig) -> "Engines":
         started = time.perf_counter()
         tenants = [config.tenant(t) for t in config.tenants]
-        encoders = {name: load_encoder(name, config.threads) for name in config.answer.encoders}
+        encoders = {name: load_encoder(name) for name in config.answer.encoders}
         faqs = {config.answer.faq_path} | {t.faq_path for t in tenants}
         answerers_by_faq = {faq: base_answerer(faq, list(encoders.values()), config.answer.confidence_threshold, config.answer.handoff_text)
                             for faq in faqs}
-        answerers = AnswererRegistry(answerers_by_faq[config.answer.faq_path], config.answer.versions_dir, config.threads,
+        answerers = AnswererRegistry(answerers_by_faq[config.answer.faq_path], config.answer.versions_dir,
                                      config.answer.handoff_text, base_by_tenant={t.id: answerers_by_faq[t.faq_path] for t in tenants},
                                      shared=encoders)
         answerers.restore([t.id for t in tenants])

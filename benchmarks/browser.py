@@ -39,7 +39,7 @@ TICK_MS = 10
 ANSWER_WAIT_S = 14.0  # room for the whole answer after each question
 LONG_QUESTION = "How do I reset my password?"  # its answer runs several seconds: room to interrupt it
 INTERRUPTION = "Sorry, wait a moment please."
-INTERRUPT_AFTER_S = 3.0  # after the end of the question: the answer has begun on any machine we measured
+INTERRUPT_AFTER_S = 4.5  # after the end of the question: inside the answer's long second sentence on any machine we measured
 
 # Runs in the page before the widget: keeps the microphone stream, and once the agent's stream
 # arrives, samples both levels every 10 ms and the mouth region of every video frame.
@@ -87,6 +87,19 @@ PROBE_JS = """
       video.requestVideoFrameCallback(onFrame);
     };
     video.requestVideoFrameCallback(onFrame);
+    // A page that draws the avatar itself: its canvas, sampled once a displayed frame.
+    const drawn = document.getElementById('avatar-canvas');
+    const onPaint = (now) => {
+      if (!drawn.hidden && drawn.width) {
+        g.drawImage(drawn, drawn.width * 0.35, drawn.height * 0.58, drawn.width * 0.3, drawn.height * 0.2, 0, 0, 48, 32);
+        const px = g.getImageData(0, 0, 48, 32).data;
+        const grey = new Array(48 * 32);
+        for (let i = 0; i < grey.length; i++) grey[i] = (px[4 * i] + px[4 * i + 1] + px[4 * i + 2]) / 3;
+        window.probe.mouth.push([now, grey]);
+      }
+      requestAnimationFrame(onPaint);
+    };
+    requestAnimationFrame(onPaint);
   }, 50);
 })();
 """ % {"tick": TICK_MS}
@@ -200,10 +213,67 @@ def analyse(probe: dict, turns: int) -> dict:
         if rest_at is not None:
             barge_mouth.append(rest_at - onset)
     return {"audio": audio_latency, "mouth": mouth_latency, "barge_audio": barge_audio, "barge_mouth": barge_mouth,
+            "offsets": mouth_offsets(remote, times, _openness(times, mouths, remote), answers),
+            "drawn_offsets": mouth_offsets(remote, np.array([t for t, _ in probe.get("drawn", [])]),
+                                           np.array([jaw for _, jaw in probe.get("drawn", [])]), answers) if probe.get("drawn") else [],
             "fps": (len(times) - 1) / ((times[-1] - times[0]) / 1000) if len(times) > 1 else 0.0}
 
 
-def run(turns: int, config: str | None) -> dict:
+MIN_CORRELATION = 0.3
+PEAK_PROMINENCE = 0.2
+
+
+def _openness(times: np.ndarray, mouths: np.ndarray, remote: np.ndarray) -> np.ndarray:
+    """How far the mouth region of each frame is from the mouth at rest (its median while the avatar is silent),
+    whichever way the pixels go (the inside darker, the teeth and lips lighter)."""
+    quiet = np.interp(times, remote[:, 0], remote[:, 1]) < 0.003
+    rest = np.median(mouths[quiet], axis=0) if quiet.sum() > 10 else np.median(mouths, axis=0)
+    return np.abs(mouths - rest).mean(axis=1)
+
+
+def mouth_offsets(remote: np.ndarray, times: np.ndarray, openness: np.ndarray, answers: list[tuple[float, float]],
+                  max_lag_ms: int = 300) -> list[float]:
+    """Per answer: the lag (ms, + = the mouth later than the sound) at which the mouth's openness best follows the
+    loudness of the audio heard, both on a 10 ms grid (cross-correlation of the two, normalised)."""
+    offsets = []
+    for start, end in answers:
+        if end - start < 1500:
+            continue
+        grid = np.arange(start, end, TICK_MS)
+        loud = np.interp(grid, remote[:, 0], remote[:, 1])
+        loud = np.convolve(loud, np.ones(4) / 4, mode="same")  # syllables, not single 10 ms ticks
+        shown = np.interp(grid, times, openness)
+        if shown.std() < 1e-6 or loud.std() < 1e-6:
+            continue
+        loud, shown = (loud - loud.mean()) / loud.std(), (shown - shown.mean()) / shown.std()
+        lags = range(-max_lag_ms // TICK_MS, max_lag_ms // TICK_MS + 1)
+        scores = [np.mean(loud[max(0, -k) : len(loud) - max(0, k)] * shown[max(0, k) : len(shown) - max(0, -k)]) for k in lags]
+        best = int(np.argmax(scores))
+        around = scores[max(0, best - 10) : best + 11]
+        # No reading where the mouth followed this stretch of sound at no one lag: a weak peak, or a slope
+        # with no peak (syllables come every 200-250 ms, so a real peak stands clear of its 100 ms neighbours).
+        if scores[best] >= MIN_CORRELATION and scores[best] - min(around) > PEAK_PROMINENCE:
+            offsets.append(float(list(lags)[best] * TICK_MS))
+    return offsets
+
+
+def config_for(where: str, config: str | None, folder: Path) -> Path:
+    """The agent's config (or `config`), with the face drawn `where`."""
+    import yaml
+
+    from agent.config import DEFAULT_CONFIG
+
+    source = Path(config or DEFAULT_CONFIG).resolve()
+    raw = yaml.safe_load(source.read_text())
+    raw["answer"]["faq_path"] = str((source.parent / raw["answer"]["faq_path"]).resolve())
+    raw["answer"].pop("versions_dir", None)
+    raw.setdefault("render", {})["where"] = where
+    path = folder / "agent.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def run(turns: int, config: str | None, where: str = "server") -> dict:
     from playwright.sync_api import sync_playwright
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -212,37 +282,44 @@ def run(turns: int, config: str | None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "conversation.wav"
         seconds = conversation_wav(wav, turns) + 3.0
-        with agent_server("benchmark-browser-server.log", *(["--config", config] if config else [])) as server:
+        with agent_server("benchmark-browser-server.log", "--config", str(config_for(where, config, Path(tmp)))) as server:
             url = server.url
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=chromium, headless=True, args=chromium_args(wav))
                 page = browser.new_page()
                 page.add_init_script(PROBE_JS)
-                page.goto(url)
+                page.goto(url + ("/?readable=1" if where == "browser" else ""))
                 page.click("#call")
                 page.wait_for_timeout(int(seconds * 1000))
-                probe = page.evaluate("({ mic: window.probe.mic, remote: window.probe.remote, mouth: window.probe.mouth })")
+                probe = page.evaluate("({ mic: window.probe.mic, remote: window.probe.remote, mouth: window.probe.mouth, "
+                                      "drawn: window.avatarFace ? window.avatarFace.log : [] })")
                 if os.environ.get("BENCHMARK_PROBE_DUMP"):
                     import json
 
                     Path(os.environ["BENCHMARK_PROBE_DUMP"]).write_text(json.dumps(probe))
                 page.click("#hangup")
                 browser.close()
-    return analyse(probe, turns)
+    result = analyse(probe, turns)
+    result["where"] = where
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks.browser", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--turns", type=int, default=10, help="questions to time (default: %(default)s)")
     parser.add_argument("--config", help="agent config (default: configs/agent.yaml)")
+    parser.add_argument("--where", choices=["server", "browser"], default="server", help="where the face is drawn (default: %(default)s)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    r = run(args.turns, args.config)
-    print(f"\nglass to glass, headless Chromium, {len(r['audio'])} of {args.turns} questions answered "
-          f"({time.perf_counter() - started:.0f} s; video received at {r['fps']:.1f} fps):")
+    r = run(args.turns, args.config, args.where)
+    shown = "video received" if r["where"] == "server" else "the page drew the avatar"
+    print(f"\nglass to glass, headless Chromium, face drawn in the {r['where']}, {len(r['audio'])} of {args.turns} questions answered "
+          f"({time.perf_counter() - started:.0f} s; {shown} at {r['fps']:.1f} fps):")
     for label, key in (("end of speech -> first answer audio heard", "audio"), ("end of speech -> first moving-mouth frame", "mouth"),
                        ("barge-in: customer's first sound -> avatar audio silent", "barge_audio"),
-                       ("barge-in: customer's first sound -> mouth at rest", "barge_mouth")):
+                       ("barge-in: customer's first sound -> mouth at rest", "barge_mouth"),
+                       ("audio-to-mouth offset, pixels of the mouth (+ = mouth late)", "offsets"),
+                       ("audio-to-mouth offset, jawOpen of each drawn pose", "drawn_offsets")):
         values = r[key]
         if values:
             print(f"  {label:<58} p50 {statistics.median(values):5.0f} ms   p95 {pct(values, 95):5.0f} ms   n={len(values)}")

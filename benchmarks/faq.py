@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faq", action="append", help="FAQ name in configs/faq (repeatable; default: every one with an _eval.jsonl)")
     args = parser.parse_args(argv)
     names = args.faq or sorted(p.name.removesuffix("_eval.jsonl") for p in FAQ_DIR.glob("*_eval.jsonl"))
-    encoders = {name: load_encoder(name, 1) for name in ENCODERS}
+    encoders = {name: load_encoder(name) for name in ENCODERS}
     sets = ((MINILM,), (MPNET,), (MINILM, MPNET))
     print("| FAQ | encoders | top-1 (in scope) | hand-off precision | off-topic recall | ms a turn, median (p95) |")
     print("|---|---|---|---|---|---|")

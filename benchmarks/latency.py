@@ -141,8 +141,10 @@ class _SessionHarness:
 async def run(config_path: str, runs: int, sessions: int = 1, warm: bool = True) -> dict:
     from agent.config import load_config
     from agent.engines import Engines
+    from models.devices import use_models_offline
 
     config = load_config(config_path)
+    use_models_offline(config.threads)
     engines = Engines.load(config)
     if warm:  # as a server that has been up for a minute: its answers are spoken ahead (avatar-agent serve does this)
         engines.warm_speech([config.tenant(config.default_tenant)])

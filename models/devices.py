@@ -22,6 +22,29 @@ def onnx_providers(device: str = "auto") -> list[str]:
     return ["CPUExecutionProvider"]
 
 
+def onnx_session(model_path: Path | str, threads: int = 1, device: str = "auto"):
+    """An onnxruntime session on the CPU or GPU (`onnx_providers`), with `threads` threads of its own and quiet logs."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(model_path), sess_options=options, providers=onnx_providers(device))
+
+
+def use_models_offline(threads: int) -> None:
+    """The process's model settings, chosen once by each entry point (the CLI's jobs, a cluster node, the tests):
+    the hub libraries never try the network (they read this when first imported), and torch uses `threads`."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def ctranslate2_device(device: str = "auto") -> str:
     """'cuda' or 'cpu' for CTranslate2 (Whisper)."""
     if device != "auto":

@@ -9,11 +9,25 @@ import pytest
 
 from models.audio import read_wav, write_wav  # noqa: F401  (tests import them from here)
 from benchmarks.speech_sets import spoken
+from models.devices import use_models_offline
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+use_models_offline(threads=1)  # as every entry point does
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+async def until(condition, timeout: float = 30.0, every: float = 0.05) -> bool:
+    """Waits for `condition()` to hold: the test awaits what it expects, never a guess at how long it takes."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(every)
+    return True
 
 
 def espeak(text: str, path: Path, rate: int = 16000, lead_s: float = 0.3, tail_s: float = 1.0) -> Path:
@@ -28,11 +42,28 @@ def speech_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("speech")
 
 
-@pytest.fixture(scope="session")
-def config():
-    from agent.config import load_config
+SHOP_FAQ = "question,answer,paraphrases\nDo you sell gift cards?,Yes: gift cards from ten to two hundred dollars.,Can I buy a gift card?\n"
 
-    return load_config()
+
+@pytest.fixture(scope="session")
+def config(tmp_path_factory):
+    """The shipped config, with fine-tuned versions kept apart, and a second tenant `shop` with a FAQ, an avatar
+    file, a speaking rate and a greeting of its own (so every test's one set of models serves both)."""
+    import yaml
+
+    from agent.avatars.builder import PRESETS, build_head
+    from agent.avatars.gltf import write_glb
+    from agent.config import DEFAULT_CONFIG, load_config
+
+    folder = tmp_path_factory.mktemp("config")
+    (folder / "shop.csv").write_text(SHOP_FAQ)
+    write_glb(build_head(PRESETS["amara"], "shop-head"), folder / "shop-head.glb")
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    raw["answer"]["faq_path"] = str((DEFAULT_CONFIG.parent / raw["answer"]["faq_path"]).resolve())
+    raw["answer"]["versions_dir"] = str(folder / "versions")
+    raw["tenants"]["shop"] = {"faq_path": "shop.csv", "avatar": "shop-head.glb", "length_scale": 1.25, "greeting": "Welcome to the shop!"}
+    (folder / "agent.yaml").write_text(yaml.safe_dump(raw))
+    return load_config(folder / "agent.yaml")
 
 
 @pytest.fixture(scope="session")

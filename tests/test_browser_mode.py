@@ -23,6 +23,7 @@ from agent.transport.webrtc import BROWSER, SERVER, WebRtcCall, choose_render
 from models.arkit import INDEX
 from models.audio import from_pcm16
 
+from .conftest import until
 from .fakes import FakeEngines, FakeTranscriber
 
 CAN_DRAW = {"webgl2": True, "avatar": True}
@@ -99,12 +100,10 @@ async def _call(client, render: dict | None):
 async def test_a_page_that_can_draw_gets_poses_tied_to_its_audio(client):
     pc, events, poses, body, tracks = await _call(client, CAN_DRAW)
     assert body["render"]["where"] == BROWSER
-    received, heard = [], []
+    received, heard, said = [], [], []
     poses.on("message", lambda m: received.append(read_message(m)))
-    for _ in range(100):
-        if any(kind == "clock" for kind, *_ in received) and tracks:
-            break
-        await asyncio.sleep(0.1)
+    events.on("message", lambda m: said.append(json.loads(m)))
+    assert await until(lambda: any(kind == "clock" for kind, *_ in received) and tracks, 10)
     assert [t.kind for t in tracks] == ["audio"], "no video is sent to a page that draws"
 
     async def listen():
@@ -113,20 +112,18 @@ async def test_a_page_that_can_draw_gets_poses_tied_to_its_audio(client):
             heard.append((frame.pts, float(np.abs(from_pcm16(frame.to_ndarray().reshape(-1))).mean())))
 
     listening = asyncio.create_task(listen())
-    opened = asyncio.Event()
-    events.on("open", opened.set)
-    if events.readyState != "open":
-        await asyncio.wait_for(opened.wait(), 10)
-    await asyncio.sleep(1.0)
+    assert await until(lambda: any(e["type"] == "state" and e["state"] == "idle" for e in said), 30), "the greeting ends"
     events.send(json.dumps({"type": "text", "text": "How do I reset my password?"}))
-    await asyncio.sleep(5.0)
+    assert await until(lambda: any(e["type"] == "avatar" and "forgot password" in e["text"] for e in said), 30)
+    assert await until(lambda: sum(loud > 0.02 for _, loud in heard) > 50, 30), "the answer is heard"
     events.send(json.dumps({"type": "text", "text": "What are your opening hours?"}))  # cuts the answer short
-    await asyncio.sleep(2.0)
+    assert await until(lambda: any(kind == "clear" for kind, *_ in received), 10), "barge-in clears what the page holds"
+    enough = len(heard) + 25
+    assert await until(lambda: len(heard) > enough, 10)
     listening.cancel()
     await pc.close()
 
     assert len({value for kind, value, *_ in received if kind == "clock"}) == 1, "one clock: the audio's timestamps never jump"
-    assert any(kind == "clear" for kind, *_ in received), "barge-in clears what the page holds"
     jaw = {pts: weights[INDEX["jawOpen"]] for kind, pts, weights, _ in received if kind == "pose"}
     assert max(jaw.values()) > 0.2, "the mouth opens"
     # Sync by construction: the pose for a moment of the clock matches the loudness of the audio heard at that moment.

@@ -191,3 +191,61 @@ async def test_echo_alone_never_interrupts(gain, delay_s):
     assert not [e for e in events if e.type == "interrupted"], "the avatar interrupted itself"
     assert [e.state for e in events if e.type == "state"][-1] == AgentState.IDLE, "the whole answer was said"
     await conversation.close()
+
+
+class BrokenAnswerer:
+    def __init__(self) -> None:
+        self.broken = True
+
+    def answer(self, text: str, previous: str | None = None):
+        if self.broken:
+            raise RuntimeError("the FAQ index is gone")
+        from .fakes import FakeAnswerer
+
+        return FakeAnswerer().answer(text, previous)
+
+
+async def test_a_stage_that_fails_tells_the_page_and_the_call_goes_on():
+    events, answerer = [], BrokenAnswerer()
+    conversation = Conversation("broken", fake_stages(answerer=answerer), HearConfig(), events.append)
+    conversation.ask_text("What are your opening hours?")
+    await conversation.settled()
+    errors = [e for e in events if e.type == "error"]
+    assert [e.message for e in errors] == ["Sorry, something went wrong while answering."], "a clear error, not a traceback"
+    assert events[-1].type == "state" and events[-1].state == AgentState.IDLE, "the call is ready for the next question"
+    answerer.broken = False
+    conversation.ask_text("What are your opening hours?")
+    await conversation.settled()
+    assert conversation.history[-1].matched_question == "What are your opening hours?"
+    await conversation.close()
+
+
+async def test_a_typed_question_is_cut_to_its_first_500_characters():
+    from agent.conversation import MAX_TYPED_CHARS
+
+    events = []
+    conversation = Conversation("long-text", fake_stages(voice=ClickVoice()), HearConfig(), events.append)
+    conversation.ask_text("  what are your opening hours " + "please " * 1000)
+    await conversation.settled()
+    [said] = [e.text for e in events if e.type == "user"]
+    assert len(said) == MAX_TYPED_CHARS and said.startswith("what are your opening hours")
+    assert conversation.history[-1].matched_question == "What are your opening hours?"
+    await conversation.close()
+
+
+async def test_a_customer_who_never_pauses_is_answered_after_max_turn_s(speech_dir):
+    audio, _ = read_wav(espeak("I would like to know about my order and my refund and my delivery and my account "
+                               "and my password and my payment and my subscription and my address",
+                               speech_dir / "endless.wav", lead_s=0.0, tail_s=0.0))
+    loud = np.flatnonzero(np.abs(audio) > 0.01)
+    audio = audio[loud[0] : loud[-1]]  # no quiet at either end: twice over, it is one long stretch of speech
+    assert len(audio) / 16000 > 4.0
+    answered = {}
+    for max_turn_s in (20.0, 2.0):
+        conversation = Conversation("endless", fake_stages(FakeTranscriber("What are your opening hours?")), HearConfig(max_turn_s=max_turn_s),
+                                    lambda event: None)
+        await feed(conversation, np.concatenate([audio, audio]))  # seconds of speech, never the end-of-turn silence
+        await conversation.settled()
+        answered[max_turn_s] = len(conversation.history)
+        await conversation.close()
+    assert answered == {20.0: 0, 2.0: answered[2.0]} and answered[2.0] >= 1, "only the limit ends a turn that never pauses"

@@ -22,9 +22,10 @@ DOMAINS = ("shop", "telecom", "bank")
 
 
 @pytest.fixture(scope="module")
-def encoders():
-    """The encoders the shipped config uses (all of them)."""
-    return [load_encoder(name) for name in ENCODERS]
+def encoders(engines, config):
+    """The encoders the shipped config uses (all of them), as the agent loaded them: each real model is loaded once."""
+    assert list(config.answer.encoders) == list(ENCODERS)
+    return engines.answerers.base.encoders
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from agent.calls.local import LocalCalls
 from agent.transport.webrtc import WebRtcCall
 from agent.transport.server import CALLS, create_app
 
-from .conftest import espeak
+from .conftest import espeak, until
 from .fakes import FakeEngines, FakeTranscriber
 
 
@@ -106,17 +106,14 @@ async def test_call_answers_streams_and_cleans_up(client, speech_dir):
     assert r2.status == 503 and "busy" in (await r2.json())["error"]
     await pc2.close()
 
-    for _ in range(300):
-        if any(e["type"] == "avatar" and "password" in e["text"] for e in events):
-            break
-        await asyncio.sleep(0.1)
+    await until(lambda: any(e["type"] == "avatar" and "password" in e["text"] for e in events), 30)
     kinds = [e["type"] for e in events]
     assert "avatar" in kinds, events
     assert any(e["type"] == "user" and "password" in e["text"].lower() for e in events), events
     assert any(e["type"] == "avatar" and "forgot password" in e["text"] for e in events), events
     channel.send("not json at all")
     channel.send(json.dumps({"type": "launch-rockets"}))
-    await asyncio.sleep(0.3)
+    assert await until(lambda: len([e for e in events if e["type"] == "error"]) >= 2, 10)
     assert [e for e in events if e["type"] == "error"][:2] == [
         {"type": "error", "message": "messages must be JSON objects"},
         {"type": "error", "message": "unknown message type 'launch-rockets'"},
@@ -135,14 +132,11 @@ async def test_call_answers_streams_and_cleans_up(client, speech_dir):
 
     # Hang up mid-answer: the server must tear the whole session down.
     channel.send(json.dumps({"type": "bye"}))
-    await asyncio.sleep(0.5)
+    assert await until(lambda: not len(client.server.app[CALLS].directory), 10), "bye ends the call on the server"
     if player is not None and player.audio:
         player.audio.stop()
     await pc.close()
-    for _ in range(100):
-        if not len(client.server.app[CALLS].directory) and not _session_tasks():
-            break
-        await asyncio.sleep(0.1)
+    await until(lambda: not len(client.server.app[CALLS].directory) and not _session_tasks(), 10)
     assert len(client.server.app[CALLS].directory) == 0
     assert _session_tasks() == []
     assert not [t for t in threading.enumerate() if t.name.startswith("render")], "render thread leaked"

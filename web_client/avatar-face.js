@@ -7,7 +7,9 @@
 // Poses arrive ahead of their audio and wait in a queue; barge-in ("clear") drops what is queued at once.
 //
 // Wire format (little-endian), as agent/output/poses.py writes it:
-//   "P" | pts u32 | 52 weights u8 | head pitch, yaw, roll i16 (1e-4 rad)    "C" | pts u32    "K" | offset u32
+//   "P" | take u8 | pts u32 | 52 weights u8 | head pitch, yaw, roll i16 (1e-4 rad)    "C" | take u8 | pts u32    "K" | 0 | offset u32
+// Poses are sent ahead, so a newer take (a sentence that starts sooner than the look-ahead, barge-in) replaces
+// what is queued from its first pose on; poses of older takes are ignored (the channel is unordered).
 import * as THREE from "./vendor/three/build/three.module.js";
 import { GLTFLoader } from "./vendor/three/examples/jsm/loaders/GLTFLoader.js";
 
@@ -74,6 +76,13 @@ class MorphedMesh {
   }
 }
 
+function softwareGL() {
+  const gl = document.createElement("canvas").getContext("webgl2");
+  const info = gl && gl.getExtension("WEBGL_debug_renderer_info");
+  const name = info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : "";
+  return /swiftshader|llvmpipe|software/i.test(name);
+}
+
 // Loads the tenant's avatar (GLB and view, from GET /api/avatar); throws with a message a person can read.
 export async function loadFace(server, info) {
   const gltf = await new GLTFLoader().loadAsync(new URL(info.glb, server + "/").href);
@@ -90,9 +99,11 @@ export class Face {
     this.root = scene;
     this.meshes = meshes;
     this.view = view;
+    this.names = names;
     this.channels = names.length;
     this.jawIndex = names.indexOf("jawOpen");
     this.queue = [];  // {pts, weights, head}, in clock order
+    this.take = null;  // the newest take seen
     this.offset = null;  // RTP timestamp of clock 0
     this.current = { weights: new Float32Array(this.channels), head: [0, 0, 0] };
     this.frames = 0;
@@ -102,9 +113,33 @@ export class Face {
 
   // Draws into `canvas`, posed by the "poses" channel, in sync with the audio `receiver` plays.
   start(canvas, channel, receiver, options = {}) {
-    const view = this.view;
+    this.attach(canvas, options);
     this.receiver = receiver;
-    this.renderer = new THREE.WebGLRenderer({ canvas, antialias: true, preserveDrawingBuffer: !!options.readable });
+    channel.binaryType = "arraybuffer";
+    channel.onmessage = (m) => this.receive(m.data);
+    this.running = true;
+    const loop = () => {
+      if (!this.running) return;
+      this.draw();
+      requestAnimationFrame(loop);
+    };
+    requestAnimationFrame(loop);
+  }
+
+  // One picture of a pose given by name ({jawOpen: 0.6, ...}), e.g. to compare with the server's renderer.
+  show(canvas, named, head = [0, 0, 0], options = {}) {
+    if (!this.renderer) this.attach(canvas, { readable: true, ...options });
+    const weights = new Float32Array(this.channels);
+    for (const [name, value] of Object.entries(named)) if (this.names.includes(name)) weights[this.names.indexOf(name)] = value;
+    this.queue = [{ pts: 0, weights, head }];
+    this.draw();
+  }
+
+  attach(canvas, options = {}) {
+    const view = this.view;
+    // Multisampling is cheap on a GPU and halves the frame rate of a software one (SwiftShader: 24 fps with it, 48 without).
+    const antialias = options.antialias ?? !softwareGL();
+    this.renderer = new THREE.WebGLRenderer({ canvas, antialias, preserveDrawingBuffer: !!options.readable });
     this.renderer.setPixelRatio(Math.min(window.devicePixelRatio || 1, 2));
     this.renderer.setSize(view.width, view.height, false);
     this.renderer.outputColorSpace = THREE.SRGBColorSpace;
@@ -131,27 +166,23 @@ export class Face {
     scene.add(this.head);
     this.scene = scene;
     this.camera = camera;
-    channel.binaryType = "arraybuffer";
-    channel.onmessage = (m) => this.receive(m.data);
-    this.running = true;
-    const loop = () => {
-      if (!this.running) return;
-      this.draw();
-      requestAnimationFrame(loop);
-    };
-    requestAnimationFrame(loop);
   }
 
   receive(data) {
     const bytes = new DataView(data);
     const kind = String.fromCharCode(bytes.getUint8(0));
-    const value = bytes.getUint32(1, true);
-    if (kind === "K") this.offset = value;
-    else if (kind === "C") this.queue = this.queue.filter((p) => p.pts < value);
-    else if (kind === "P") {
+    const take = bytes.getUint8(1);
+    const value = bytes.getUint32(2, true);
+    if (kind === "K") { this.offset = value; return; }
+    if (this.take !== null && take !== this.take) {
+      if (((take - this.take) & 255) > 127) return;  // an older take, overtaken on the way
+      this.queue = this.queue.filter((p) => p.pts < value);  // a newer one: it replaces what is queued from here on
+    }
+    this.take = take;
+    if (kind === "P") {
       const weights = new Float32Array(this.channels);
-      for (let i = 0; i < this.channels; i++) weights[i] = bytes.getUint8(5 + i) / 255;
-      const at = 5 + this.channels;
+      for (let i = 0; i < this.channels; i++) weights[i] = bytes.getUint8(6 + i) / 255;
+      const at = 6 + this.channels;
       const head = [0, 1, 2].map((i) => bytes.getInt16(at + 2 * i, true) / HEAD_SCALE);
       const pose = { pts: value, weights, head };
       let i = this.queue.length;

@@ -25,20 +25,12 @@ class EncoderMissing(FaqError):
     """An encoder the config names is not installed."""
 
 
-def load_encoder(name: str = MINILM, threads: int = 1, path: Path | None = None):
-    """The named encoder from its package, or a fine-tuned copy saved at `path`."""
-    # Models come inside packages: the hub libraries must never try the network (they read this when imported).
-    import os
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    import torch
+def load_encoder(name: str = MINILM, path: Path | None = None):
+    """The named encoder from its package, or a fine-tuned copy saved at `path`. Models come inside packages: the
+    process's entry point has told the hub libraries to stay offline (`models.devices.use_models_offline`)."""
     from sentence_transformers import SentenceTransformer
 
-    if path is None:
-        path = _installed(name)
-    torch.set_num_threads(threads)
-    return SentenceTransformer(str(path), device="cpu")
+    return SentenceTransformer(str(path or _installed(name)), device="cpu")
 
 
 def _installed(name: str) -> Path:

@@ -148,7 +148,7 @@ def finetune(faq_path: Path, entries: list[FaqEntry], versions_dir: Path, tenant
     progress = progress or (lambda step, total, loss: None)
     started = time.time()
     names = list(encoders) if TUNABLE in encoders else [TUNABLE, *encoders]
-    base = {name: load_encoder(name, threads) for name in names}
+    base = {name: load_encoder(name) for name in names}
     base_answerer = FaqAnswerer(entries, [base[name] for name in encoders])
     split = make_phrasings(entries, base_answerer.scorer, seed)
     phrased = time.time()

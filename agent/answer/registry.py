@@ -48,13 +48,13 @@ def version_encoders(manifest: dict) -> list[str]:
     return list(manifest.get("encoders", [TUNABLE]))
 
 
-def load_version(entries, folder: Path, manifest: dict, handoff_text: str, shared: dict | None = None, threads: int = 1) -> FaqAnswerer:
+def load_version(entries, folder: Path, manifest: dict, handoff_text: str, shared: dict | None = None) -> FaqAnswerer:
     """A saved version's answerer: its FAQ with its fine-tuned encoder and the un-tuned ones it was calibrated with.
 
     `shared`: encoders already loaded by name (un-tuned), used rather than loading another copy.
     """
     shared = shared or {}
-    encoders = [load_encoder(name, threads, folder / "model") if name == TUNABLE else shared[name] if name in shared else load_encoder(name, threads)
+    encoders = [load_encoder(name, folder / "model") if name == TUNABLE else shared[name] if name in shared else load_encoder(name)
                 for name in version_encoders(manifest)]
     return FaqAnswerer(entries, encoders, manifest["threshold"], handoff_text)
 
@@ -63,10 +63,10 @@ class AnswererRegistry:
     """`load_answerer(entries, folder, manifest, handoff_text)` builds a saved version (tests hand in a fake); by default
     `load_version` with the un-tuned encoders in `shared`."""
 
-    def __init__(self, base: FaqAnswerer, versions_dir: Path, threads: int = 1, handoff_text: str = "",
+    def __init__(self, base: FaqAnswerer, versions_dir: Path, handoff_text: str = "",
                  base_by_tenant: dict[str, FaqAnswerer] | None = None, load_answerer=None, shared: dict | None = None) -> None:
         self._load_answerer = load_answerer or (lambda entries, folder, manifest, handoff: load_version(
-            entries, folder, manifest, handoff, shared, threads))
+            entries, folder, manifest, handoff, shared))
         self.base = base  # the un-tuned model with answer.faq_path
         self.base_by_tenant = base_by_tenant or {}  # tenants with a FAQ of their own
         self.versions_dir = Path(versions_dir)

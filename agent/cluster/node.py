@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 
 from ..logs import setup_logging
+from models.devices import use_models_offline
+
 from ..config import load_config
 from ..engines import Engines
 from ..calls.contract import NodeLoad, OpenedCall
@@ -29,6 +31,7 @@ class CallNode:
     def __init__(self, config_path: str, node_id: str) -> None:
         setup_logging("INFO")
         config = load_config(config_path)
+        use_models_offline(config.threads)
         self.engines = Engines.load(config)
         self.engines.warm_speech_in_background([config.tenant(t) for t in config.tenants])
         self.calls = LocalCalls(self.engines, config, WebRtcCall, config.cluster.admission, node=short_node_id(node_id))

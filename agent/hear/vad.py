@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from models.audio import SPEECH_RATE
+from models.devices import onnx_session
 
 WINDOW = 512  # samples per decision (32 ms), fixed by the model
 CONTEXT = 64  # samples of the previous window the model sees
@@ -21,15 +22,7 @@ class SileroVad:
     """Speech probability per 32 ms window, keeping the recurrent state between calls."""
 
     def __init__(self) -> None:
-        import onnxruntime
-
-        opts = onnxruntime.SessionOptions()
-        opts.inter_op_num_threads = 1
-        opts.intra_op_num_threads = 1
-        opts.log_severity_level = 3
-        self._session = onnxruntime.InferenceSession(
-            str(silero_model_path()), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
+        self._session = onnx_session(silero_model_path(), threads=1, device="cpu")  # 32 ms windows: a GPU would only add latency
         self.reset()
 
     def reset(self) -> None:

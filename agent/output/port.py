@@ -34,6 +34,9 @@ class Sink(Protocol):
     def on_audio(self, samples_out: int) -> None:
         """The audio clock moved on by one 20 ms frame (now at `samples_out`)."""
 
+    def on_speech(self) -> None:
+        """A sentence was captured: what was sent ahead for the time it plays may be out of date."""
+
     def clear(self) -> None:
         """Barge-in: what was sent or drawn ahead must go."""
 
@@ -56,6 +59,8 @@ class AvatarOutput:
     def capture(self, speech: AnimatedSpeech) -> None:
         """Queues a sentence to be said; it plays after the ones before it."""
         self.playout.enqueue(speech)
+        for sink in self.sinks:
+            sink.on_speech()
 
     def flush(self) -> int | None:
         """Barge-in: drops what is queued or playing, in the playout and in every sink; returns the interrupted turn."""

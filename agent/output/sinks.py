@@ -67,6 +67,9 @@ class ServerVideo:
     def on_audio(self, samples_out: int) -> None:
         pass  # the video track asks for frames at its own pace
 
+    def on_speech(self) -> None:
+        pass  # nothing is drawn ahead
+
     def clear(self) -> None:
         pass  # the playout is at rest already; the next frame shows it
 
@@ -91,6 +94,7 @@ class BrowserPoses:
         self._step = OUTPUT_RATE // port.fps
         self._lead = int(self.LEAD_S * OUTPUT_RATE)
         self._next_pts = 0
+        self._take = 0  # a new take restarts the poses from now (poses.py)
         self.sent = self.dropped = 0
         self.bytes_sent = 0
 
@@ -98,13 +102,22 @@ class BrowserPoses:
         while self._next_pts <= samples_out + self._lead:
             pose = self.port.compose(max(0, self._next_pts - samples_out))
             self._next_pts += self._step
-            self._deliver(pose_message(pose))
+            self._deliver(pose_message(pose, self._take))
+
+    def on_speech(self) -> None:
+        """Poses already sent for the next LEAD_S may be rest where this sentence will now be said: send them again."""
+        if self._next_pts > self.port.playout.samples_out + self._step:
+            self._restart()
 
     def clear(self) -> None:
         """The page drops what it holds from now on; poses are sent again from now, at rest."""
+        self._restart()
+        self._deliver(clear_message(self._next_pts, self._take), always=True)
+
+    def _restart(self) -> None:
         now = self.port.playout.samples_out
-        self._deliver(clear_message(now), always=True)
         self._next_pts = now - now % self._step
+        self._take += 1
 
     def _deliver(self, message: bytes, always: bool = False) -> None:
         if not always and self._buffered() > self.MAX_BUFFERED:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .phonemes import VoiceUnavailable, espeak_ipa, require_espeak
-from .piper_voice import onnx_session
+from models.devices import onnx_session
 
 SAMPLE_RATE = 24000
 MAX_PHONEMES = 510

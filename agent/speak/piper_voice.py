@@ -13,20 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from models.devices import onnx_providers
+from models.devices import onnx_session
 from .phonemes import VoiceUnavailable, espeak_ipa, require_espeak
 
-
-
-def onnx_session(model_path: Path, threads: int):
-    import onnxruntime
-
-    opts = onnxruntime.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    providers = onnx_providers("auto")
-    return onnxruntime.InferenceSession(str(model_path), sess_options=opts, providers=providers)
 
 
 class PiperVoice:

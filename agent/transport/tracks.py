@@ -16,6 +16,8 @@ from ..output.port import AvatarOutput
 from ..output.sinks import ServerVideo
 
 VIDEO_CLOCK = 90_000
+AUDIO_TIME_BASE = fractions.Fraction(1, OUTPUT_RATE)
+VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK)
 
 
 class _Pacer:
@@ -80,7 +82,7 @@ class AvatarAudioTrack(MediaStreamTrack):
         frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = OUTPUT_RATE
         frame.pts = self._last_clock - FRAME_SAMPLES  # the port's clock: a frame the pacer skips is a gap in both
-        frame.time_base = fractions.Fraction(1, OUTPUT_RATE)
+        frame.time_base = AUDIO_TIME_BASE
         return frame
 
 
@@ -109,7 +111,7 @@ class AvatarVideoTrack(MediaStreamTrack):
         pts = await self._pacer.next(VIDEO_CLOCK // self.fps)
         frame = av.VideoFrame.from_ndarray(await self.video.next_image(), format="rgb24")
         frame.pts = pts
-        frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
+        frame.time_base = VIDEO_TIME_BASE
         self.frames_sent += 1
         started, before = self._fps_window
         now = time.perf_counter()

@@ -15,7 +15,7 @@ import numpy as np
 
 from models.arkit import COUNT
 
-from ..devices import onnx_providers
+from ..devices import onnx_session
 from .features import OUTPUT_FPS, to_model_rate
 from .kinds import make_features
 
@@ -30,8 +30,6 @@ class ModelMissing(FileNotFoundError):
 class FaceModel:
     def __init__(self, model_dir: Path = WEIGHTS_DIR, device: str = "auto", threads: int = 1, whisper=None) -> None:
         """`whisper`: the process's loaded Whisper tiny.en, for a model that hears through its encoder (else it loads one)."""
-        import onnxruntime as ort
-
         model_dir = Path(model_dir)
         onnx_path, card_path = model_dir / "audio2face.onnx", model_dir / "audio2face.json"
         if not onnx_path.exists() or not card_path.exists():
@@ -44,10 +42,7 @@ class FaceModel:
         self.stride = self.card["context"]["stride"]
         self.emotions: list[str] = self.card["emotions"]
         self.state_size = int(self.card["state_size"])
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(onnx_path), options, providers=onnx_providers(device))
+        self.session = onnx_session(onnx_path, threads, device)
         self.provider = self.session.get_providers()[0]
         log.info("audio-to-face model %s on %s, hearing %s features", onnx_path.name, self.provider, kind)
 
