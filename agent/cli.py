@@ -93,6 +93,10 @@ def _benchmark(args) -> int:
 
         return calls_main(["--sessions", str(args.sessions), "--runs", str(args.runs), "--where", args.where or "browser"]
                           + (["--config", str(args.config)] if args.config != DEFAULT_CONFIG else []))
+    if args.suite == "turns":
+        from benchmarks.turns import main as turns_main
+
+        return turns_main(["--config", str(args.config)])
     if args.suite == "look":
         from benchmarks.look import main as look_main
 
@@ -204,9 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = jobs.add_parser("benchmark", help="measure end-of-speech to first-audio latency and render fps", description="Latency and render benchmark on recorded questions.")
     bench.add_argument("--config", default=DEFAULT_CONFIG, help="YAML config (default: %(default)s)")
-    bench.add_argument("suite", nargs="?", default="latency", choices=["latency", "calls", "render", "look", "browser", "voices", "asr", "faq", "front", "cluster"],
+    bench.add_argument("suite", nargs="?", default="latency", choices=["latency", "calls", "turns", "render", "look", "browser", "voices", "asr", "faq", "front", "cluster"],
                        help="latency: in-process pipeline; render: renderers; browser: real Chromium calls, glass to glass; voices: real-time factor per voice; "
                             "calls: real WebRTC calls from aiortc clients (--where browser: the page draws the face); "
+                            "turns: false cut-offs on hesitations and the end-of-turn delay, fixed silence against the end-of-turn model; "
                             "look: one pose drawn by the server's renderer and by three.js in a page, side by side; "
                             "asr: WER and time per turn on real speech and short utterances, ours against faster-whisper's transcribe(); "
                             "faq: FAQ matching per encoder set on the shipped evaluation FAQs, accuracy and ms a turn; "

@@ -61,7 +61,17 @@ class HearConfig(StrictModel):
     language: str = "en"
     asr_threads: int = Field(2, ge=1, description="CPU threads for Whisper (2 measured faster than 1 on 2 cores)")
     vad_threshold: float = Field(0.5, gt=0, lt=1)
-    end_of_turn_ms: int = Field(450, ge=100, le=3000)
+    turn_model: Literal["smart-turn", "none"] = Field(
+        "smart-turn", description="what ends a turn: smart-turn (Pipecat's Smart Turn v3.2 hears whether the customer is done, "
+                                  "at each short pause) or none (a fixed silence, end_of_turn_ms)")
+    turn_pause_ms: int = Field(300, ge=100, le=1000, description="with the turn model: the pause at which it is first asked "
+                                                                 "(300: fewer cut-offs than 200 on our hesitation set, README)")
+    turn_recheck_ms: int = Field(300, ge=50, le=2000, description="with the turn model: asked again after every this much more "
+                                                                 "of the same pause (a longer pause makes it surer)")
+    turn_wait_ms: int = Field(1600, ge=300, le=5000, description="with the turn model: the longest silence before a turn it "
+                                                                  "judged unfinished ends anyway")
+    end_of_turn_ms: int = Field(450, ge=100, le=3000, description="the fixed rule: this much silence ends a turn (turn_model: none, "
+                                                                  "and languages the model was not trained on)")
     min_speech_ms: int = Field(250, ge=50)
     max_turn_s: float = Field(20.0, gt=1)
     barge_in: bool = True

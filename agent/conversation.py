@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from dataclasses import replace
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -23,6 +24,7 @@ from .animate.speech import animate_sentence
 from .config import HearConfig
 from .events import AgentState, AvatarSaid, ErrorEvent, HandedOff, Interrupted, PageEvent, StateChanged, UserSaid
 from .hear.echo import EchoCanceller
+from .hear.turn_model import COMPLETE as END_OF_TURN_PROBABILITY, turn_is_done
 from .hear.turns import SpeechStarted, TurnDetector, TurnEnded, TurnPaused
 from .messages import Reply, Transcript, UserTurn
 from .output.playout import PlayoutEvent
@@ -32,15 +34,18 @@ from .stages import CallStages
 
 log = logging.getLogger(__name__)
 HISTORY = 200  # replies and timings kept per call: enough for any report, bounded for long calls
+SPECULATE_AFTER_MS = 160  # hearing and answering begin at this pause: by the end-of-turn model's first say, the words are there
 MAX_TYPED_CHARS = 500  # a typed question longer than this is cut: no FAQ question is that long
 
 
-class EarlyTranscript(NamedTuple):
-    """Transcription started at a pause; valid if the turn ends with no more speech after it."""
+class Speculation(NamedTuple):
+    """The turn heard and answered from a pause on; used if the turn ends with no more speech after that pause,
+    dropped without a sound if the customer goes on."""
 
     speech_windows: int
-    text: asyncio.Future
-    started: float
+    previous_question: str | None  # what the answer was read with (a follow-up depends on it)
+    heard: asyncio.Future  # -> the transcript, as soon as it is there (the end-of-turn decision reads it)
+    work: asyncio.Task  # -> (text, Answer | None, the answer's first sentence spoken and animated | None, {stage: seconds})
 
 
 class Conversation:
@@ -49,10 +54,17 @@ class Conversation:
         self.session_id = session_id
         self.stages = stages
         self.barge_in = hear.barge_in
+        self.language = hear.language
         self.send_event = send_event
         self.echo = EchoCanceller() if hear.echo_cancellation else None
         self.output = AvatarOutput(on_event=self._on_playout, on_audio=self.echo.far_end if self.echo else None, fps=fps)
-        self.turns = TurnDetector(hear.vad_threshold, hear.end_of_turn_ms, hear.min_speech_ms, hear.max_turn_s)
+        # With the end-of-turn model, a short pause asks it whether the customer is done, and only a long one ends the
+        # turn by itself; without it, a fixed silence does.
+        judged = stages.end_of_turn is not None
+        self.turns = TurnDetector(hear.vad_threshold, hear.turn_wait_ms if judged else hear.end_of_turn_ms, hear.min_speech_ms,
+                                  hear.max_turn_s, pause_ms=SPECULATE_AFTER_MS, judge_ms=hear.turn_pause_ms if judged else None,
+                                  recheck_ms=hear.turn_recheck_ms)
+        self._judge_from_ms = hear.turn_pause_ms
         self.log = logging.LoggerAdapter(log, {"session": session_id})
         self.state = AgentState.IDLE
         self.history: deque[Reply] = deque(maxlen=HISTORY)
@@ -62,7 +74,8 @@ class Conversation:
         self._responding: asyncio.Task | None = None
         self._awaiting_first_audio: dict[int, float] = {}  # turn -> end of the customer's speech
         self._previous_question: str | None = None  # for follow-ups such as "and on Saturdays?"
-        self._early: EarlyTranscript | None = None
+        self._speculation: Speculation | None = None
+        self._judging: set[asyncio.Future] = set()  # the end-of-turn model's answers still to come
         self._closed = False
 
     # ----- state -----------------------------------------------------------------
@@ -82,19 +95,77 @@ class Conversation:
             if isinstance(event, SpeechStarted):
                 self._on_speech_started()
             elif isinstance(event, TurnPaused):
-                self._transcribe_early(event)
+                self._speculate(event)
+                if self.stages.end_of_turn is not None and event.silence_ms >= self._judge_from_ms:
+                    self._ask_if_done(event)
             elif isinstance(event, TurnEnded):
-                self._turn_counter += 1
-                early = self._early if self._early is not None and self._early.speech_windows == event.speech_windows else None
-                self._early = None
-                self._start_response(self._respond_to_audio(UserTurn(self._turn_counter, event.audio, event.at), early))
+                self._on_turn_ended(event, "silence")
 
-    def _transcribe_early(self, pause: TurnPaused) -> None:
-        """Starts transcribing at the first pause; if the customer says nothing more, the reply starts that much sooner."""
-        if self._early is not None and not self._early.text.done():
-            return  # one speculative job at a time
-        future = asyncio.get_running_loop().run_in_executor(self.stages.executor, self.stages.transcriber.transcribe, pause.audio)
-        self._early = EarlyTranscript(pause.speech_windows, future, time.perf_counter())
+    def _on_turn_ended(self, event: TurnEnded, by: str) -> None:
+        metrics.TURNS_ENDED.labels(by).inc()
+        self._turn_counter += 1
+        speculation = self._speculation if self._speculation is not None and self._speculation.speech_windows == event.speech_windows else None
+        self._speculation = None
+        self._start_response(self._respond_to_audio(UserTurn(self._turn_counter, event.audio, event.at), speculation))
+
+    def _speculate(self, pause: TurnPaused) -> None:
+        """Hears and answers the turn from this pause on: if the customer says nothing more, the reply is ready sooner."""
+        if self._speculation is not None and (not self._speculation.work.done() or self._speculation.speech_windows == pause.speech_windows):
+            return  # one speculative job at a time, and one a pause
+        loop = asyncio.get_running_loop()
+        previous, heard = self._previous_question, loop.run_in_executor(self.stages.executor, self.stages.transcriber.transcribe, pause.audio)
+        self._speculation = Speculation(pause.speech_windows, previous, heard, loop.create_task(
+            self._answer_heard(heard, previous), name=f"speculate-{self.session_id}"))
+
+    async def _answer_heard(self, heard: asyncio.Future, previous: str | None):
+        """What the turn would get if it ended at this pause: its words, the answer, and the answer's first sentence ready to play."""
+        timings = {}
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        text = await heard
+        timings["transcribe"] = time.perf_counter() - started
+        if not text:
+            return text, None, None, timings
+        started = time.perf_counter()
+        answer = await loop.run_in_executor(self.stages.executor, self.stages.answerer.answer, text, previous)
+        timings["answer"] = time.perf_counter() - started
+        sentences = split_sentences(answer.text)
+        first = None
+        if sentences:
+            started = time.perf_counter()
+            first = await self._animated(0, sentences[0], answer.emotion, len(sentences) == 1)
+            timings["first sentence"] = time.perf_counter() - started
+        return text, answer, first, timings
+
+    async def _animated(self, turn_id: int, sentence: str, emotion: str, is_last: bool):
+        """One sentence spoken by the voice and animated by the face model (off the event loop)."""
+        loop, voice = asyncio.get_running_loop(), self.stages.voice
+        audio = await loop.run_in_executor(self.stages.executor, voice.synthesize, sentence)
+        return await loop.run_in_executor(self.stages.executor, animate_sentence, self.stages.face_model, turn_id, sentence, audio,
+                                          voice.sample_rate, emotion, is_last)
+
+    def _ask_if_done(self, pause: TurnPaused) -> None:
+        """The end-of-turn model hears the turn so far while it is transcribed; if the model says the customer is done
+        and the words do not go on (`turn_model.turn_is_done`), the turn ends at this pause."""
+        probability = asyncio.get_running_loop().run_in_executor(self.stages.executor, self.stages.end_of_turn.complete, pause.audio)
+        heard = self._speculation.heard if self._speculation is not None and self._speculation.speech_windows == pause.speech_windows else None
+        decision = asyncio.ensure_future(self._decide(pause, probability, heard))
+        self._judging.add(decision)
+        decision.add_done_callback(self._judging.discard)
+
+    async def _decide(self, pause: TurnPaused, probability: asyncio.Future, heard: asyncio.Future | None) -> None:
+        try:
+            p = await probability
+            text = await heard if heard is not None and p >= END_OF_TURN_PROBABILITY else None
+        except Exception as exc:  # the fixed wait (hear.turn_wait_ms) still ends the turn
+            self.log.error("end-of-turn decision failed: %r", exc)
+            return
+        if self._closed or not turn_is_done(p, text, self.language):
+            return
+        ended = self.turns.complete(pause.speech_windows)
+        if ended is not None:
+            self.log.info("the customer is done after a %d ms pause (end-of-turn model: %.2f)", pause.silence_ms, p)
+            self._on_turn_ended(ended, "model")
 
     def ask_text(self, text: str) -> None:
         """A typed question from the page."""
@@ -117,9 +188,10 @@ class Conversation:
         return self._responding is not None and not self._responding.done()
 
     async def settled(self) -> None:
-        """Waits until the reply in progress (if any) is synthesised, answered or given up."""
-        while self.responding:
-            await asyncio.wait({self._responding})
+        """Waits until the end-of-turn model has judged every pause so far and the reply in progress (if any) is
+        synthesised, answered or given up (tests and tools feed audio faster than real time)."""
+        while self._judging or self.responding:
+            await asyncio.wait({*self._judging, *([self._responding] if self.responding else [])})
 
     def _interrupt(self) -> None:
         if self.responding:
@@ -149,15 +221,23 @@ class Conversation:
         return result
 
     def _timed(self, stage: str, started: float) -> None:
-        elapsed = time.perf_counter() - started
-        metrics.STAGE_SECONDS.labels(stage).observe(elapsed)
-        self.stage_timings.append((stage, elapsed))
+        self._record(stage, time.perf_counter() - started)
 
-    async def _respond_to_audio(self, turn: UserTurn, early: EarlyTranscript | None = None) -> None:
+    def _record(self, stage: str, seconds: float) -> None:
+        metrics.STAGE_SECONDS.labels(stage).observe(seconds)
+        self.stage_timings.append((stage, seconds))
+
+    async def _respond_to_audio(self, turn: UserTurn, speculation: Speculation | None = None) -> None:
         self._set_state(AgentState.THINKING)
-        if early is not None:
-            text = await early.text
-            self._timed("transcribe", early.started)
+        answer = first = None
+        if speculation is not None:
+            waited = time.perf_counter()
+            text, answer, first, timings = await speculation.work
+            self._timed("speculation_wait", waited)  # how long the finished turn still waited for work begun at its pause
+            for stage, seconds in timings.items():
+                self._record(stage, seconds)
+            if speculation.previous_question != self._previous_question:
+                answer = first = None  # read with another previous question: answered again below
         else:
             text = await self._run("transcribe", self.stages.transcriber.transcribe, turn.audio)
         self.log.info("turn %d heard %r (%.1f s of audio)", turn.turn_id, text, len(turn.audio) / SPEECH_RATE)
@@ -165,12 +245,13 @@ class Conversation:
             metrics.TURNS_TOTAL.labels("nothing_heard").inc()
             self._set_state(AgentState.IDLE)
             return
-        await self._respond_to_text(Transcript(turn.turn_id, text, turn.ended_at))
+        await self._respond_to_text(Transcript(turn.turn_id, text, turn.ended_at), answer, first)
 
-    async def _respond_to_text(self, transcript: Transcript) -> None:
+    async def _respond_to_text(self, transcript: Transcript, answer=None, first=None) -> None:
         self._set_state(AgentState.THINKING)
         self.send_event(UserSaid(transcript.text, transcript.turn_id))
-        answer = await self._run("answer", self.stages.answerer.answer, transcript.text, self._previous_question)
+        if answer is None:
+            answer = await self._run("answer", self.stages.answerer.answer, transcript.text, self._previous_question)
         self._previous_question = transcript.text
         reply = Reply(transcript.turn_id, answer.text, answer.emotion, answer.handoff, answer.confidence, answer.matched_question, transcript.ended_at)
         self.log.info(
@@ -179,15 +260,19 @@ class Conversation:
         metrics.TURNS_TOTAL.labels("handoff" if reply.handoff else "answered").inc()
         if reply.handoff:
             self.send_event(HandedOff(reply.turn_id, "low_confidence" if answer.matched_question is None else "requested"))
-        await self._speak(reply)
+        await self._speak(reply, first)
 
-    async def _speak(self, reply: Reply) -> None:
+    async def _speak(self, reply: Reply, first=None) -> None:
+        """Speaks the reply sentence by sentence; `first`: its first sentence, already spoken and animated at the pause."""
         self.history.append(reply)
         if reply.ended_at is not None:
             self._awaiting_first_audio[reply.turn_id] = reply.ended_at
         sentences = split_sentences(reply.text)
         voice = self.stages.voice
         for index, sentence in enumerate(sentences):
+            if index == 0 and first is not None and first.text == sentence:
+                self.output.capture(replace(first, turn_id=reply.turn_id))
+                continue
             audio = await self._run("tts", voice.synthesize, sentence)
             speech = await self._run("animate", animate_sentence, self.stages.face_model, reply.turn_id, sentence, audio,
                                      voice.sample_rate, reply.emotion, index == len(sentences) - 1)
@@ -215,6 +300,8 @@ class Conversation:
         if self._closed:
             return
         self._closed = True
+        if self._speculation is not None:
+            self._speculation.work.cancel()
         if self.responding:
             self._responding.cancel()
             try:

@@ -21,6 +21,7 @@ from .avatars.avatar import Avatar
 from .avatars.library import load_avatar
 from .config import AgentConfig, TenantSettings
 from .hear.transcriber import WhisperTranscriber
+from .hear.turn_model import LANGUAGES, SmartTurn
 from .hear.vocabulary import faq_vocabulary
 from .speak.cache import CachedVoice
 from .speak.sentences import split_sentences
@@ -42,6 +43,15 @@ def base_answerer(faq: Path, encoders: list, threshold: float | str, handoff_tex
     return answerer
 
 
+def _end_of_turn_model(config: AgentConfig) -> SmartTurn | None:
+    if config.hear.turn_model == "none":
+        return None
+    if config.hear.language not in LANGUAGES:
+        log.info("the end-of-turn model was not trained on %r: a silence of %d ms ends turns", config.hear.language, config.hear.end_of_turn_ms)
+        return None
+    return SmartTurn(config.threads)
+
+
 @dataclass
 class Engines:
     transcriber: WhisperTranscriber  # unbiased; each tenant's calls hear with its FAQ's words (transcriber_for)
@@ -50,6 +60,7 @@ class Engines:
     face_model: AudioToFace
     avatars: dict[str, Avatar]  # by avatar spec ('default' or a file)
     executor: ThreadPoolExecutor  # model work runs here, off the event loop
+    end_of_turn: SmartTurn | None = None  # None: a fixed silence ends turns
     _vocabularies: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary)  # per answerer (FAQ version)
 
     @classmethod
@@ -76,6 +87,7 @@ class Engines:
             face_model=AudioToFace(config.render.fps, config.animate.model_dir, config.animate.device, config.threads, face_whisper),
             avatars={spec: load_avatar(spec) for spec in specs},
             executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="models"),
+            end_of_turn=_end_of_turn_model(config),
         )
         log.info("models loaded in %.1f s (%d FAQ files, %d avatars, %d tenants)", time.perf_counter() - started, len(faqs), len(specs), len(tenants))
         return engines
@@ -83,7 +95,7 @@ class Engines:
     def stages_for(self, tenant: TenantSettings) -> CallStages:
         """One call's stages for this tenant."""
         return CallStages(self.transcriber_for(tenant), self.answerers.for_tenant(tenant.id), self.voice_for(tenant), self.face_model,
-                          self.executor)
+                          self.executor, self.end_of_turn)
 
     def transcriber_for(self, tenant: TenantSettings) -> WhisperTranscriber:
         """Hears with the words of the tenant's active FAQ version, looked up per turn (a live swap applies at once)."""

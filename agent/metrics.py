@@ -23,6 +23,7 @@ RENDER_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.02, 0.03, 0.04, 0.06, 0.1, 0.2),
 )
 VIDEO_FPS = Gauge("avatar_video_fps", "Video frames per second over the last second, per call in progress", ["session"], registry=REGISTRY)
+TURNS_ENDED = Counter("avatar_turns_ended_total", "Customer turns ended, by what ended them (model, silence)", ["by"], registry=REGISTRY)
 INTERRUPTIONS = Counter("avatar_interruptions_total", "Replies cut short by the customer speaking (barge-in)", registry=REGISTRY)
 ERRORS = Counter("avatar_errors_total", "Errors by kind", ["kind"], registry=REGISTRY)
 POSES_DROPPED = Counter("avatar_poses_dropped_total", "Poses not sent to a page that was not reading them", registry=REGISTRY)

@@ -24,6 +24,11 @@ class Transcriber(Protocol):
         """16 kHz mono float32 speech -> text; '' when nothing was said."""
 
 
+class EndOfTurn(Protocol):
+    def complete(self, audio: np.ndarray) -> float:
+        """The turn so far (16 kHz mono float32, ending in a short pause) -> the probability the customer is done."""
+
+
 class Answerer(Protocol):
     def answer(self, text: str, previous: str | None = None) -> Answer:
         """The reply to what the customer said; `previous` is their last question, for follow-ups."""
@@ -74,3 +79,4 @@ class CallStages:
     voice: Voice
     face_model: FaceModel
     executor: Executor  # model work runs here, off the event loop
+    end_of_turn: EndOfTurn | None = None  # None: a fixed silence ends each turn (hear.end_of_turn_ms)

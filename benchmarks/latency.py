@@ -138,7 +138,10 @@ class _SessionHarness:
         self.port.close()
 
 
-async def run(config_path: str, runs: int, sessions: int = 1, warm: bool = True) -> dict:
+CUSTOMER = "kokoro:am_michael"  # a natural voice, unlike the avatar's joe (espeak-ng's robotic prosody leaves end-of-turn models unsure)
+
+
+async def run(config_path: str, runs: int, sessions: int = 1, warm: bool = True, customer: str = CUSTOMER) -> dict:
     from agent.config import load_config
     from agent.engines import Engines
     from models.devices import use_models_offline
@@ -148,7 +151,7 @@ async def run(config_path: str, runs: int, sessions: int = 1, warm: bool = True)
     engines = Engines.load(config)
     if warm:  # as a server that has been up for a minute: its answers are spoken ahead (avatar-agent serve does this)
         engines.warm_speech([config.tenant(config.default_tenant)])
-    recorded = [spoken(q) for q in QUESTIONS]
+    recorded = [spoken(q, voice=customer) for q in QUESTIONS]
     rss_loaded = _current_rss_mb()
     harnesses = [_SessionHarness(f"bench{i}", engines, config) for i in range(sessions)]
     background = [asyncio.create_task(c) for h in harnesses for c in (h.play_audio(), h.play_video())]
@@ -197,11 +200,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="questions per session")
     parser.add_argument("--sessions", type=int, default=1, help="concurrent sessions")
     parser.add_argument("--cold", action="store_true", help="do not speak the FAQ's answers ahead (every sentence is synthesised)")
+    parser.add_argument("--customer", default=CUSTOMER, help="the voice that asks: one of the agent's (joe, kokoro:<name>, "
+                                                            "espeak:<voice>; default: %(default)s)")
     args = parser.parse_args(argv)
-    r = asyncio.run(run(args.config, args.runs, args.sessions, not args.cold))
+    r = asyncio.run(run(args.config, args.runs, args.sessions, not args.cold, args.customer))
     lat = [x * 1000 for x in r["latencies"]]
     mouth = [x * 1000 for x in r["mouth_latencies"]]
-    print(f"\n{r['sessions']} concurrent session(s), {len(lat)} questions (end of speech includes the end-of-turn silence), "
+    print(f"\n{r['sessions']} concurrent session(s), {len(lat)} questions asked by {args.customer} (end of speech includes the end of the turn), "
           f"speech cache {'warm' if r['warm'] else 'cold'}:")
     print(f"  end of speech -> first avatar audio:        median {statistics.median(lat):5.0f} ms   p95 {pct(lat, 95):5.0f} ms")
     if mouth:

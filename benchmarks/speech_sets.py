@@ -62,6 +62,43 @@ FAQ_WORD_QUESTIONS: dict[str, tuple[tuple[FaqEntry, ...], tuple[tuple[str, str],
 }
 
 
+# A customer who pauses mid-sentence ("I want to ... change my delivery address"): the sentence is spoken whole, so its
+# prosody stays that of a sentence not yet finished, and a pause goes in after its first `words` words.
+HESITATIONS: tuple[tuple[str, int], ...] = (
+    ("I want to change my delivery address", 3),
+    ("My order number is four seven two nine", 4),
+    ("Um, can I return an item I bought last week", 1),
+    ("I would like to ask about shipping and also about returns", 8),
+    ("Can you tell me how much the express delivery costs", 5),
+    ("I need help with the password for my account", 4),
+    ("So I was wondering if you ship to Canada", 4),
+    ("The thing is that my parcel never arrived", 4),
+    ("Could I speak to someone about my refund", 4),
+    ("I ordered a jacket but it is too small", 5),
+)
+HESITATION_PAUSES_S = (0.4, 0.6, 0.8, 1.0)
+COMPLETE_QUESTIONS = ("What are your opening hours?", "How do I reset my password?", "Where is my order?", "Can I return an item?",
+                      "Do you ship internationally?", "Which payment methods do you accept?", "How much does shipping cost?",
+                      "I want to change my delivery address.", "My order number is four seven two nine.", "Can I talk to a person?")
+
+
+def hesitating(voice: str, text: str, words: int, pause_s: float) -> tuple[np.ndarray, int]:
+    """(16 kHz turn audio, the sample where the customer speaks again): `text` with a pause after its first `words` words,
+    cut where the forced alignment puts the gap between those words and the next."""
+    from models.audio2face.data.align import Aligner
+
+    audio = speaker(voice)(text)
+    timings = _aligner(Aligner).words(audio, text)
+    cut = int(0.5 * (timings[words - 1][2] + timings[words][1]) * SPEECH_RATE)
+    resume = cut + int(pause_s * SPEECH_RATE)
+    return np.concatenate([audio[:cut], np.zeros(resume - cut, np.float32), audio[cut:]]), resume
+
+
+@lru_cache(maxsize=1)
+def _aligner(cls):
+    return cls()
+
+
 def with_silence(audio16k: np.ndarray, lead_s: float = 0.3, tail_s: float = 0.5) -> np.ndarray:
     """A turn as the turn detector hands it over: a little quiet before the first word and after the last."""
     return np.concatenate([np.zeros(int(lead_s * SPEECH_RATE), np.float32), np.asarray(audio16k, np.float32),

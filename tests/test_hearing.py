@@ -77,3 +77,53 @@ def test_numbers_in_words_or_digits_match_the_same_entry(engines):
     answerer = FaqAnswerer(faq, engines.answerers.base.encoders, 0.3)
     assert np.array_equal(answerer.scores("do you ship to forty countries"), answerer.scores("do you ship to 40 countries"))
     assert answerer.answer("is shipping free over fifty dollars").matched_question == "How much does shipping cost?"
+
+
+async def test_a_customer_who_hesitates_is_not_cut_off_and_one_who_is_done_is_answered_at_once(engines, config):
+    from agent import metrics
+    from agent.conversation import Conversation
+    from benchmarks.speech_sets import hesitating
+
+    async def feed(conversation, audio: np.ndarray) -> None:
+        """In real time, as a call hears it: the model must have its say before a long silence would end the turn anyway."""
+        import asyncio
+        import time
+
+        start = time.perf_counter()
+        for i in range(0, len(audio), 320):
+            conversation.hear(audio[i : i + 320])
+            await asyncio.sleep(max(0.0, start + (i + 320) / 16000 - time.perf_counter()))
+
+    def ended(by: str) -> float:
+        return metrics.REGISTRY.get_sample_value("avatar_turns_ended_total", {"by": by}) or 0.0
+
+    assert engines.end_of_turn is not None, "the shipped config ends turns with the model"
+    audio, resume = hesitating("kokoro:af_heart", "My order number is four seven two nine", 4, 0.8)
+    events = []
+    conversation = Conversation("hesitant", engines.stages_for(config.tenant("demo")), config.hear, events.append)
+    await feed(conversation, np.concatenate([audio, np.zeros(32000, np.float32)]))
+    await conversation.settled()
+    said = [e.text for e in events if e.type == "user"]
+    assert len(said) == 1 and "4729" in said[0], f"one turn, the whole of it: {said}"
+    await conversation.close()
+
+    by_model = ended("model")
+    events.clear()
+    conversation = Conversation("done", engines.stages_for(config.tenant("demo")), config.hear, events.append)
+    question = speaker("kokoro:af_heart")("What are your opening hours?")
+    await feed(conversation, np.concatenate([question, np.zeros(32000, np.float32)]))
+    await conversation.settled()
+    assert [e.text for e in events if e.type == "user"] == ["What are your opening hours?"]
+    assert ended("model") == by_model + 1, "the model ended the finished question, not the long silence"
+    await conversation.close()
+
+
+def test_words_that_go_on_keep_the_turn_open():
+    from agent.hear.turn_model import sounds_unfinished, turn_is_done
+
+    for text in ("I want to", "My order number is", "Um,", "Could I speak to", "and also", "I would like to ask about shipping and"):
+        assert sounds_unfinished(text), text
+    for text in ("What are your opening hours?", "Can I return it?", "Thank you", "My order number is 4729."):
+        assert not sounds_unfinished(text), text
+    assert not turn_is_done(0.9, "I want to", "en") and turn_is_done(0.9, "I want to", "de"), "the words are read in English only"
+    assert not turn_is_done(0.2, "Where is my order?", "en") and turn_is_done(0.9, "Where is my order?", "en")

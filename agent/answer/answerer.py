@@ -13,9 +13,12 @@ in one turn get both answers.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+from cachetools import LRUCache
 
 from ..messages import Answer
 from ..numbers import numbers_as_digits
@@ -81,6 +84,8 @@ class EntryScorer:
                     sentences.append(text)
                     sentence_owner.append(index)
         self._topical = np.arange(len(self.entries)) < len(self.entries) - built_in
+        self._seen: LRUCache[str, np.ndarray] = LRUCache(512)  # a customer's words are scored again (follow-ups, clarifications)
+        self._seen_lock = threading.Lock()
         self._ask_owner, self._sentence_owner = np.array(ask_owner), np.array(sentence_owner, dtype=int)
         self._asks = self.embed(asks)
         self._sentences = self.embed(sentences) if sentences else np.zeros((0, self._asks.shape[1]), np.float32)
@@ -91,9 +96,22 @@ class EntryScorer:
         texts = [numbers_as_digits(t) for t in texts]
         return np.asarray(self._encoder.encode(texts, normalize_embeddings=True, convert_to_numpy=True), np.float32)
 
+    def embed_query(self, texts: Sequence[str]) -> np.ndarray:
+        """`embed`, each text once: what was said is often scored again."""
+        with self._seen_lock:
+            found = {t: self._seen[t] for t in texts if t in self._seen}
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            for text, vector in zip(missing, self.embed(missing)):
+                found[text] = vector
+            with self._seen_lock:
+                for text in missing:
+                    self._seen[text] = found[text]
+        return np.stack([found[t] for t in texts])
+
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """(len(texts), len(entries)) scores."""
-        queries = self.embed(texts)
+        queries = self.embed_query(texts)
         ask = _best_per_owner(queries @ self._asks.T, self._ask_owner, len(self.entries))
         sentence = _best_per_owner(queries @ self._sentences.T, self._sentence_owner, len(self.entries))
         whole = queries @ self._entries.T
@@ -119,6 +137,17 @@ def entry_scorer(entries: Sequence[FaqEntry], encoders: Sequence, built_in: int 
     return scorers[0] if len(scorers) == 1 else MeanScorer(scorers)
 
 
+@dataclass(frozen=True)
+class FastGate:
+    """When the first encoder alone decides (calibrated per FAQ version, `calibrate.choose_fast_gate`): its best entry
+    scores at least `answer_above` and leads the next by `margin` (the pair of encoders would answer it too), or its
+    best scores below `handoff_below` (the pair would hand off). The rest is read by every encoder."""
+
+    answer_above: float
+    margin: float
+    handoff_below: float
+
+
 def _best_per_owner(similarities: np.ndarray, owner: np.ndarray, count: int) -> np.ndarray:
     best = np.full((similarities.shape[0], count), -1.0, np.float32)
     for column, index in enumerate(owner):
@@ -131,13 +160,15 @@ class FaqAnswerer:
     (the BM25 baseline)."""
 
     def __init__(self, entries: list[FaqEntry], encoders: Sequence = (), threshold: float = 0.5, handoff_text: str = "",
-                 clarify_margin: float = CLARIFY_MARGIN, scorer=None) -> None:
+                 clarify_margin: float = CLARIFY_MARGIN, scorer=None, gate: FastGate | None = None) -> None:
         self.entries = [*entries, *BUILT_IN]
         self.encoders = list(encoders or ())
         self.threshold = threshold
         self.clarify_margin = clarify_margin
         self.handoff_text = handoff_text or "Let me connect you to a person who can help."
         self.scorer = scorer or entry_scorer(self.entries, encoders, built_in=len(BUILT_IN))
+        self.fast = self.scorer.scorers[0] if isinstance(self.scorer, MeanScorer) else None  # the first, fastest encoder
+        self.gate = gate
 
     def scores(self, text: str) -> np.ndarray:
         """Score per entry."""
@@ -148,6 +179,10 @@ class FaqAnswerer:
         text = text.strip()
         if not text:
             return self._handoff(0.0)
+        if not (previous and is_follow_up(text)) and not self._asked_which(previous) and len(QUESTION_JOINS.split(text)) == 1:
+            quick = self._quick(text)
+            if quick is not None:
+                return quick
         scores = self.scores(text)
         if previous:
             resolved = self._resolve_clarification(text, scores, previous)
@@ -163,6 +198,30 @@ class FaqAnswerer:
         both = self._two_questions(text, scores)
         asked_for_a_person = single.handoff and single.matched_question is not None
         return both if both is not None and not asked_for_a_person else single
+
+    def fast_decision(self, text: str) -> tuple[str, int, float] | None:
+        """("answer", entry, score) or ("handoff", -1, score) when the first encoder alone decides under the gate; else None.
+        The score is that encoder's, not the pair's average."""
+        if self.fast is None or self.gate is None:
+            return None
+        scores = self.fast.scores([text])[0]
+        first, second = np.argsort(-scores)[:2]
+        if scores[first] >= self.gate.answer_above and scores[first] - scores[second] >= self.gate.margin:
+            return "answer", int(first), float(scores[first])
+        if scores[first] < self.gate.handoff_below:
+            return "handoff", -1, float(scores[first])
+        return None
+
+    def _quick(self, text: str) -> Answer | None:
+        decision = self.fast_decision(text)
+        if decision is None:
+            return None
+        kind, index, score = decision
+        return self._reply(index, score) if kind == "answer" else self._handoff(score)
+
+    def _asked_which(self, previous: str | None) -> bool:
+        """Whether the previous turn may have got "do you mean X or Y?" (then this one may be its answer)."""
+        return bool(previous) and self.fast_decision(previous) is None
 
     def _decide(self, scores: np.ndarray) -> Answer:
         order = np.argsort(-scores)

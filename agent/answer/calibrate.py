@@ -15,7 +15,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from .answerer import BUILT_IN
+from .answerer import BUILT_IN, HUMAN_REQUEST, FastGate
 from .phrasings import make_phrasings
 
 BUILT_IN_QUESTIONS = {e.question for e in BUILT_IN}
@@ -138,10 +138,40 @@ def evaluate(answerer, in_scope: Sequence[tuple[str, str]], off_topic: Sequence[
     )
 
 
+FAST_MARGIN = 0.08  # how far the first encoder's best entry must lead its next for it to answer alone
+GATE_SAFETY = 0.02  # the gate is set this much inside the last agreement seen on the held-out phrasings
+
+
+def choose_fast_gate(answerer, texts: Sequence[str]) -> FastGate | None:
+    """Where the first encoder alone gives the answer every encoder would give, on these held-out texts.
+
+    The lowest score above which, with a lead of FAST_MARGIN, its best entry was always the full answer's, and the
+    highest below which the full answer always handed off; each moved GATE_SAFETY inside. None without two encoders.
+    """
+    if answerer.fast is None or not texts:
+        return None
+    answerer.gate = None  # the full answer, for reference
+    fast = answerer.fast.scores(list(texts))
+    order = np.argsort(-fast, axis=1)
+    best, lead = fast[np.arange(len(texts)), order[:, 0]], fast[np.arange(len(texts)), order[:, 0]] - fast[np.arange(len(texts)), order[:, 1]]
+    full = [answerer.answer(t) for t in texts]
+    agrees = np.array([a.matched == (answerer.entries[i].question,) and not a.options and a.handoff == (answerer.entries[i] is HUMAN_REQUEST)
+                       for a, i in zip(full, order[:, 0])])
+    handed = np.array([a.handoff and a.matched_question is None for a in full])
+    clear = lead >= FAST_MARGIN
+    disagreeing = best[clear & ~agrees]
+    answer_above = (float(disagreeing.max()) if disagreeing.size else float(answerer.threshold)) + GATE_SAFETY
+    answered = best[~handed]
+    handoff_below = min(float(answered.min()) if answered.size else float(answerer.threshold), float(answerer.threshold)) - GATE_SAFETY
+    return FastGate(max(answer_above, float(answerer.threshold) + GATE_SAFETY), FAST_MARGIN, handoff_below)
+
+
 def calibrate(answerer, held_out: Sequence[tuple[str, int]]) -> Outcomes:
-    """Sets the answerer's hand-off threshold from held-out phrasings and generic off-topic questions; says what it does there."""
+    """Sets the answerer's hand-off threshold (and, with several encoders, when the first decides alone: its fast gate)
+    from held-out phrasings and generic off-topic questions; says what the threshold does there."""
     outcomes = choose_threshold(answerer.scorer, held_out, GENERIC_OFF_TOPIC)
     answerer.threshold = outcomes.threshold
+    answerer.gate = choose_fast_gate(answerer, [*(t for t, _ in held_out), *GENERIC_OFF_TOPIC])
     return outcomes
 
 

@@ -22,6 +22,7 @@ import json
 import re
 import shutil
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -168,6 +169,10 @@ def finetune(faq_path: Path, entries: list[FaqEntry], versions_dir: Path, tenant
             calibrate(answerer, split.held_out_pairs())
             report[name] = evaluate(answerer, in_scope, off_topic).as_dict()
         report[f"fine-tuned (this version: {' + '.join(names)}, {TUNABLE} tuned)"] = evaluate(tuned_answerer, in_scope, off_topic).as_dict()
+        if tuned_answerer.gate is not None:  # the same version with every encoder read on every turn, for comparison
+            gate, tuned_answerer.gate = tuned_answerer.gate, None
+            report["fine-tuned, every encoder on every turn"] = evaluate(tuned_answerer, in_scope, off_topic).as_dict()
+            tuned_answerer.gate = gate
 
     versions_dir = Path(versions_dir) / tenant
     versions_dir.mkdir(parents=True, exist_ok=True)
@@ -182,6 +187,7 @@ def finetune(faq_path: Path, entries: list[FaqEntry], versions_dir: Path, tenant
         "version": version, "tenant": tenant, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "base_model": BASE_MODEL, "encoders": names, "faq_file": Path(faq_path).name, "faq_sha256": hashlib.sha256(Path(faq_path).read_bytes()).hexdigest(),
         "faq_entries": len(entries), "threshold": calibration.threshold,
+        "fast_gate": asdict(tuned_answerer.gate) if tuned_answerer.gate is not None else None,
         "calibration": {"held_out_top1": calibration.top1_accuracy, "near_miss_recall": calibration.near_miss_recall,
                         "off_topic_recall": calibration.off_topic_recall, "handoff_precision": calibration.handoff_precision},
         "phrasings_per_entry": {e.question: {"train": len(tr), "held_out": len(ho)} for e, tr, ho in zip(entries, split.train, split.held_out)},

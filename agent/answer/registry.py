@@ -11,7 +11,7 @@ import json
 import logging
 from pathlib import Path
 
-from .answerer import FaqAnswerer
+from .answerer import FaqAnswerer, FastGate
 from .encoders import TUNABLE, load_encoder
 from .faq import FaqError, load_faq
 
@@ -56,7 +56,8 @@ def load_version(entries, folder: Path, manifest: dict, handoff_text: str, share
     shared = shared or {}
     encoders = [load_encoder(name, folder / "model") if name == TUNABLE else shared[name] if name in shared else load_encoder(name)
                 for name in version_encoders(manifest)]
-    return FaqAnswerer(entries, encoders, manifest["threshold"], handoff_text)
+    gate = FastGate(**manifest["fast_gate"]) if manifest.get("fast_gate") else None  # versions made before the gate read every encoder
+    return FaqAnswerer(entries, encoders, manifest["threshold"], handoff_text, gate=gate)
 
 
 class AnswererRegistry:

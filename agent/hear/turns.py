@@ -23,6 +23,7 @@ class TurnPaused:
 
     audio: np.ndarray
     speech_windows: int  # equal in the TurnEnded that follows if they did not speak again
+    silence_ms: int = 0  # how long the pause has lasted
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,10 @@ class TurnDetector:
     A turn starts after `start_ms` of speech and ends after `end_of_turn_ms` of
     silence. Turns shorter than `min_speech_ms` of speech (a cough, a click)
     are dropped. Some audio before the start is kept so the first syllable is
-    not clipped.
+    not clipped. A pause of `pause_ms` is reported (TurnPaused: the call starts
+    hearing and answering the turn so far), and, with `judge_ms`, so is the
+    pause at `judge_ms` and every `recheck_ms` after: the end-of-turn model is
+    asked then, and `complete()` ends the turn at once.
     """
 
     def __init__(
@@ -51,12 +55,16 @@ class TurnDetector:
         pause_ms: int = 160,
         preroll_ms: int = 300,
         vad: SileroVad | None = None,
+        judge_ms: int | None = None,
+        recheck_ms: int = 300,
     ) -> None:
         self.vad = vad or SileroVad()
         self.threshold = threshold
         self._start_windows = max(1, start_ms * SPEECH_RATE // 1000 // WINDOW)
         self._end_windows = max(1, end_of_turn_ms * SPEECH_RATE // 1000 // WINDOW)
         self._pause_windows = min(max(1, pause_ms * SPEECH_RATE // 1000 // WINDOW), self._end_windows - 1)
+        self._judge_windows = max(self._pause_windows, judge_ms * SPEECH_RATE // 1000 // WINDOW) if judge_ms else None
+        self._recheck_windows = max(1, recheck_ms * SPEECH_RATE // 1000 // WINDOW)
         self._min_speech_windows = max(1, min_speech_ms * SPEECH_RATE // 1000 // WINDOW)
         self._max_windows = int(max_turn_s * SPEECH_RATE / WINDOW)
         self._preroll: deque[np.ndarray] = deque(maxlen=max(1, preroll_ms * SPEECH_RATE // 1000 // WINDOW))
@@ -111,9 +119,26 @@ class TurnDetector:
             self._silence_run += 1
         if self._silence_run >= self._end_windows or len(self._turn) >= self._max_windows:
             return self._close(now)
-        if self._silence_run == self._pause_windows and self._speech_windows >= self._min_speech_windows:
-            return TurnPaused(np.concatenate(self._turn), self._speech_windows)
+        if self._speech_windows >= self._min_speech_windows and self._is_checkpoint(self._silence_run):
+            return TurnPaused(np.concatenate(self._turn), self._speech_windows, self._silence_run * WINDOW * 1000 // SPEECH_RATE)
         return None
+
+    def _is_checkpoint(self, silence: int) -> bool:
+        if silence == self._pause_windows:
+            return True
+        judge = self._judge_windows
+        return judge is not None and silence >= judge and (silence - judge) % self._recheck_windows == 0
+
+    @property
+    def speech_windows(self) -> int:
+        return self._speech_windows
+
+    def complete(self, speech_windows: int, now: float | None = None) -> TurnEnded | None:
+        """The end-of-turn model judged the pause after `speech_windows` of speech the end of the turn: it ends now,
+        unless the customer has spoken again since (then it is not that pause any more)."""
+        if not self._in_turn or self._speech_windows != speech_windows or self._silence_run == 0:
+            return None
+        return self._close(time.monotonic() if now is None else now)
 
     def _close(self, now: float) -> TurnEnded | None:
         audio = np.concatenate(self._turn)

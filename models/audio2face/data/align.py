@@ -35,6 +35,17 @@ class Aligner:
         return self._decoder.lookup_word(word) is not None
 
     def align(self, audio16k: np.ndarray, text: str) -> list[Phone]:
+        phones = [Phone(p.name, p.start * FRAME_S, (p.start + p.duration) * FRAME_S) for word in self._alignment(audio16k, text) for p in word]
+        if not phones:
+            raise AlignmentError("no phones aligned")
+        return phones
+
+    def words(self, audio16k: np.ndarray, text: str) -> list[tuple[str, float, float]]:
+        """(word, start s, end s) of every word of `text` in the audio (pauses, `<sil>`, left out)."""
+        return [(w.name, w.start * FRAME_S, (w.start + w.duration) * FRAME_S) for w in self._alignment(audio16k, text)
+                if not w.name.startswith(("<", "["))]
+
+    def _alignment(self, audio16k: np.ndarray, text: str):
         words = normalise_text(text)
         missing = [w for w in words.split() if not self.known(w)]
         if missing:
@@ -55,11 +66,4 @@ class Aligner:
             raise AlignmentError(f"alignment failed: {exc}") from exc
         if alignment is None:
             raise AlignmentError("alignment failed")
-        phones = [
-            Phone(p.name, p.start * FRAME_S, (p.start + p.duration) * FRAME_S)
-            for word in alignment
-            for p in word
-        ]
-        if not phones:
-            raise AlignmentError("no phones aligned")
-        return phones
+        return alignment
