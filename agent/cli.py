@@ -46,10 +46,12 @@ def _serve(args) -> int:
         from .calls.local import LocalCalls
         from .engines import Engines
         from .render.gl import use_gl_backend
+        from .transport.tracks import use_video_bitrate
         from .transport.webrtc import WebRtcCall
 
         if config.render.isolation == "thread":  # calls draw in this process: it chooses its GL platform now
             use_gl_backend(config.render.backend)
+        use_video_bitrate(config.render.video_kbps)
         engines = Engines.load(config)
         engines.warm_speech_in_background([config.tenant(t) for t in config.tenants])
         app = create_app(config, LocalCalls(engines, config, WebRtcCall))

@@ -140,8 +140,23 @@ class AnimateConfig(StrictModel):
         return folder
 
 
+HEX_COLOUR = r"^#[0-9a-fA-F]{6}$"
+
+
+class BackdropConfig(StrictModel):
+    """Behind the avatar: a vertical gradient with a soft glow behind the head (both sinks draw the same)."""
+
+    top: str = Field("#ccd6e0", pattern=HEX_COLOUR, description="colour at the top, like #ccd6e0")
+    bottom: str = Field("#758493", pattern=HEX_COLOUR, description="colour at the bottom")
+    glow: str = Field("#f2ede2", pattern=HEX_COLOUR, description="the soft light behind the head")
+
+    def colours(self) -> tuple[tuple[float, float, float], ...]:
+        """(top, bottom, glow) as sRGB 0..1 triples, what `render.view.Backdrop` takes."""
+        return tuple(tuple(int(c[i:i + 2], 16) / 255 for i in (1, 3, 5)) for c in (self.top, self.bottom, self.glow))
+
+
 class RenderConfig(StrictModel):
-    avatar: str = Field("default", description="'default' (MakeHuman head, preset ava), a preset (ava, amara, kenji, walter), "
+    avatar: str = Field("default", description="'default' (MakeHuman head, preset kenji), a preset (ava, amara, kenji, walter), "
                                                "'stylised' (the old cartoon head) or a .glb/.gltf file with ARKit morph targets")
     where: Literal["server", "browser", "auto"] = Field(
         "server", description="where the face is drawn: server (video from here), browser (the page draws the same avatar from poses "
@@ -151,6 +166,11 @@ class RenderConfig(StrictModel):
     fps: int = Field(25, ge=5, le=60)
     backend: Literal["auto", "osmesa", "egl"] = "auto"
     shading: Literal["lean", "pbr"] = Field("lean", description="lean: our shaders (fast on CPU); pbr: pyrender's PBR scene (for a GPU)")
+    lighting: Literal["auto", "vertex", "pixel"] = Field(
+        "auto", description="lean shading's light: per pixel (on a GPU) or per vertex with per-pixel textures (2-3x faster on "
+                            "software GL); auto: per pixel with EGL, per vertex with OSMesa")
+    backdrop: BackdropConfig = Field(default_factory=BackdropConfig)
+    video_kbps: int = Field(1500, ge=100, le=20000, description="the video encoder's target bitrate (VP8 or H.264) for server video")
     msaa: Literal[0, 2, 4, 8] = Field(0, description="multisampling for lean shading; 4 is cheap on a GPU, costly on CPU")
     isolation: Literal["process", "thread"] = Field("process", description="render each call in a lower-priority process, or a thread")
     nice: int = Field(10, ge=0, le=19, description="OS priority of render processes below the agent's (0-19)")
@@ -197,6 +217,7 @@ class TenantConfig(StrictModel):
     length_scale: float | None = Field(None, gt=0.3, lt=3.0, description="speaking rate of the voice, >1 slower (default: speak.length_scale)")
     voice: str | None = Field(None, pattern=VOICE_PATTERN, description="this tenant's voice (default: speak.voice)")
     render_where: Literal["server", "browser", "auto"] | None = Field(None, description="where this tenant's face is drawn (default: render.where)")
+    backdrop: BackdropConfig | None = Field(None, description="behind this tenant's avatar (default: render.backdrop)")
 
     @field_validator("avatar")
     @classmethod
@@ -233,6 +254,7 @@ class TenantSettings:
     length_scale: float
     voice: str
     render_where: str
+    backdrop: BackdropConfig
 
 
 class AgentConfig(StrictModel):
@@ -269,6 +291,7 @@ class AgentConfig(StrictModel):
             length_scale=own.length_scale or self.speak.length_scale,
             voice=own.voice or self.speak.voice,
             render_where=own.render_where or self.render.where,
+            backdrop=own.backdrop or self.render.backdrop,
         )
 
 

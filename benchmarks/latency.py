@@ -1,6 +1,6 @@
 """End of customer speech -> first avatar audio, per stage, with a session's video rendering alongside.
 
-Questions are spoken by espeak-ng and fed in real time (20 ms chunks), so the
+Questions are spoken by one of the voices (Kokoro by default; `--customer` picks another) and fed in real time (20 ms chunks), so the
 end-of-turn silence counts as it would in a call. Prints medians and p95.
 """
 from __future__ import annotations

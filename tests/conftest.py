@@ -80,12 +80,12 @@ def avatar(engines, config):
     return engines.avatar_for(config.tenant("demo"))
 
 
-def renderer_for(avatar, size: int = 256, shading: str = "lean", msaa: int = 0):
+def renderer_for(avatar, size: int = 256, shading: str = "lean", msaa: int = 0, **settings_):
     """A renderer in this process, as offline tools use it."""
     from agent.config import RenderConfig
     from agent.render.gl import use_gl_backend
     from agent.render.renderer import make_renderer
 
-    settings = RenderConfig(width=size, height=size, shading=shading, msaa=msaa)
+    settings = RenderConfig(width=size, height=size, shading=shading, msaa=msaa, **settings_)
     use_gl_backend(settings.backend)  # the test process draws in threads
     return make_renderer(avatar, settings)

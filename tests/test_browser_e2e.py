@@ -54,6 +54,20 @@ MOUTH_CHANGE_JS = """async () => {
 }"""
 
 
+# The received frame as drawn: a PNG of it, and the darkest pixel of its top 4% (the backdrop when the framing leaves room above the hair).
+RECEIVED_FRAME_JS = """() => {
+  const video = document.getElementById('avatar-video');
+  const canvas = document.createElement('canvas');
+  canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(video, 0, 0);
+  const band = ctx.getImageData(0, 0, canvas.width, Math.max(2, Math.round(canvas.height * 0.04))).data;
+  let darkest = 255;
+  for (let j = 0; j < band.length; j += 4) darkest = Math.min(darkest, 0.299 * band[j] + 0.587 * band[j + 1] + 0.114 * band[j + 2]);
+  return { png: canvas.toDataURL('image/png'), darkest, width: canvas.width, height: canvas.height };
+}"""
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The shipped config, plus a tenant `paints` whose pages draw the avatar themselves when they can (render_where: auto)."""
@@ -92,12 +106,17 @@ def test_browser_call_gets_spoken_answer_and_moving_face(server, speech_dir):
         mouth_change = page.evaluate(MOUTH_CHANGE_JS)
         frames_after = page.evaluate("document.getElementById('avatar-video').getVideoPlaybackQuality().totalVideoFrames")
         page.screenshot(path=str(ARTIFACTS / "e2e-call.png"))
+        received = page.evaluate(RECEIVED_FRAME_JS)
+        import base64
+
+        (ARTIFACTS / "e2e-frame.png").write_bytes(base64.b64decode(received["png"].split(",", 1)[1]))
         assert page.locator("#captions li.avatar").count() >= 2  # greeting and answer
         page.click("#hangup")
         browser.close()
     print(f"browser: {frames_after - frames_before} frames during the answer, mouth region changed by up to {mouth_change:.1f} grey levels")
     assert frames_after - frames_before >= 10, "video frames stopped arriving"
     assert mouth_change > 3.0, "the mouth does not move on the received video"
+    assert received["width"] == 512 and received["darkest"] > 120, f"the top of the picture is not backdrop (the hair is cut): {received['darkest']:.0f}"
     assert '"sessions": 0' in wait_until_no_sessions(server)
 
 

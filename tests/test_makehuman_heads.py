@@ -4,6 +4,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -29,12 +31,65 @@ def test_every_arkit_shape_moves_the_head(ava):
     assert 0.2 < height < 0.5, "head, neck and shoulders, in metres"
 
 
+def _surface(avatar, name):
+    return next(s for s in avatar.surfaces if s.name == name)
+
+
 def test_presets_differ_and_share_the_face_topology():
     heads = {name: build_head(spec, name) for name, spec in PRESETS.items()}
-    short = [h for name, h in heads.items() if PRESETS[name].hair_style == "short"]
-    assert len({len(h.faces) for h in short}) == 1, "short-haired heads share one mesh"
-    assert np.abs(heads["kenji"].positions - heads["walter"].positions).max() > 0.005, "age and ancestry change the shape"
-    assert np.abs(heads["amara"].colors - heads["walter"].colors).max() > 0.3, "skin and hair colours differ"
+    faces = {tuple(s.face_count for s in h.surfaces if s.name != "hair") for h in heads.values()}
+    assert len(faces) == 1, "every preset has the same face mesh; only the hair cards differ"
+    skins = {name: _surface(h, "skin") for name, h in heads.items()}
+    face = lambda name: heads[name].positions[skins[name].vertex_slice]  # noqa: E731
+    assert np.abs(face("kenji") - face("walter")).max() > 0.005, "age and ancestry change the shape"
+    amara, walter = (skins[n].albedo[..., :3].astype(int) for n in ("amara", "walter"))
+    assert np.abs(np.median(amara, axis=(0, 1)) - np.median(walter, axis=(0, 1))).max() > 60, "skin colours differ"
+    assert {PRESETS[n].hair_style for n in PRESETS} >= {"long", "crop", "side_part", "tied_back"}, "the presets show the styles"
+
+
+def test_the_look_is_in_textures_and_the_textures_are_drawn(ava):
+    skin = _surface(ava, "skin")
+    assert skin.albedo.shape[:2] == (1024, 1024) and skin.roughness_map is not None and ava.uvs is not None
+    assert np.all(ava.colors == 1), "no vertex colours: the look is painted in texture space"
+    # Detail below a vertex: within the skin, neighbouring texels vary (brows as strokes, pores), unlike vertex colours.
+    assert np.abs(np.diff(skin.albedo[..., :3].astype(int), axis=1)).mean() > 1.0
+    renderer = renderer_for(ava, size=192)
+    try:
+        painted = renderer.render(np.zeros(52, np.float32)).astype(int)
+    finally:
+        renderer.close()
+    from dataclasses import replace
+
+    flat = replace(skin, albedo=np.full_like(skin.albedo, 200))
+    plain = replace(ava, surfaces=(flat, *ava.surfaces[1:]))
+    renderer = renderer_for(plain, size=192)
+    try:
+        unpainted = renderer.render(np.zeros(52, np.float32)).astype(int)
+    finally:
+        renderer.close()
+    assert (np.abs(painted - unpainted).sum(axis=2) > 30).mean() > 0.05, "the skin texture changes what is drawn"
+
+
+def test_hair_is_cards_with_a_soft_hairline_in_every_style():
+    from agent.avatars.hair import STYLES
+
+    base = PRESETS["kenji"]
+    for style in STYLES:
+        head = build_head(replace(base, hair_style=style), style)
+        names = [s.name for s in head.surfaces]
+        if style == "none":
+            assert "hair" not in names
+            continue
+        hair = _surface(head, "hair")
+        assert hair.blend and hair.albedo is not None
+        alpha = hair.albedo[..., 3]
+        assert ((alpha > 10) & (alpha < 245)).mean() > 0.05, "strand edges and tips are partly transparent"
+        cards = head.positions[hair.vertex_slice]
+        skin = head.positions[_surface(head, "skin").vertex_slice]
+        assert cards[:, 1].max() > skin[:, 1].max() and np.mean(cards[:, 1] > np.percentile(skin[:, 1], 80)) > 0.2, "cards cover the crown"
+        assert np.all(head.deltas[:, hair.vertex_slice] == 0), "the cards move with the head, not with the face's shapes"
+    with pytest.raises(ValueError, match="hair style"):
+        build_head(replace(base, hair_style="mohawk"))
 
 
 def _mouth_box_change(avatar, weights: np.ndarray) -> tuple[float, float]:
@@ -74,10 +129,14 @@ def test_built_glb_round_trips_and_serves_as_a_tenant_avatar(tmp_path, ava):
     write_glb(ava, path)
     loaded = load_gltf_avatar(path)
     assert loaded.missing == () and np.allclose(loaded.positions, ava.positions) and np.allclose(loaded.deltas, ava.deltas)
-    assert np.allclose(loaded.colors, ava.colors) and (loaded.faces == ava.faces).all()
+    assert np.allclose(loaded.colors, ava.colors) and (loaded.faces == ava.faces).all() and np.allclose(loaded.uvs, ava.uvs)
+    for mine, theirs in zip(ava.surfaces, loaded.surfaces):
+        assert (mine.name, mine.blend, mine.vertex_count, mine.face_count) == (theirs.name, theirs.blend, theirs.vertex_count, theirs.face_count)
+        assert theirs.albedo.shape == mine.albedo.shape and np.abs(theirs.albedo.astype(int) - mine.albedo).mean() < 3, "textures travel"
+        assert (mine.roughness_map is None) == (theirs.roughness_map is None) and theirs.wrap == pytest.approx(mine.wrap)
     import trimesh
 
-    assert len(trimesh.load(path).geometry) == 1, "other tools open it"
+    assert len(trimesh.load(path).geometry) == len(ava.surfaces), "other tools open it"
 
 
 def test_avatar_build_command_and_presets_in_the_config(tmp_path):

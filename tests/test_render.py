@@ -103,6 +103,68 @@ def test_lean_shading_looks_like_pyrenders_pbr(head):
         assert diff.mean() < 2.0 and np.percentile(diff, 99) < 40, f"{other}: mean {diff.mean():.2f}, p99 {np.percentile(diff, 99):.1f}"
 
 
+def test_the_textured_head_looks_alike_lit_per_pixel_per_vertex_and_by_pyrender():
+    """Lit per pixel (a GPU's default), per vertex (software GL's) and by pyrender's PBR scene, one person: the same textures,
+    framing, lights and backdrop."""
+    from agent.avatars.library import load_avatar
+
+    avatar = load_avatar("default")
+    w = np.zeros(52, np.float32)
+    w[INDEX["jawOpen"]] = 0.4
+    images = {}
+    for name, settings in (("vertex", {"lighting": "vertex"}), ("pixel", {"lighting": "pixel"}), ("pbr", {"shading": "pbr"})):
+        renderer = renderer_for(avatar, size=192, **settings)
+        try:
+            images[name] = renderer.render(w).astype(np.float32)
+        finally:
+            renderer.close()
+    assert images["vertex"].std() > 20
+    for other in ("pixel", "pbr"):
+        diff = np.abs(images["vertex"] - images[other])
+        assert diff.mean() < 8.0, f"{other}: mean {diff.mean():.2f}"
+
+
+def test_each_tenant_has_its_own_backdrop(tmp_path):
+    from agent.config import load_config
+
+    (tmp_path / "faq.csv").write_text("question,answer\nq?,a\n")
+    path = tmp_path / "agent.yaml"
+    path.write_text("answer:\n  faq_path: faq.csv\nrender:\n  avatar: stylised\ntenants:\n  a: {}\n"
+                    "  b:\n    backdrop: {top: '#ff0000', bottom: '#ff0000', glow: '#ff0000'}\n")
+    config = load_config(path)
+    pictures = {}
+    for tenant in ("a", "b"):
+        settings = config.render.model_copy(update={"width": 96, "height": 96, "backdrop": config.tenant(tenant).backdrop})
+        from agent.render.gl import use_gl_backend
+        from agent.render.renderer import make_renderer
+
+        use_gl_backend(settings.backend)
+        renderer = make_renderer(build_stylised_head(), settings)
+        try:
+            pictures[tenant] = renderer.render(np.zeros(52, np.float32))
+        finally:
+            renderer.close()
+    assert abs(int(pictures["a"][2, 2, 0]) - 204) < 6 and tuple(pictures["b"][2, 2]) == (255, 0, 0), "the corner is the backdrop"
+    path.write_text("answer:\n  faq_path: faq.csv\nrender:\n  backdrop: {top: red}\n")
+    from agent.config import ConfigError
+
+    with pytest.raises(ConfigError, match="backdrop"):
+        load_config(path)
+
+
+def test_the_video_bitrate_setting_reaches_the_encoders():
+    from aiortc.codecs import vpx
+
+    from agent.transport.tracks import use_video_bitrate
+
+    before = (vpx.DEFAULT_BITRATE, vpx.MAX_BITRATE)
+    try:
+        use_video_bitrate(2500)
+        assert vpx.Vp8Encoder().target_bitrate == 2_500_000, "above aiortc's own 1.5 Mbps ceiling too"
+    finally:
+        vpx.DEFAULT_BITRATE, vpx.MAX_BITRATE = before
+
+
 async def test_a_dead_render_process_leaves_the_call_its_last_frame(head):
     """The render process is killed mid-call: the video track keeps sending the last frame, nothing hangs or leaks."""
     from agent.config import RenderConfig

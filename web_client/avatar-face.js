@@ -1,4 +1,4 @@
-// The avatar drawn in the page (render.where: browser or auto): the same GLB, camera and lights as the server's
+// The avatar drawn in the page (render.where: browser or auto): the same GLB (textures, materials), camera, lights and backdrop as the server's
 // renderer, posed from the poses the agent sends on the "poses" data channel (ASCII only).
 //
 // Sync by construction: every pose carries the place of its audio on the agent's clock (48 kHz samples). The
@@ -76,6 +76,33 @@ class MorphedMesh {
   }
 }
 
+// The server's backdrop (shaders/backdrop.frag): a vertical gradient with a soft glow behind the head, painted once.
+function backdrop(colours, width, height) {
+  const canvas = document.createElement("canvas");
+  canvas.width = width; canvas.height = height;
+  const context = canvas.getContext("2d");
+  const image = context.createImageData(width, height);
+  const smooth = (t) => t * t * (3 - 2 * t);
+  for (let y = 0; y < height; y++) {
+    const up = 1 - (y + 0.5) / height;
+    const t = smooth(up);
+    for (let x = 0; x < width; x++) {
+      const s = Math.min(Math.hypot((x + 0.5) / width - 0.5, up - 0.62) / 0.55, 1);
+      const glow = 0.55 * (1 - smooth(s));
+      const i = 4 * (y * width + x);
+      for (let c = 0; c < 3; c++) {
+        const base = colours.bottom[c] * (1 - t) + colours.top[c] * t;
+        image.data[i + c] = Math.round(255 * (base * (1 - glow) + colours.glow[c] * glow));
+      }
+      image.data[i + 3] = 255;
+    }
+  }
+  context.putImageData(image, 0, 0);
+  const texture = new THREE.CanvasTexture(canvas);
+  texture.colorSpace = THREE.SRGBColorSpace;
+  return texture;
+}
+
 function softwareGL() {
   const gl = document.createElement("canvas").getContext("webgl2");
   const info = gl && gl.getExtension("WEBGL_debug_renderer_info");
@@ -144,7 +171,7 @@ export class Face {
     this.renderer.setSize(view.width, view.height, false);
     this.renderer.outputColorSpace = THREE.SRGBColorSpace;
     const scene = new THREE.Scene();
-    scene.background = new THREE.Color().setRGB(...view.background, THREE.SRGBColorSpace);
+    scene.background = backdrop(view.backdrop, view.width, view.height);
     const camera = new THREE.PerspectiveCamera(view.yfov * 180 / Math.PI, view.width / view.height, view.znear, view.zfar);
     camera.matrixAutoUpdate = false;
     camera.matrix.copy(matrixFromRows(view.camera));
@@ -161,7 +188,12 @@ export class Face {
     this.head.matrixAutoUpdate = false;
     this.head.add(this.root);
     this.root.traverse((node) => {
-      if (node.isMesh && node.material) { node.material.roughness = view.roughness; node.material.metalness = 0; }
+      if (!node.isMesh || !node.material) return;
+      node.material.metalness = 0;
+      if (node.material.transparent) {  // hair cards: drawn in order, inner layers first, writing depth as ours do
+        node.material.depthWrite = true;
+        node.material.alphaTest = 0.02;
+      }
     });
     scene.add(this.head);
     this.scene = scene;

@@ -1,10 +1,11 @@
-"""The MakeHuman heads (`avatar-agent avatar build`, the presets): a head, neck and shoulders from the MakeHuman mesh, with our own hair, brows, irises and shirt.
+"""The MakeHuman heads (`avatar-agent avatar build`, the presets): a head, neck and shoulders from the MakeHuman mesh, with our own textures and hair.
 
 What comes from the MakeHuman data (makehuman.py): the skin mesh, eyes, teeth,
 tongue and eyelashes, the 52 ARKit shapes, and the gender/age/ancestry modifiers.
-What is ours: the cut at the shoulders, vertex colours (skin, lips found from
-where the lip shapes move, brows, irises and pupils, shirt), and the hair, a
-shell grown out of the scalp along its normals.
+What is ours: the cut at the shoulders, the UV layouts, the textures painted in
+them (skin.py: skin, lips, brows, stubble, shirt; the irises; the lashes' and the
+hair's strands) and the hair cards (hair.py). The look lives in textures, so it
+is drawn per pixel and travels in the GLB to the page.
 """
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from models.arkit import ARKIT_NAMES, COUNT
-from .avatar import Avatar
+from .avatar import Avatar, Surface
+from .hair import STYLES as HAIR_STYLES, grow_cards, hairline, strand_texture
 from .makehuman import arkit_targets, base_mesh, macro_offsets
+from .skin import eye_texture, lash_texture, mouth_texture, paint_skin
 
-SHOULDER_CUT_Y = 5.3  # base-mesh decimetres: above it are head, neck and shoulders
-PARTS = ("helper-l-eye", "helper-r-eye", "helper-upper-teeth", "helper-lower-teeth", "helper-tongue",
-         "helper-l-eyelashes-1", "helper-l-eyelashes-2", "helper-r-eyelashes-1", "helper-r-eyelashes-2")
-HAIR_STYLES = ("short", "long", "none")
+SHOULDER_CUT_Y = 4.6  # base-mesh decimetres: above it are head, neck and shoulders (below the picture's bottom edge)
+EYES = ("helper-l-eye", "helper-r-eye")
+MOUTH = ("helper-upper-teeth", "helper-lower-teeth", "helper-tongue")
+LASHES = ("helper-l-eyelashes-1", "helper-l-eyelashes-2", "helper-r-eyelashes-1", "helper-r-eyelashes-2")
 
 
 @dataclass(frozen=True)
@@ -32,125 +35,183 @@ class HeadSpec:
     hair_style: str = "short"
     eyes: tuple[float, float, float] = (0.30, 0.42, 0.55)
     shirt: tuple[float, float, float] = (0.20, 0.33, 0.55)
+    stubble: float = 0.0  # 0 clean-shaven .. 1 a few days' growth
 
 
 PRESETS: dict[str, HeadSpec] = {
     "ava": HeadSpec(gender=0.0, age=30, ancestry={"caucasian": 1.0}, skin=(0.88, 0.70, 0.60), hair=(0.30, 0.18, 0.10),
                     hair_style="long", eyes=(0.30, 0.45, 0.35), shirt=(0.17, 0.32, 0.52)),
     "amara": HeadSpec(gender=0.0, age=45, ancestry={"african": 1.0}, skin=(0.45, 0.30, 0.22), hair=(0.06, 0.05, 0.05),
-                      hair_style="short", eyes=(0.25, 0.16, 0.10), shirt=(0.55, 0.20, 0.25)),
+                      hair_style="tied_back", eyes=(0.25, 0.16, 0.10), shirt=(0.55, 0.20, 0.25)),
     "kenji": HeadSpec(gender=1.0, age=35, ancestry={"asian": 1.0}, skin=(0.85, 0.68, 0.52), hair=(0.05, 0.05, 0.06),
-                      hair_style="short", eyes=(0.20, 0.13, 0.08), shirt=(0.22, 0.24, 0.28)),
+                      hair_style="side_part", eyes=(0.20, 0.13, 0.08), shirt=(0.22, 0.24, 0.28), stubble=0.25),
     "walter": HeadSpec(gender=1.0, age=65, ancestry={"caucasian": 1.0}, skin=(0.84, 0.64, 0.55), hair=(0.62, 0.60, 0.58),
-                       hair_style="short", eyes=(0.35, 0.45, 0.58), shirt=(0.18, 0.36, 0.30)),
+                       hair_style="crop", eyes=(0.35, 0.45, 0.58), shirt=(0.18, 0.36, 0.30), stubble=0.35),
 }
 DEFAULT_PRESET = "kenji"  # a man, like the default voice (Piper joe); the women presets suit Kokoro voices (README, Voices)
 
 
+@dataclass
+class _Piece:
+    """One surface's vertices (base-mesh indices, repeated where a UV seam splits them) and triangles (local)."""
+    name: str
+    vertices: np.ndarray
+    faces: np.ndarray
+    uvs: np.ndarray
+    weld: np.ndarray  # local index whose normal each local vertex shares
+
+
 def build_head(spec: HeadSpec, name: str = "makehuman") -> Avatar:
+    if spec.hair_style not in HAIR_STYLES:
+        raise ValueError(f"hair style {spec.hair_style!r} is not one of {', '.join(HAIR_STYLES)}")
     mesh = base_mesh()
     rest = mesh.positions  # regions are chosen on the base mesh, so every build has the same topology
     shaped = rest + macro_offsets(spec.gender, spec.age, spec.ancestry)
     shapes = arkit_targets()
     body = mesh.groups["body"]
     body = body[(rest[body][:, :, 1] > SHOULDER_CUT_Y).all(1)]
-    groups = [("skin", body)] + [(g, mesh.groups[g]) for g in PARTS]
-    used = np.unique(np.concatenate([f.reshape(-1) for _, f in groups]))
-    remap = np.full(len(rest), -1, np.int64)
-    remap[used] = np.arange(len(used))
-    positions, deltas = shaped[used], shapes[:, used]
-    colors = np.ones((len(used), 4), np.float32)
-    colors[:, :3] = spec.skin
-    faces = []
-    for group, tris in groups:
-        local = remap[tris]
-        faces.append(local)
-        _colour_part(group, colors, np.unique(local), positions, spec)
-    skin = np.zeros(len(used), bool)
-    skin[np.unique(faces[0])] = True
-    _colour_lips(colors, deltas, skin, spec)
-    _colour_brows(colors, positions, skin, _eye_centres(mesh, shaped), spec)
-    _colour_shirt(colors, rest[used], skin, spec)
-    positions, faces, colors, deltas = _with_hair(positions, np.concatenate(faces), colors, deltas, rest[used], skin, spec)
-    # Decimetres to metres; the camera frames whatever size it gets.
-    return Avatar(name, (positions / 10).astype(np.float32), faces.astype(np.uint32), colors, (deltas / 10).astype(np.float32))
+    eyes = {side: shaped[np.unique(mesh.groups[f"helper-{side}-eye"])].mean(0) for side in ("l", "r")}
+
+    skin = _cylinder_piece("skin", body, rest)
+    pieces = [skin, _eye_piece(mesh, shaped), _mouth_piece(mesh), _lash_piece(mesh, rest)]
+    lips = _lip_amount(shapes)
+    albedo, roughness = paint_skin(skin.uvs, skin.faces, rest[skin.vertices], shaped[skin.vertices], lips[skin.vertices], eyes, spec)
+    textures = {
+        "skin": (albedo, roughness, 0.15),
+        "eyes": (*eye_texture(spec.eyes), 0.0),
+        "mouth": (*mouth_texture(), 0.2),
+        "lashes": (lash_texture(spec.hair), None, 0.0),
+    }
+    positions, faces, uvs, welds, deltas, surfaces = [], [], [], [], [], []
+    count = face_count = 0
+    for piece in pieces:
+        albedo, rough, wrap = textures[piece.name]
+        positions.append(shaped[piece.vertices])
+        deltas.append(shapes[:, piece.vertices])
+        faces.append(piece.faces + count)
+        uvs.append(piece.uvs)
+        welds.append(piece.weld + count)
+        surfaces.append(Surface(piece.name, count, len(piece.vertices), face_count, len(piece.faces), albedo=albedo,
+                                roughness_map=rough, roughness=0.6, wrap=wrap))
+        count += len(piece.vertices)
+        face_count += len(piece.faces)
+    if spec.hair_style != "none":
+        card_positions, card_faces, card_uvs = _hair(spec, skin, rest, shaped, eyes)
+        positions.append(card_positions)
+        deltas.append(np.zeros((COUNT, len(card_positions), 3), np.float32))
+        faces.append(card_faces + count)
+        uvs.append(card_uvs)
+        welds.append(np.arange(len(card_positions)) + count)
+        surfaces.append(Surface("hair", count, len(card_positions), face_count, len(card_faces),
+                                albedo=strand_texture(spec.hair), roughness=0.45, blend=True, wrap=0.3))
+        count += len(card_positions)
+    positions = np.concatenate(positions)
+    return Avatar(name, (positions / 10).astype(np.float32), np.concatenate(faces).astype(np.uint32),
+                  np.ones((count, 4), np.float32), (np.concatenate(deltas, axis=1) / 10).astype(np.float32),
+                  uvs=np.concatenate(uvs).astype(np.float32), surfaces=tuple(surfaces), weld=np.concatenate(welds))
 
 
-def _eye_centres(mesh, shaped: np.ndarray) -> dict[str, np.ndarray]:
-    return {side: shaped[np.unique(mesh.groups[f"helper-{side}-eye"])].mean(0) for side in ("l", "r")}
+def _local(name: str, triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    vertices = np.unique(triangles)
+    remap = np.full(int(triangles.max()) + 1, -1, np.int64)
+    remap[vertices] = np.arange(len(vertices))
+    return vertices, remap[triangles]
 
 
-def _colour_part(group: str, colors: np.ndarray, vertices: np.ndarray, positions: np.ndarray, spec: HeadSpec) -> None:
-    if group.endswith("-eye"):
-        points = positions[vertices]
-        centre = points.mean(0)
-        radius = np.linalg.norm(points - centre, axis=1).max()
-        # The eyes look along +Z: the angle from that axis makes the iris and the pupil.
-        facing = (points[:, 2] - centre[2]) / max(radius, 1e-9)
-        colour = np.where(facing[:, None] > 0.93, 0.03, np.where(facing[:, None] > 0.80, np.array(spec.eyes), (0.93, 0.91, 0.88)))
-        colors[vertices, :3] = colour
-    elif "teeth" in group:
-        colors[vertices, :3] = (0.94, 0.92, 0.86)
-    elif group == "helper-tongue":
-        colors[vertices, :3] = (0.72, 0.36, 0.38)
-    elif "eyelashes" in group:
-        colors[vertices, :3] = np.array(spec.hair) * 0.4
+def _cylinder_piece(name: str, triangles: np.ndarray, rest: np.ndarray) -> _Piece:
+    """UVs round the head's vertical axis (u; the seam at the back, split) and down it (v: crown at the top, the cut at the bottom)."""
+    vertices, faces = _local(name, triangles)
+    p = rest[vertices]
+    head = p[p[:, 1] > 7.0]
+    axis_z = float(head[:, 2].mean())
+    u = 0.5 + np.arctan2(p[:, 0], p[:, 2] - axis_z) / (2 * np.pi)
+    top = float(p[:, 1].max())
+    v = (top - p[:, 1]) / (top - SHOULDER_CUT_Y)
+    uvs = np.stack([u, v], 1)
+    # Triangles across the seam: their vertices on the u ~ 0 side get a copy at u + 1 (the texture repeats).
+    tri_u = u[faces]
+    across = np.ptp(tri_u, axis=1) > 0.5
+    low = across[:, None] & (tri_u < 0.5)
+    copies = np.unique(faces[low])
+    copy_index = np.full(len(vertices), -1, np.int64)
+    copy_index[copies] = len(vertices) + np.arange(len(copies))
+    faces = faces.copy()
+    faces[low] = copy_index[faces[low]]
+    uvs = np.concatenate([uvs, uvs[copies] + [1.0, 0.0]])
+    weld = np.concatenate([np.arange(len(vertices)), copies])
+    return _Piece(name, np.concatenate([vertices, vertices[copies]]), faces, uvs, weld)
 
 
-def _colour_lips(colors: np.ndarray, deltas: np.ndarray, skin: np.ndarray, spec: HeadSpec) -> None:
-    """Lips are where the funnel and pucker shapes move the most."""
-    moved = sum(np.linalg.norm(deltas[ARKIT_NAMES.index(n)], axis=1) for n in ("mouthFunnel", "mouthPucker", "mouthRollLower", "mouthRollUpper"))
-    amount = np.clip(moved / max(float(np.quantile(moved[moved > 0], 0.97)), 1e-9), 0, 1) ** 1.5
-    lip = np.array(spec.skin) * (0.80, 0.52, 0.52)
-    colors[skin, :3] = colors[skin, :3] * (1 - amount[skin, None]) + lip * amount[skin, None]
+def _eye_piece(mesh, shaped: np.ndarray) -> _Piece:
+    """Both eyes share one texture: UVs are the direction from the eye's centre, the front (+Z) at the texture's centre."""
+    vertices, faces, uvs = [], [], []
+    count = 0
+    for group in EYES:
+        v, f = _local(group, mesh.groups[group])
+        d = shaped[v] - shaped[v].mean(0)
+        d /= np.linalg.norm(d, axis=1, keepdims=True)
+        theta = np.arccos(np.clip(d[:, 2], -1, 1))
+        phi = np.arctan2(d[:, 1], d[:, 0])
+        r = 0.5 * theta / np.pi
+        uvs.append(np.stack([0.5 + r * np.cos(phi), 0.5 - r * np.sin(phi)], 1))
+        vertices.append(v)
+        faces.append(f + count)
+        count += len(v)
+    vertices = np.concatenate(vertices)
+    return _Piece("eyes", vertices, np.concatenate(faces), np.concatenate(uvs), np.arange(len(vertices)))
 
 
-def _colour_brows(colors: np.ndarray, positions: np.ndarray, skin: np.ndarray, eyes: dict[str, np.ndarray], spec: HeadSpec) -> None:
-    for side, centre in eyes.items():
-        outward = 1.0 if centre[0] > 0 else -1.0
-        d = positions - centre
-        along = d[:, 0] * outward  # from the nose side (negative) to the temple (positive)
-        arch = 0.19 + 0.05 * np.cos(np.clip(along / 0.35, -1.2, 1.2) * 1.3)  # higher in the middle
-        height = np.exp(-(((d[:, 1] - arch) / 0.035) ** 2))
-        width = 1 / (1 + np.exp((np.abs(along - 0.08) - 0.22) / 0.025))  # from above the inner corner of the eye to past the outer
-        front = ((d[:, 2] > -0.25) & skin).astype(np.float64)
-        amount = np.clip(height * width * front, 0, 1)[:, None] * 0.9
-        colors[:, :3] = colors[:, :3] * (1 - amount) + np.array(spec.hair) * 0.8 * amount
+def _mouth_piece(mesh) -> _Piece:
+    """Teeth and tongue: each part one colour of a small texture (left teeth, right tongue)."""
+    vertices, faces, uvs = [], [], []
+    count = 0
+    for group in MOUTH:
+        v, f = _local(group, mesh.groups[group])
+        uvs.append(np.tile([0.75 if group == "helper-tongue" else 0.25, 0.5], (len(v), 1)))
+        vertices.append(v)
+        faces.append(f + count)
+        count += len(v)
+    vertices = np.concatenate(vertices)
+    return _Piece("mouth", vertices, np.concatenate(faces), np.concatenate(uvs), np.arange(len(vertices)))
 
 
-def _colour_shirt(colors: np.ndarray, rest: np.ndarray, skin: np.ndarray, spec: HeadSpec) -> None:
-    # A crew neck: lower at the front than at the back.
-    neckline = 6.02 + 0.12 * np.clip(-rest[:, 2] / 0.8, 0, 1) - 0.10 * np.clip(rest[:, 2] / 0.9, 0, 1)
-    amount = skin / (1 + np.exp((rest[:, 1] - neckline) / 0.02))
-    colors[:, :3] = colors[:, :3] * (1 - amount[:, None]) + np.array(spec.shirt) * amount[:, None]
+def _lash_piece(mesh, rest: np.ndarray) -> _Piece:
+    """The lash cards: u along the lid (from the base mesh's own layout of them, which runs that way), v along a lash."""
+    vertices, faces, uvs = [], [], []
+    count = 0
+    for group in LASHES:
+        v, f = _local(group, mesh.groups[group])
+        p = rest[v]
+        along = (p[:, 0] - p[:, 0].min()) / max(np.ptp(p[:, 0]), 1e-9)
+        centre = p.mean(0)
+        out = np.linalg.norm(p[:, [1, 2]] - centre[[1, 2]], axis=1)
+        across = (out - out.min()) / max(np.ptp(out), 1e-9)
+        uvs.append(np.stack([along, across], 1))
+        vertices.append(v)
+        faces.append(f + count)
+        count += len(v)
+    vertices = np.concatenate(vertices)
+    return _Piece("lashes", vertices, np.concatenate(faces), np.concatenate(uvs), np.arange(len(vertices)))
 
 
-def _hairline(rest: np.ndarray, style: str) -> np.ndarray:
-    """How far each vertex is inside the hair region (positive inside), on the base mesh."""
-    front = np.clip((rest[:, 2] - 0.1) / 1.1, 0, 1) ** 0.7  # 0 at the back of the head, 1 at the forehead
-    temples = np.clip((np.abs(rest[:, 0]) - 0.35) / 0.35, 0, 1)  # the hairline dips at the temples
-    line = (7.92 - 0.22 * temples) * front + (7.05 if style == "short" else 6.2) * (1 - front)
-    return rest[:, 1] - line
+def _lip_amount(shapes: np.ndarray) -> np.ndarray:
+    """0..1 per base vertex, how much of it is lip."""
+    def amount(*names: str) -> np.ndarray:
+        moved = sum(np.linalg.norm(shapes[ARKIT_NAMES.index(n)], axis=1) for n in names)
+        return np.clip(moved / max(float(np.quantile(moved[moved > 0], 0.97)), 1e-9), 0, 1)
+
+    # Rolling moves the lips and the skin just outside them; puckering moves the lips and the cheeks: both, the lips.
+    return np.minimum(amount("mouthRollLower", "mouthRollUpper"), amount("mouthPucker", "mouthFunnel")).astype(np.float32)
 
 
-def _with_hair(positions, faces, colors, deltas, rest, skin, spec: HeadSpec):
-    if spec.hair_style == "none":
-        return positions, faces, colors, deltas
-    if spec.hair_style not in HAIR_STYLES:
-        raise ValueError(f"hair style {spec.hair_style!r} is not one of {', '.join(HAIR_STYLES)}")
-    inside = _hairline(rest, spec.hair_style)
-    scalp = faces[(inside[faces] > 0).any(1) & skin[faces].all(1)]  # any: the edge follows the line, not whole triangles
-    centre = positions[np.unique(scalp)].mean(0)
-    vertices = np.unique(scalp)
-    normals = Avatar("scalp", positions, faces, colors, np.zeros((COUNT, len(positions), 3), np.float32)).normals(positions)[vertices]
-    depth = np.clip(inside[vertices] / 0.3, 0, 1) ** 0.6  # thins to nothing at the hairline, so no gap shows under the edge
-    thickness = 0.005 + 0.16 * depth * (1.0 if spec.hair_style == "short" else 1.3)
-    grown = positions[vertices] + normals * thickness[:, None]
-    grown[:, 1] += 0.04 * depth  # a little volume on top
-    index = np.full(len(positions), -1, np.int64)
-    index[vertices] = len(positions) + np.arange(len(vertices))
-    hair_colors = np.ones((len(vertices), 4), np.float32)
-    shade = 0.85 + 0.15 * np.clip((grown[:, 1] - centre[1]) / 0.8, 0, 1)  # lighter on top, where the light falls
-    hair_colors[:, :3] = np.array(spec.hair) * shade[:, None]
-    return (np.concatenate([positions, grown]), np.concatenate([faces, index[scalp]]), np.concatenate([colors, hair_colors]),
-            np.concatenate([deltas, deltas[:, vertices]], axis=1))
+def _hair(spec: HeadSpec, skin: _Piece, rest: np.ndarray, shaped: np.ndarray, eyes: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    positions = shaped[skin.vertices]
+    inside = hairline(rest[skin.vertices], spec.hair_style)
+    scalp = skin.faces[(inside[skin.faces] > 0).all(1)]
+    normals = Avatar("skin", positions.astype(np.float32), skin.faces.astype(np.uint32), np.ones((len(positions), 4), np.float32),
+                     np.zeros((COUNT, len(positions), 3), np.float32), weld=skin.weld).normals(positions)
+    body = np.unique(skin.faces)
+    eye_y = min(c[1] for c in eyes.values())
+    eye_x = max(abs(c[0]) for c in eyes.values())
+    face_box = (eye_x + 0.38, eye_y + 0.45, max(c[2] for c in eyes.values()) - 0.45)  # temple to temple, below the brows
+    return grow_cards(positions, normals, scalp, inside, body, spec.hair_style, eye_y - 0.3, face_box, seed=sum(map(ord, spec.hair_style)))

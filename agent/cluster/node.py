@@ -15,6 +15,7 @@ from ..config import load_config
 from ..engines import Engines
 from ..calls.contract import NodeLoad, OpenedCall
 from ..calls.local import LocalCalls
+from ..transport.tracks import use_video_bitrate
 from ..transport.webrtc import WebRtcCall
 
 NAMESPACE = "avatar-agent"  # the Ray namespace of the nodes' named actors, so a restarted front finds them
@@ -32,6 +33,7 @@ class CallNode:
         setup_logging("INFO")
         config = load_config(config_path)
         use_models_offline(config.threads)
+        use_video_bitrate(config.render.video_kbps)
         self.engines = Engines.load(config)
         self.engines.warm_speech_in_background([config.tenant(t) for t in config.tenants])
         self.calls = LocalCalls(self.engines, config, WebRtcCall, config.cluster.admission, node=short_node_id(node_id))

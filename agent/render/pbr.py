@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..avatars.avatar import Avatar
-from .view import AMBIENT, BACKGROUND, YFOV, FaceView
+from ..avatars.avatar import Avatar, Surface
+from .view import AMBIENT, YFOV, Backdrop, FaceView, backdrop_image
 
 
 def _cache_shader_programs(cache) -> None:
@@ -29,19 +29,26 @@ def _cache_shader_programs(cache) -> None:
 class PbrRenderer:
     """Renders an Avatar at given blendshape weights. Use from one thread only."""
 
-    def __init__(self, avatar: Avatar, width: int = 512, height: int = 512, backend: str = "osmesa", msaa: int = 0) -> None:
+    def __init__(self, avatar: Avatar, width: int = 512, height: int = 512, backend: str = "osmesa", msaa: int = 0,
+                 backdrop: Backdrop = Backdrop()) -> None:
         import pyrender
 
         self.avatar, self.width, self.height, self.backend = avatar, width, height, backend
         self.view = FaceView.for_avatar(avatar, width, height)  # pyrender multisamples on EGL by itself; msaa is ignored
-        self._colors = avatar.colors.astype(np.float32)
-        material = pyrender.MetallicRoughnessMaterial(metallicFactor=0.0, roughnessFactor=0.65, baseColorFactor=(1.0, 1.0, 1.0, 1.0))  # ints would be read as 0..255
         rest = avatar.deform_with_normals(np.zeros(52, np.float32))
-        self._primitive = pyrender.Primitive(
-            positions=rest[:, :3], normals=rest[:, 3:], color_0=self._colors, indices=avatar.faces, material=material, mode=4,
-        )
-        self.scene = pyrender.Scene(bg_color=(*BACKGROUND, 1.0), ambient_light=AMBIENT)
-        self._node = self.scene.add(pyrender.Mesh([self._primitive]))
+        self._static = []  # per surface: its (texcoords, colours), the parts of its vertex buffer that never change
+        primitives = []
+        for surface in avatar.surfaces:
+            vertices = surface.vertex_slice
+            uv = avatar.uvs[vertices] * (1, -1) + (0, 1) if avatar.uvs is not None else None  # pyrender flips images: t up
+            colours = avatar.colors[vertices].astype(np.float32)
+            primitives.append(pyrender.Primitive(
+                positions=rest[vertices, :3], normals=rest[vertices, 3:], texcoord_0=uv, color_0=colours,
+                indices=avatar.faces[surface.face_slice] - surface.first_vertex, material=_material(surface), mode=4))
+            self._static.append([part for part in (uv, colours) if part is not None])
+        self.scene = pyrender.Scene(bg_color=(*backdrop.glow, 1.0), ambient_light=AMBIENT)  # the backdrop goes in after
+        self._node = self.scene.add(pyrender.Mesh(primitives))
+        self._primitives = primitives
         view = self.view
         camera = pyrender.PerspectiveCamera(yfov=YFOV, aspectRatio=width / height, znear=view.znear, zfar=view.zfar)
         self.scene.add(camera, pose=view.camera_pose)
@@ -49,11 +56,10 @@ class PbrRenderer:
             self.scene.add(pyrender.DirectionalLight(color=light.color, intensity=light.intensity), pose=light.pose)
         self._renderer = pyrender.OffscreenRenderer(width, height)
         _cache_shader_programs(self._renderer._renderer._program_cache)
-        self._pixels = np.empty((height, width, 3), np.uint8)
-        self._renderer._renderer._read_main_framebuffer = self._read_color
-        self._vertex_buffer = None
+        self._backdrop = backdrop_image(backdrop, width, height)
+        self._vertex_buffers = None
         self.render(np.zeros(52, np.float32))  # uploads the mesh to the GPU context
-        self._vertex_buffer = self._primitive._buffers[0]
+        self._vertex_buffers = [primitive._buffers[0] for primitive in primitives]
 
     def render(self, weights: np.ndarray, head_rotation=(0.0, 0.0, 0.0)) -> np.ndarray:
         """RGB uint8 image [H, W, 3]."""
@@ -61,31 +67,39 @@ class PbrRenderer:
         from OpenGL import GL
 
         self._renderer._platform.make_current()  # another renderer may share this thread
-        if self._vertex_buffer is not None:
-            interleaved = np.ascontiguousarray(np.hstack([self.avatar.deform_with_normals(weights), self._colors]), np.float32)
-            GL.glBindBuffer(GL.GL_ARRAY_BUFFER, self._vertex_buffer)
-            GL.glBufferSubData(GL.GL_ARRAY_BUFFER, 0, interleaved.nbytes, interleaved)
+        if self._vertex_buffers is not None:
+            deformed = self.avatar.deform_with_normals(weights)
+            for surface, buffer, static in zip(self.avatar.surfaces, self._vertex_buffers, self._static):
+                interleaved = np.ascontiguousarray(np.hstack([deformed[surface.vertex_slice], *static]), np.float32)
+                GL.glBindBuffer(GL.GL_ARRAY_BUFFER, buffer)
+                GL.glBufferSubData(GL.GL_ARRAY_BUFFER, 0, interleaved.nbytes, interleaved)
             GL.glBindBuffer(GL.GL_ARRAY_BUFFER, 0)
         self.scene.set_pose(self._node, self.view.head_pose(head_rotation))
-        color, _ = self._renderer.render(self.scene, flags=pyrender.RenderFlags.NONE)
-        return color
-
-    def _read_color(self, scene, flags):
-        """Replaces pyrender's read-back: colour only, into one reused array
-        (pyrender also reads and converts a depth image we never use)."""
-        from OpenGL import GL
-
-        inner = self._renderer._renderer
-        if inner._main_fb_ms is not None:  # EGL: resolve pyrender's multisampled buffer first
-            GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, inner._main_fb_ms)
-            GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, inner._main_fb)
-            GL.glBlitFramebuffer(0, 0, self.width, self.height, 0, 0, self.width, self.height, GL.GL_COLOR_BUFFER_BIT, GL.GL_LINEAR)
-            GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, inner._main_fb)
-        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
-        GL.glReadPixels(0, 0, self.width, self.height, GL.GL_RGB, GL.GL_UNSIGNED_BYTE, self._pixels)
-        return self._pixels[::-1].copy(), None
+        color, depth = self._renderer.render(self.scene, flags=pyrender.RenderFlags.NONE)
+        image = color.copy()
+        empty = depth <= 0  # pyrender's depth is 0 where nothing was drawn: the backdrop goes there
+        image[empty] = self._backdrop[empty]
+        return image
 
     def close(self) -> None:
         if self._renderer is not None:
             self._renderer.delete()
             self._renderer = None
+
+
+def _material(surface: Surface):
+    """The surface as a glTF metallic-roughness material: its albedo and roughness maps, blended or cut out by its alpha."""
+    import pyrender
+
+    textures = {}
+    if surface.albedo is not None:
+        textures["baseColorTexture"] = pyrender.Texture(source=surface.albedo, source_channels="RGBA")
+    if surface.roughness_map is not None:
+        packed = np.zeros((*surface.roughness_map.shape, 3), np.uint8)
+        packed[..., 1] = surface.roughness_map  # glTF: roughness in green, metallic (0) in blue
+        textures["metallicRoughnessTexture"] = pyrender.Texture(source=packed, source_channels="RGB")
+    holes = surface.albedo is not None and int(surface.albedo[..., 3].min()) < 255
+    mode = "BLEND" if surface.blend else ("MASK" if holes else "OPAQUE")
+    return pyrender.MetallicRoughnessMaterial(metallicFactor=0.0, roughnessFactor=1.0 if surface.roughness_map is not None else surface.roughness,
+                                              baseColorFactor=(1.0, 1.0, 1.0, 1.0), alphaMode=mode, alphaCutoff=0.5,
+                                              doubleSided=holes and not surface.blend, **textures)

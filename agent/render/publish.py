@@ -1,8 +1,9 @@
 """Each avatar as a page that draws it downloads it: a GLB, its version (ETag), and the view our renderer draws it with.
 
 Built-in heads are exported once per process (`avatars.gltf.glb_bytes`: positions, normals and colours, the 52
-shapes with their normals' change); a custom GLB is served as it is. The view (camera, lights, the head's
-pivot, background) is the one `view.FaceView` gives every renderer, so the page frames and lights the same
+shapes with their normals' change, the textures and materials); a custom GLB is served as it is. The
+backdrop is the tenant's (`/api/avatar` adds it). The view (camera, lights, the head's
+pivot) is the one `view.FaceView` gives every renderer, so the page frames and lights the same
 person the same way.
 """
 from __future__ import annotations
@@ -15,8 +16,7 @@ from pathlib import Path
 from models.arkit import ARKIT_NAMES
 from ..avatars.gltf import glb_bytes
 from ..avatars.library import is_built_in, load_avatar
-from .lean import ROUGHNESS
-from .view import AMBIENT, BACKGROUND, YFOV, FaceView
+from .view import AMBIENT, YFOV, FaceView
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ def view_json(view: FaceView, width: int, height: int) -> dict:
         "camera": view.camera_pose.tolist(),  # camera-to-world, row-major 4x4
         "pivot": view.pivot.tolist(),  # the head turns about this point
         "lights": [{"direction": light.direction.tolist(), "color": list(light.color), "intensity": light.intensity} for light in view.lights],
-        "ambient": list(AMBIENT), "background": list(BACKGROUND), "roughness": ROUGHNESS,
+        "ambient": list(AMBIENT),
     }
 
 

@@ -14,15 +14,19 @@ import numpy as np
 from ..avatars.avatar import Avatar
 from ..stages import Renderer
 from .gl import current_gl_backend
+from .view import Backdrop
 
 
 def make_renderer(avatar: Avatar, settings) -> Renderer:
     """A renderer on this process's GL platform (chosen beforehand, `gl.use_gl_backend`), by `settings.shading`."""
+    backdrop = Backdrop.configured(settings.backdrop)
     if settings.shading == "pbr":
-        from .pbr import PbrRenderer as renderer_class
-    else:
-        from .lean import LeanRenderer as renderer_class
-    return renderer_class(avatar, settings.width, settings.height, current_gl_backend(), settings.msaa)
+        from .pbr import PbrRenderer
+
+        return PbrRenderer(avatar, settings.width, settings.height, current_gl_backend(), settings.msaa, backdrop)
+    from .lean import LeanRenderer
+
+    return LeanRenderer(avatar, settings.width, settings.height, current_gl_backend(), settings.msaa, backdrop, settings.lighting)
 
 
 class RenderThread:

@@ -9,8 +9,7 @@ from scipy.spatial.transform import Rotation
 from models.arkit import ARKIT_NAMES
 from ..avatars.avatar import Avatar
 
-BACKGROUND = (0.93, 0.95, 0.98)
-AMBIENT = (0.22, 0.22, 0.24)
+AMBIENT = (0.15, 0.15, 0.17)
 YFOV = 0.6
 
 
@@ -61,10 +60,43 @@ def framing(avatar: Avatar) -> tuple[np.ndarray, float, np.ndarray]:
         chin_y, eye_y = lo[1] + 0.15 * (hi[1] - lo[1]), lo[1] + 0.55 * (hi[1] - lo[1])
         centre_x, front_z = 0.5 * (lo[0] + hi[0]), 0.5 * (lo[2] + hi[2])
     unit = max(eye_y - chin_y, 1e-6)
-    target = np.array([centre_x, chin_y + 0.9 * unit, front_z - 0.5 * unit])
-    distance = 2.9 * unit / (2 * np.tan(YFOV / 2))  # chin - 0.55 to chin + 2.35: the crown and hair fit
+    # Head and shoulders, with room above the hair: from below the chin to a little above the highest point over the face.
+    above = avatar.positions[(np.abs(avatar.positions[:, 0] - centre_x) < 1.6 * unit) & (avatar.positions[:, 1] > eye_y)]
+    top = max(float(above[:, 1].max()) if len(above) else eye_y, chin_y + 2.1 * unit) + 0.3 * unit
+    bottom = chin_y - 0.6 * unit
+    target = np.array([centre_x, 0.5 * (top + bottom), front_z - 0.5 * unit])
+    distance = (top - bottom) / (2 * np.tan(YFOV / 2))
     pivot = np.array([centre_x, chin_y - 0.3 * unit, front_z - 0.8 * unit])  # about the top of the neck
     return target, distance, pivot
+
+
+@dataclass(frozen=True)
+class Backdrop:
+    """Behind the avatar: a vertical gradient (sRGB 0..1) with a soft glow behind the head (shaders/backdrop.frag)."""
+    top: tuple[float, float, float] = (0.80, 0.84, 0.88)  # config.BackdropConfig's defaults
+    bottom: tuple[float, float, float] = (0.46, 0.52, 0.58)
+    glow: tuple[float, float, float] = (0.95, 0.93, 0.89)
+
+    def as_json(self) -> dict:
+        return {"top": list(self.top), "bottom": list(self.bottom), "glow": list(self.glow)}
+
+    @classmethod
+    def configured(cls, settings) -> "Backdrop":
+        """From a `render.backdrop` / `tenants.<id>.backdrop` config (config.BackdropConfig)."""
+        return cls(*settings.colours())
+
+
+def backdrop_image(backdrop: Backdrop, width: int, height: int) -> np.ndarray:
+    """The backdrop as an image [H, W, 3] uint8, top row first: shaders/backdrop.frag's formula, for renderers without it."""
+    y, x = (np.mgrid[0:height, 0:width] + 0.5) / np.array([height, width])[:, None, None]
+    up = 1 - y
+    t = up * up * (3 - 2 * up)
+    colour = np.asarray(backdrop.bottom) * (1 - t[..., None]) + np.asarray(backdrop.top) * t[..., None]
+    d = np.hypot(x - 0.5, up - 0.62)
+    s = np.clip(d / 0.55, 0, 1)
+    glow = 0.55 * (1 - s * s * (3 - 2 * s))
+    colour = colour * (1 - glow[..., None]) + np.asarray(backdrop.glow) * glow[..., None]
+    return np.round(colour * 255).astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -92,10 +124,10 @@ class FaceView:
         target, distance, pivot = framing(avatar)
         eye = target + np.array([0.0, 0.05 * distance, distance])
         znear, zfar = distance * 0.05, distance * 10
-        lights = (  # key, fill, rim
-            DirectionalLight(look_at(target + np.array([0.6, 0.8, 1.0]) * distance, target), (1.0, 0.97, 0.92), 2.4),
-            DirectionalLight(look_at(target + np.array([-1.0, 0.1, 0.8]) * distance, target), (0.85, 0.9, 1.0), 0.9),
-            DirectionalLight(look_at(target + np.array([0.0, 0.6, -1.0]) * distance, target), (1.0, 1.0, 1.0), 0.7),
+        lights = (  # a soft key from above the subject's right, a cool fill from the other side, a rim from behind
+            DirectionalLight(look_at(target + np.array([0.8, 0.8, 1.0]) * distance, target), (1.0, 0.96, 0.9), 2.4),
+            DirectionalLight(look_at(target + np.array([-1.0, 0.1, 0.8]) * distance, target), (0.82, 0.88, 1.0), 0.7),
+            DirectionalLight(look_at(target + np.array([-0.3, 0.6, -1.0]) * distance, target), (1.0, 0.98, 0.95), 1.0),
         )
         return cls(look_at(eye, target), perspective(YFOV, width / height, znear, zfar), znear, zfar, pivot, lights)
 

@@ -15,6 +15,7 @@ from ..calls.contract import Calls, CallsBusy, OfferRefused
 from ..calls.jobs import JobRunner, LocalJobs
 from ..config import AgentConfig
 from ..render.publish import PublishedAvatars
+from ..render.view import Backdrop
 from .operator import add_operator_routes
 from .shared import CALLS, CONFIG, json_error
 
@@ -129,7 +130,8 @@ async def avatar(request: web.Request) -> web.Response:
     tenant = request.app[CONFIG].tenant(request[TENANT])
     published = await asyncio.get_running_loop().run_in_executor(None, request.app[AVATARS].get, tenant.avatar)
     return web.json_response({"where": tenant.render_where, "glb": f"/api/avatar.glb?tenant={tenant.id}&v={published.etag}",
-                              "etag": published.etag, "view": published.view, "channels": published.channels})
+                              "etag": published.etag, "view": {**published.view, "backdrop": Backdrop.configured(tenant.backdrop).as_json()},
+                              "channels": published.channels})
 
 
 async def avatar_glb(request: web.Request) -> web.Response:

@@ -20,6 +20,17 @@ AUDIO_TIME_BASE = fractions.Fraction(1, OUTPUT_RATE)
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK)
 
 
+def use_video_bitrate(kbps: int) -> None:
+    """The video encoders' starting and highest bitrate for this process (aiortc keeps them as module settings; the
+    receiver's bandwidth estimate can still lower it). aiortc's own 500 kbps start softened a 512x512 face."""
+    from aiortc.codecs import h264, vpx
+
+    for codec in (vpx, h264):
+        codec.DEFAULT_BITRATE = kbps * 1000
+        codec.MAX_BITRATE = max(codec.MAX_BITRATE, kbps * 1000)
+        codec.MIN_BITRATE = min(codec.MIN_BITRATE, kbps * 1000)
+
+
 class _Pacer:
     """Hands out presentation timestamps no faster than real time."""
 

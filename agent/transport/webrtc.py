@@ -70,7 +70,8 @@ class WebRtcCall:
         self.video_out: AvatarVideoTrack | None = None
         self.poses_out: BrowserPoses | None = None
         self.render: RenderChoice | None = None
-        self._avatar, self._render_settings = engines.avatar_for(tenant), config.render
+        self._avatar = engines.avatar_for(tenant)
+        self._render_settings = config.render.model_copy(update={"backdrop": tenant.backdrop})
         self._tasks: set[asyncio.Task] = set()
         self._on_closed = on_closed
         self._closed = False
