@@ -218,6 +218,9 @@ class TenantConfig(StrictModel):
     voice: str | None = Field(None, pattern=VOICE_PATTERN, description="this tenant's voice (default: speak.voice)")
     render_where: Literal["server", "browser", "auto"] | None = Field(None, description="where this tenant's face is drawn (default: render.where)")
     backdrop: BackdropConfig | None = Field(None, description="behind this tenant's avatar (default: render.backdrop)")
+    keep_questions: bool = Field(False, description="keep the questions the avatar handed off, asked about or nearly missed "
+                                                    "(masked), for the operator to turn into paraphrases; off: nothing is kept")
+    keep_questions_days: int = Field(30, ge=1, le=365, description="kept questions older than this are deleted")
 
     @field_validator("avatar")
     @classmethod
@@ -255,6 +258,8 @@ class TenantSettings:
     voice: str
     render_where: str
     backdrop: BackdropConfig
+    questions_path: Path | None  # where its missed questions are kept; None: the tenant has not opted in
+    keep_questions_days: int
 
 
 class AgentConfig(StrictModel):
@@ -292,6 +297,8 @@ class AgentConfig(StrictModel):
             voice=own.voice or self.speak.voice,
             render_where=own.render_where or self.render.where,
             backdrop=own.backdrop or self.render.backdrop,
+            questions_path=self.answer.versions_dir / tenant_id / "questions.jsonl" if own.keep_questions else None,
+            keep_questions_days=own.keep_questions_days,
         )
 
 

@@ -64,7 +64,6 @@ class Conversation:
         self.turns = TurnDetector(hear.vad_threshold, hear.turn_wait_ms if judged else hear.end_of_turn_ms, hear.min_speech_ms,
                                   hear.max_turn_s, pause_ms=SPECULATE_AFTER_MS, judge_ms=hear.turn_pause_ms if judged else None,
                                   recheck_ms=hear.turn_recheck_ms)
-        self._judge_from_ms = hear.turn_pause_ms
         self.log = logging.LoggerAdapter(log, {"session": session_id})
         self.state = AgentState.IDLE
         self.history: deque[Reply] = deque(maxlen=HISTORY)
@@ -96,7 +95,7 @@ class Conversation:
                 self._on_speech_started()
             elif isinstance(event, TurnPaused):
                 self._speculate(event)
-                if self.stages.end_of_turn is not None and event.silence_ms >= self._judge_from_ms:
+                if self.stages.end_of_turn is not None and event.judge:
                     self._ask_if_done(event)
             elif isinstance(event, TurnEnded):
                 self._on_turn_ended(event, "silence")
@@ -253,6 +252,8 @@ class Conversation:
         if answer is None:
             answer = await self._run("answer", self.stages.answerer.answer, transcript.text, self._previous_question)
         self._previous_question = transcript.text
+        if self.stages.questions is not None:  # the tenant keeps what the avatar missed (masked), for its operator
+            asyncio.get_running_loop().run_in_executor(self.stages.executor, self.stages.questions.keep, transcript.text, answer)
         reply = Reply(transcript.turn_id, answer.text, answer.emotion, answer.handoff, answer.confidence, answer.matched_question, transcript.ended_at)
         self.log.info(
             "turn %d answer %r confidence %.2f handoff %s", reply.turn_id, reply.matched_question, reply.confidence, reply.handoff

@@ -16,6 +16,7 @@ from .answer.answerer import FaqAnswerer
 from .answer.calibrate import calibrate_untuned
 from .answer.encoders import load_encoder
 from .answer.faq import load_faq
+from .answer.questions import QuestionStore
 from .answer.registry import AnswererRegistry
 from .avatars.avatar import Avatar
 from .avatars.library import load_avatar
@@ -41,6 +42,21 @@ def base_answerer(faq: Path, encoders: list, threshold: float | str, handoff_tex
     else:
         answerer.threshold = float(threshold)
     return answerer
+
+
+@dataclass(frozen=True)
+class TenantQuestions:
+    """A `QuestionLog`: one tenant's store and the hand-off line of its answerer at the time of the turn."""
+
+    store: QuestionStore
+    threshold: object  # () -> float
+
+    def keep(self, text: str, answer) -> object:
+        try:
+            return self.store.keep(text, answer, self.threshold())
+        except OSError as exc:  # the call goes on; the operator loses one question
+            log.warning("could not keep a missed question in %s: %s", self.store.path, exc)
+            return None
 
 
 def _end_of_turn_model(config: AgentConfig) -> SmartTurn | None:
@@ -95,7 +111,13 @@ class Engines:
     def stages_for(self, tenant: TenantSettings) -> CallStages:
         """One call's stages for this tenant."""
         return CallStages(self.transcriber_for(tenant), self.answerers.for_tenant(tenant.id), self.voice_for(tenant), self.face_model,
-                          self.executor, self.end_of_turn)
+                          self.executor, self.end_of_turn, self.questions_for(tenant))
+
+    def questions_for(self, tenant: TenantSettings) -> "TenantQuestions | None":
+        """Where the tenant's missed questions are kept, judged against its active version's threshold; None if it did not opt in."""
+        if tenant.questions_path is None:
+            return None
+        return TenantQuestions(QuestionStore(tenant.questions_path, tenant.keep_questions_days), lambda: self.answerers.get(tenant.id).threshold)
 
     def transcriber_for(self, tenant: TenantSettings) -> WhisperTranscriber:
         """Hears with the words of the tenant's active FAQ version, looked up per turn (a live swap applies at once)."""

@@ -70,6 +70,12 @@ class FrameSource(Protocol):
     def close(self) -> None: ...
 
 
+class QuestionLog(Protocol):
+    """Keeps the turns the avatar missed, for the operator (`answer/questions.py`); only for tenants that opted in."""
+
+    def keep(self, text: str, answer: Answer) -> object: ...
+
+
 @dataclass(frozen=True)
 class CallStages:
     """One call's stages. The answerer is looked up per turn, so a swapped FAQ version applies from the next turn."""
@@ -80,3 +86,4 @@ class CallStages:
     face_model: FaceModel
     executor: Executor  # model work runs here, off the event loop
     end_of_turn: EndOfTurn | None = None  # None: a fixed silence ends each turn (hear.end_of_turn_ms)
+    questions: QuestionLog | None = None  # None: nothing of the customer's words is kept

@@ -74,6 +74,7 @@ class _SessionHarness:
         self.audio = AvatarAudioTrack(self.port)
         self.video_encoder, self.audio_encoder = Vp8Encoder(), OpusEncoder()
         self.frames: list[tuple[float, float]] = []  # (time, jawOpen of the speech pose in that frame)
+        self.video_bytes = 0
         self.speech_ends: list[float] = []
         self.stop = asyncio.Event()
 
@@ -88,7 +89,8 @@ class _SessionHarness:
         while not self.stop.is_set():
             frame = await self.video.recv()
             self.frames.append((time.perf_counter(), float(self.port.playout.pose()[self.jaw])))
-            await loop.run_in_executor(None, self.video_encoder.encode, frame)
+            packets, _ = await loop.run_in_executor(None, self.video_encoder.encode, frame)
+            self.video_bytes += sum(len(p) for p in packets)
 
     async def ask(self, questions: list[np.ndarray]) -> None:
         """A microphone that never stops, as a browser's: quiet room noise, and each question when its turn comes.
@@ -146,8 +148,11 @@ async def run(config_path: str, runs: int, sessions: int = 1, warm: bool = True,
     from agent.engines import Engines
     from models.devices import use_models_offline
 
+    from agent.transport.tracks import use_video_bitrate
+
     config = load_config(config_path)
     use_models_offline(config.threads)
+    use_video_bitrate(config.render.video_kbps)
     engines = Engines.load(config)
     if warm:  # as a server that has been up for a minute: its answers are spoken ahead (avatar-agent serve does this)
         engines.warm_speech([config.tenant(config.default_tenant)])
@@ -157,6 +162,7 @@ async def run(config_path: str, runs: int, sessions: int = 1, warm: bool = True,
     background = [asyncio.create_task(c) for h in harnesses for c in (h.play_audio(), h.play_video())]
     await asyncio.sleep(2.0)
     cpu0, wall0, children0 = time.process_time(), time.perf_counter(), _children_cpu_seconds()
+    bytes0 = [h.video_bytes for h in harnesses]
 
     async def customer(i: int, h: _SessionHarness) -> None:
         await asyncio.sleep(0.7 * i)  # customers do not all stop talking at the same instant
@@ -184,6 +190,7 @@ async def run(config_path: str, runs: int, sessions: int = 1, warm: bool = True,
         "mouth_latencies": [x for h in harnesses for x in h.mouth_latencies()],
         "stages": stages,
         "fps_per_session": [h.fps(wall0) for h in harnesses],
+        "video_kbps_per_session": [8 * (h.video_bytes - b) / 1000 / wall for h, b in zip(harnesses, bytes0)],
         "cpu_cores": cpu + render_cpu,
         "render_process_cores": render_cpu,
         "rss_mb": rss_busy,
@@ -217,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {stage:<11} median {statistics.median(ms):6.1f}   p95 {pct(ms, 95):6.1f}   n={len(ms)}")
     fps = r["fps_per_session"]
     print(f"video fps per session while answering: {', '.join(f'{f:.1f}' for f in fps)} (lowest {min(fps):.1f}; "
-          f"{'all hold' if min(fps) >= 24.5 else 'NOT all hold'} 25 fps)")
+          f"{'all hold' if min(fps) >= 24.5 else 'NOT all hold'} 25 fps); VP8 "
+          f"{', '.join(f'{k:.0f}' for k in r['video_kbps_per_session'])} kbit/s per session")
     print(f"CPU: {r['cpu_cores']:.2f} cores in all ({r['cpu_cores'] / r['sessions']:.2f} per session, of {os.cpu_count()}; "
           f"render processes {r['render_process_cores']:.2f} of it, VP8 + Opus encoding included); "
           f"RSS {r['rss_mb']:.0f} MB ({r['rss_per_session_mb']:.0f} MB per session on top of the shared models)")

@@ -40,7 +40,7 @@ def turn_ends(audio: np.ndarray, hear, model=None, transcriber=None) -> tuple[li
         for event in detector.feed(audio[start : start + CHUNK], now=now):
             if isinstance(event, TurnEnded):
                 ends.append(now)
-            elif isinstance(event, TurnPaused) and judged and event.silence_ms >= hear.turn_pause_ms:
+            elif isinstance(event, TurnPaused) and event.judge:
                 started = time.perf_counter()
                 probability = model.complete(event.audio)
                 inference.append(time.perf_counter() - started)

@@ -120,7 +120,13 @@ class FakeEngines:
         self.avatar = build_stylised_head()
 
     def stages_for(self, tenant) -> CallStages:
-        return fake_stages(self.transcriber, answerer=self.answerers.for_tenant(tenant.id), executor=self.executor)
+        from agent.answer.questions import QuestionStore
+        from agent.engines import TenantQuestions
+
+        questions = None
+        if tenant.questions_path is not None:  # as Engines.questions_for, with a fixed hand-off line (the fakes have none)
+            questions = TenantQuestions(QuestionStore(tenant.questions_path, tenant.keep_questions_days), lambda: 0.5)
+        return fake_stages(self.transcriber, answerer=self.answerers.for_tenant(tenant.id), executor=self.executor, questions=questions)
 
     def avatar_for(self, tenant):
         return self.avatar

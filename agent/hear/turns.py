@@ -24,6 +24,7 @@ class TurnPaused:
     audio: np.ndarray
     speech_windows: int  # equal in the TurnEnded that follows if they did not speak again
     silence_ms: int = 0  # how long the pause has lasted
+    judge: bool = False  # a checkpoint for the end-of-turn model (judge_ms, then every recheck_ms)
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ class TurnDetector:
         self._start_windows = max(1, start_ms * SPEECH_RATE // 1000 // WINDOW)
         self._end_windows = max(1, end_of_turn_ms * SPEECH_RATE // 1000 // WINDOW)
         self._pause_windows = min(max(1, pause_ms * SPEECH_RATE // 1000 // WINDOW), self._end_windows - 1)
-        self._judge_windows = max(self._pause_windows, judge_ms * SPEECH_RATE // 1000 // WINDOW) if judge_ms else None
+        # Checkpoints fall on VAD windows (32 ms): the first at or after judge_ms.
+        self._judge_windows = max(self._pause_windows, -(-judge_ms * SPEECH_RATE // 1000 // WINDOW)) if judge_ms else None
         self._recheck_windows = max(1, recheck_ms * SPEECH_RATE // 1000 // WINDOW)
         self._min_speech_windows = max(1, min_speech_ms * SPEECH_RATE // 1000 // WINDOW)
         self._max_windows = int(max_turn_s * SPEECH_RATE / WINDOW)
@@ -119,13 +121,12 @@ class TurnDetector:
             self._silence_run += 1
         if self._silence_run >= self._end_windows or len(self._turn) >= self._max_windows:
             return self._close(now)
-        if self._speech_windows >= self._min_speech_windows and self._is_checkpoint(self._silence_run):
-            return TurnPaused(np.concatenate(self._turn), self._speech_windows, self._silence_run * WINDOW * 1000 // SPEECH_RATE)
+        judge = self._is_judged(self._silence_run)
+        if self._speech_windows >= self._min_speech_windows and (judge or self._silence_run == self._pause_windows):
+            return TurnPaused(np.concatenate(self._turn), self._speech_windows, self._silence_run * WINDOW * 1000 // SPEECH_RATE, judge)
         return None
 
-    def _is_checkpoint(self, silence: int) -> bool:
-        if silence == self._pause_windows:
-            return True
+    def _is_judged(self, silence: int) -> bool:
         judge = self._judge_windows
         return judge is not None and silence >= judge and (silence - judge) % self._recheck_windows == 0
 

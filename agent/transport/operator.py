@@ -1,4 +1,5 @@
-"""Operator API: upload a tenant's FAQ, fine-tune it, list versions, activate or roll back, live.
+"""Operator API: upload a tenant's FAQ, fine-tune it, list versions, activate or roll back, live; the questions the
+avatar missed (for tenants that keep them), grouped, assigned to entries as paraphrases or dismissed.
 
 Every route needs `Authorization: Bearer <token>`, where the token is the one in
 the environment variable named by `tenants.<id>.operator_token_env`:
@@ -9,6 +10,7 @@ crash cannot take the server down.
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -16,11 +18,13 @@ import logging
 import os
 import tempfile
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 
 from aiohttp import web
 
-from ..answer.faq import FaqError, load_faq
+from ..answer.faq import FaqEntry, FaqError, load_faq
+from ..answer.questions import QuestionStore, faq_csv, group, with_paraphrases
 from ..answer.registry import BASE, VersionError, saved_versions
 from ..config import AgentConfig
 from ..calls.jobs import JobRunner, write_job_status
@@ -76,7 +80,6 @@ async def upload_faq(request: web.Request) -> web.Response:
         return json_error(413, f"FAQ larger than {MAX_UPLOAD_BYTES} bytes")
     digest = hashlib.sha256(body).hexdigest()
     folder = _uploads(request.app[CONFIG], tenant)
-    folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         candidate = Path(tmp) / f"faq{suffix}"
         candidate.write_bytes(body)
@@ -84,10 +87,23 @@ async def upload_faq(request: web.Request) -> web.Response:
             entries = load_faq(candidate)
         except FaqError as exc:  # refused whole: nothing is stored
             return json_error(400, str(exc).replace(str(candidate), "upload"))
-    path = folder / f"faq-{digest[:16]}{suffix}"
+    path = _save_upload(folder, body, suffix)
+    return web.json_response({"tenant": tenant, "entries": len(entries), "sha256": digest, "file": path.name})
+
+
+def _save_upload(folder: Path, body: bytes, suffix: str) -> Path:
+    """Keeps a validated FAQ as the tenant's working one: what the next fine-tune reads."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"faq-{hashlib.sha256(body).hexdigest()[:16]}{suffix}"
     path.write_bytes(body)
     (folder / "latest").write_text(path.name)
-    return web.json_response({"tenant": tenant, "entries": len(entries), "sha256": digest, "file": path.name})
+    return path
+
+
+def _working_faq(config: AgentConfig, tenant: str) -> Path:
+    """The FAQ the next fine-tune reads: the latest upload, else the tenant's own."""
+    folder = _uploads(config, tenant)
+    return folder / (folder / "latest").read_text() if (folder / "latest").exists() else config.tenant(tenant).faq_path
 
 
 async def start_finetune(request: web.Request) -> web.Response:
@@ -98,9 +114,7 @@ async def start_finetune(request: web.Request) -> web.Response:
     running = [job for job, (owner, running_job) in request.app[JOBS].items() if owner == tenant and running_job.returncode is None]
     if running:  # one at a time per tenant: fine-tuning is CPU-heavy and calls come first
         return json_error(409, f"a fine-tune is already running for tenant {tenant!r} (job {running[0]})")
-    folder = _uploads(config, tenant)
-    own_faq = config.tenant(tenant).faq_path
-    faq = folder / (folder / "latest").read_text() if (folder / "latest").exists() else own_faq
+    faq = _working_faq(config, tenant)
     try:
         options = await request.json() if request.can_read_body else {}
         steps = int(options.get("steps", 120))
@@ -181,6 +195,85 @@ async def activate_version(request: web.Request) -> web.Response:
     return web.json_response({"tenant": tenant, "active": version, "previous": previous})
 
 
+def _store(config: AgentConfig, tenant: str) -> QuestionStore | None:
+    settings = config.tenant(tenant)
+    return QuestionStore(settings.questions_path, settings.keep_questions_days) if settings.questions_path is not None else None
+
+
+async def list_questions(request: web.Request) -> web.Response:
+    """The questions the avatar missed, masked, in groups of similar ones (largest first); empty for a tenant not keeping them."""
+    tenant = _authorise(request)
+    if isinstance(tenant, web.Response):
+        return tenant
+    store = _store(request.app[CONFIG], tenant)
+    if store is None:
+        return web.json_response({"tenant": tenant, "keeping": False, "groups": []})
+    questions = await asyncio.get_running_loop().run_in_executor(None, store.all)
+    groups = [{"size": len(members), "questions": [asdict(q) for q in members]} for members in group(questions)]
+    return web.json_response({"tenant": tenant, "keeping": True, "retention_days": request.app[CONFIG].tenant(tenant).keep_questions_days,
+                              "groups": groups})
+
+
+async def _question_texts(request: web.Request) -> tuple[dict, list[str]] | web.Response:
+    try:
+        body = await request.json()
+        texts = [str(t) for t in body["texts"]][:200]
+    except (ValueError, KeyError, TypeError):
+        return json_error(400, 'send {"texts": ["...", ...], ...}')
+    if not texts or any(not t.strip() or len(t) > 500 for t in texts):
+        return json_error(400, "texts: one to 200 questions of at most 500 characters")
+    return body, texts
+
+
+async def assign_questions(request: web.Request) -> web.Response:
+    """A group of missed questions to an entry (`{"texts", "entry": its question}`) or to a new entry (`{"texts", "question",
+    "answer"}`): the wordings become paraphrases in the working FAQ, which the next fine-tune reads; they leave the store."""
+    tenant = _authorise(request)
+    if isinstance(tenant, web.Response):
+        return tenant
+    config = request.app[CONFIG]
+    store = _store(config, tenant)
+    if store is None:
+        return json_error(409, f"tenant {tenant!r} does not keep questions (tenants.{tenant}.keep_questions)")
+    parsed = await _question_texts(request)
+    if isinstance(parsed, web.Response):
+        return parsed
+    body, texts = parsed
+    entries = load_faq(_working_faq(config, tenant))
+    if body.get("entry"):
+        if not any(e.question == body["entry"] for e in entries):
+            return json_error(404, f"no entry asking {body['entry']!r} in the working FAQ")
+        entries, added = with_paraphrases(entries, str(body["entry"]), texts)
+    elif body.get("question") and body.get("answer"):
+        if any(e.question == body["question"] for e in entries):
+            return json_error(409, f"an entry already asks {body['question']!r}: assign the questions to it")
+        entries = [*entries, FaqEntry(str(body["question"]).strip(), str(body["answer"]).strip())]
+        entries, added = with_paraphrases(entries, entries[-1].question, texts)
+    else:
+        return json_error(400, 'name an entry ({"entry": "<its question>"}) or a new one ({"question": ..., "answer": ...})')
+    path = _save_upload(_uploads(config, tenant), faq_csv(entries).encode(), ".csv")
+    try:
+        load_faq(path)  # what was written reads back as a FAQ
+    except FaqError as exc:
+        return json_error(400, str(exc))
+    removed = store.remove(texts)
+    log.info("tenant %s: %d missed questions assigned (%d new paraphrases) -> %s", tenant, removed, added, path.name)
+    return web.json_response({"tenant": tenant, "added": added, "removed": removed, "file": path.name, "entries": len(entries)})
+
+
+async def dismiss_questions(request: web.Request) -> web.Response:
+    tenant = _authorise(request)
+    if isinstance(tenant, web.Response):
+        return tenant
+    store = _store(request.app[CONFIG], tenant)
+    if store is None:
+        return json_error(409, f"tenant {tenant!r} does not keep questions")
+    parsed = await _question_texts(request)
+    if isinstance(parsed, web.Response):
+        return parsed
+    return web.json_response({"tenant": tenant, "removed": store.remove(parsed[1])})
+
+
 async def _stop_jobs(app: web.Application) -> None:
     """A server going down takes its fine-tune processes with it; their versions are staged, never half-written."""
     for job, (tenant, running_job) in app[JOBS].items():
@@ -210,3 +303,6 @@ def add_operator_routes(app: web.Application, jobs: JobRunner) -> None:
     app.router.add_get("/operator/{tenant}/jobs/{job}", job_status)
     app.router.add_get("/operator/{tenant}/versions", list_versions)
     app.router.add_post("/operator/{tenant}/versions/{version}/activate", activate_version)
+    app.router.add_get("/operator/{tenant}/questions", list_questions)
+    app.router.add_post("/operator/{tenant}/questions/assign", assign_questions)
+    app.router.add_post("/operator/{tenant}/questions/dismiss", dismiss_questions)
