@@ -130,3 +130,11 @@ async def test_question_routes_check_the_tenant_and_what_is_sent(keeping):
         assert r.status in (400, 404), (bad, r.status)
     r = await client.post("/operator/demo/questions/dismiss", json={"texts": ["is there parking"]}, headers=DEMO)
     assert (await r.json())["removed"] == 1 and len(store.all()) == 2
+
+
+async def test_failed_sign_ins_are_rate_limited_per_address(operator):  # noqa: F811
+    for _ in range(10):
+        r = await operator.get("/operator/demo/versions", headers={"Authorization": "Bearer guess"})
+        assert r.status == 401
+    r = await operator.get("/operator/demo/versions", headers=DEMO)
+    assert r.status == 429 and "wait a minute" in (await r.json())["error"], "even the right token waits"

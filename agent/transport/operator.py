@@ -17,7 +17,9 @@ import json
 import logging
 import os
 import tempfile
+import time
 import uuid
+from collections import deque
 from dataclasses import asdict
 from pathlib import Path
 
@@ -35,6 +37,7 @@ MAX_UPLOAD_BYTES = 512_000
 UPLOAD_TYPES = {"text/csv": ".csv", "application/jsonl": ".jsonl", "application/x-ndjson": ".jsonl"}
 JOBS = web.AppKey("operator_jobs", dict)  # job id -> (tenant, Job)
 JOB_RUNNER = web.AppKey("job_runner", object)
+CONSOLE = Path(__file__).resolve().parents[2] / "web_client" / "operator.html"
 
 
 def _tokens(config: AgentConfig) -> dict[str, str]:
@@ -46,14 +49,43 @@ def _tokens(config: AgentConfig) -> dict[str, str]:
     return tokens
 
 
+class SignInLimit:
+    """Failed sign-ins per client address: after `attempts` within `window_s`, every operator request from it gets 429
+    until the window has passed (guessing tokens from one address is slow)."""
+
+    def __init__(self, attempts: int = 10, window_s: float = 60.0) -> None:
+        self.attempts, self.window_s = attempts, window_s
+        self._failures: dict[str, deque[float]] = {}
+
+    def blocked(self, address: str) -> bool:
+        recent = self._failures.get(address)
+        now = time.monotonic()
+        while recent and recent[0] < now - self.window_s:
+            recent.popleft()
+        return bool(recent) and len(recent) >= self.attempts
+
+    def failed(self, address: str) -> None:
+        self._failures.setdefault(address, deque()).append(time.monotonic())
+        if len(self._failures) > 10_000:  # bounded: the oldest addresses go first
+            self._failures.pop(next(iter(self._failures)))
+
+
+SIGN_IN_LIMIT = web.AppKey("operator_sign_in_limit", SignInLimit)
+
+
 def _authorise(request: web.Request) -> str | web.Response:
     """The tenant in the path if the bearer token belongs to it, else the error response."""
     config = request.app[CONFIG]
     tenant = request.match_info["tenant"]
+    limit, address = request.app[SIGN_IN_LIMIT], request.remote or "?"
+    if limit.blocked(address):
+        return json_error(429, "too many failed sign-ins from this address: wait a minute")
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else ""
     owner = next((t for t, value in _tokens(config).items() if token and hmac.compare_digest(value, token)), None)
     if owner is None:
+        limit.failed(address)
+        log.warning("operator request with a missing or unknown token from %s (%s %s)", address, request.method, request.path)
         return json_error(401, "missing or unknown operator token (Authorization: Bearer <token>)")
     if tenant not in config.tenants:
         return json_error(404, f"unknown tenant {tenant!r}")
@@ -293,8 +325,31 @@ async def _fail_orphaned_jobs(app: web.Application) -> None:
                 log.warning("tenant %s: unreadable job file %s (%s)", tenant, progress.name, exc)
 
 
+async def working_faq(request: web.Request) -> web.Response:
+    """The FAQ the next fine-tune reads (the latest upload, else the tenant's own), entry by entry."""
+    tenant = _authorise(request)
+    if isinstance(tenant, web.Response):
+        return tenant
+    path = _working_faq(request.app[CONFIG], tenant)
+    try:
+        entries = load_faq(path)
+    except FaqError as exc:
+        return json_error(409, str(exc))
+    return web.json_response({"tenant": tenant, "file": path.name, "entries": [
+        {"question": e.question, "answer": e.answer, "paraphrases": list(e.paraphrases), "emotion": e.emotion} for e in entries]})
+
+
+async def console(request: web.Request) -> web.FileResponse:
+    """The operator's console: a static page; everything it shows comes from the routes above, with the token."""
+    return web.FileResponse(CONSOLE, headers={"Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
+                                              "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"})
+
+
 def add_operator_routes(app: web.Application, jobs: JobRunner) -> None:
     app[JOBS] = {}
+    app[SIGN_IN_LIMIT] = SignInLimit()
+    app.router.add_get("/operator", console)
+    app.router.add_get("/operator/{tenant}/faq", working_faq)
     app[JOB_RUNNER] = jobs
     app.on_startup.append(_fail_orphaned_jobs)
     app.on_shutdown.append(_stop_jobs)

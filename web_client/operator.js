@@ -1,0 +1,206 @@
+// The operator's console (/operator): the tenant's FAQ, fine-tunes and versions, and the questions the avatar missed.
+// The token is kept in this tab's sessionStorage and sent in the Authorization header: never in a URL, never a cookie,
+// so another site cannot make this browser act with it.
+const $ = (id) => document.getElementById(id);
+let tenant = sessionStorage.getItem("operator-tenant") || "";
+let token = sessionStorage.getItem("operator-token") || "";
+
+async function api(method, path, body, contentType = "application/json") {
+  const headers = { Authorization: `Bearer ${token}` };
+  const init = { method, headers };
+  if (body !== undefined) {
+    headers["Content-Type"] = contentType;
+    init.body = contentType === "application/json" ? JSON.stringify(body) : body;
+  }
+  const response = await fetch(`/operator/${encodeURIComponent(tenant)}${path}`, init);
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw Object.assign(new Error(data.error || `${response.status}`), { status: response.status });
+  return data;
+}
+
+function cell(row, text) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  row.append(td);
+  return td;
+}
+
+function percent(x) {
+  return x === undefined || x === null ? "–" : `${(100 * x).toFixed(1)}%`;
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  tenant = $("tenant").value.trim();
+  token = $("token").value;
+  $("sign-in-error").textContent = "";
+  try {
+    await api("GET", "/versions");
+  } catch (error) {
+    $("sign-in-error").textContent = error.status === 429 ? error.message : `Not signed in: ${error.message}`;
+    token = "";
+    return;
+  }
+  sessionStorage.setItem("operator-tenant", tenant);
+  sessionStorage.setItem("operator-token", token);
+  $("token").value = "";
+  show();
+}
+
+function signOut() {
+  sessionStorage.clear();
+  tenant = token = "";
+  location.reload();
+}
+
+async function show() {
+  $("sign-in").hidden = true;
+  $("console").hidden = false;
+  $("sign-out").hidden = false;
+  $("who").textContent = tenant;
+  await Promise.all([loadFaq(), loadVersions(), loadMissed()]);
+}
+
+let entries = [];
+
+async function loadFaq() {
+  const faq = await api("GET", "/faq");
+  entries = faq.entries;
+  $("faq-file").textContent = faq.file;
+  $("faq-count").textContent = String(entries.length);
+  const body = $("faq-entries").tBodies[0];
+  body.replaceChildren();
+  for (const entry of entries) {
+    const row = body.insertRow();
+    cell(row, entry.question);
+    cell(row, entry.answer);
+    cell(row, entry.paraphrases.join(" · "));
+  }
+}
+
+async function uploadFaq() {
+  const file = $("faq-upload").files[0];
+  if (!file) return;
+  $("faq-error").textContent = $("faq-ok").textContent = "";
+  const type = file.name.endsWith(".jsonl") ? "application/jsonl" : "text/csv";
+  try {
+    const result = await api("PUT", "/faq", await file.text(), type);
+    $("faq-ok").textContent = `Uploaded: ${result.entries} entries. The next fine-tune reads it.`;
+    await loadFaq();
+  } catch (error) {
+    $("faq-error").textContent = error.message;  // the validator's line-numbered problems
+  } finally {
+    $("faq-upload").value = "";
+  }
+}
+
+async function loadVersions() {
+  const data = await api("GET", "/versions");
+  const body = $("versions").tBodies[0];
+  body.replaceChildren();
+  for (const v of [{ version: "base", created: "", faq_entries: "" }, ...data.versions.slice().reverse()]) {
+    const row = body.insertRow();
+    cell(row, v.version).className = v.version === data.active ? "active" : "";
+    cell(row, v.created || "");
+    cell(row, String(v.faq_entries ?? ""));
+    const tuned = v.metrics && Object.entries(v.metrics).find(([name]) => name.startsWith("fine-tuned (this version"));
+    cell(row, tuned ? `${percent(tuned[1].top1_accuracy)} / ${percent(tuned[1].fallback_precision)} / ${percent(tuned[1].fallback_recall)} / ${percent(tuned[1].wrong)}` : "");
+    const action = row.insertCell();
+    if (v.version !== data.active) {
+      const button = document.createElement("button");
+      button.textContent = v.version === "base" ? "Roll back to base" : "Activate";
+      button.addEventListener("click", async () => {
+        button.disabled = true;
+        try { await api("POST", `/versions/${v.version}/activate`); } catch (error) { alert(error.message); }
+        await loadVersions();
+      });
+      action.append(button);
+    } else {
+      action.textContent = "live";
+    }
+  }
+}
+
+async function startFinetune() {
+  const button = $("start-finetune");
+  button.disabled = true;
+  try {
+    const job = await api("POST", "/finetune", { steps: Number($("steps").value) || 120 });
+    $("finetune-progress").hidden = false;
+    await followJob(job.job);
+  } catch (error) {
+    $("finetune-state").textContent = `Not started: ${error.message}`;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function followJob(job) {
+  for (;;) {
+    const status = await api("GET", `/jobs/${job}`);
+    const progress = $("finetune-progress");
+    if (status.total) { progress.max = status.total; progress.value = status.step || 0; }
+    $("finetune-state").textContent = `${status.state}${status.stage ? `: ${status.stage}` : ""}${status.error ? ` (${status.error})` : ""}`;
+    if (status.state === "done" || status.state === "failed") {
+      if (status.state === "done") { progress.value = progress.max; report(status.metrics || {}); await loadVersions(); }
+      return status;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
+// The fine-tune's report: each method calibrated alike, on the evaluation questions.
+function report(metrics) {
+  const table = $("finetune-report");
+  const body = table.tBodies[0];
+  body.replaceChildren();
+  for (const [method, m] of Object.entries(metrics)) {
+    const row = body.insertRow();
+    for (const text of [method, percent(m.top1_accuracy), percent(m.fallback_precision), percent(m.fallback_recall), percent(m.wrong)]) cell(row, text);
+  }
+  table.hidden = !body.rows.length;
+}
+
+async function loadMissed() {
+  const data = await api("GET", "/questions");
+  const holder = $("missed-groups");
+  holder.replaceChildren();
+  if (!data.keeping) {
+    $("missed-state").textContent = `This tenant keeps no questions (tenants.${tenant}.keep_questions is off).`;
+    return;
+  }
+  $("missed-state").textContent = `${data.groups.reduce((n, g) => n + g.size, 0)} questions in ${data.groups.length} groups, kept ${data.retention_days} days, masked.`;
+  for (const group of data.groups) {
+    const box = document.createElement("div");
+    box.className = "group";
+    const list = document.createElement("ul");
+    for (const q of group.questions) {
+      const item = document.createElement("li");
+      item.textContent = `${q.text} (${q.did.replace("_", " ")})`;
+      list.append(item);
+    }
+    const texts = group.questions.map((q) => q.text);
+    const pick = document.createElement("select");
+    for (const entry of entries) pick.add(new Option(entry.question, entry.question));
+    const assign = document.createElement("button");
+    assign.textContent = "Add as paraphrases";
+    assign.className = "assign";
+    assign.addEventListener("click", () => act("/questions/assign", { texts, entry: pick.value }));
+    const dismiss = document.createElement("button");
+    dismiss.textContent = "Dismiss";
+    dismiss.addEventListener("click", () => act("/questions/dismiss", { texts }));
+    box.append(list, pick, " ", assign, " ", dismiss);
+    holder.append(box);
+  }
+}
+
+async function act(path, body) {
+  try { await api("POST", path, body); } catch (error) { alert(error.message); }
+  await Promise.all([loadFaq(), loadMissed()]);
+}
+
+$("sign-in").addEventListener("submit", signIn);
+$("sign-out").addEventListener("click", signOut);
+$("faq-upload").addEventListener("change", uploadFaq);
+$("start-finetune").addEventListener("click", startFinetune);
+if (tenant && token) show().catch(() => signOut());
