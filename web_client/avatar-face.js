@@ -103,6 +103,17 @@ function backdrop(colours, width, height) {
   return texture;
 }
 
+// On software GL (SwiftShader, llvmpipe) the standard material's per-pixel specular with a roughness map drew the
+// textured head at 11 fps; the same textures lit diffusely cost a fraction (as our server renderer lights by vertex there).
+function diffuseOnly(material) {
+  const lambert = new THREE.MeshLambertMaterial({
+    map: material.map, color: material.color, vertexColors: material.vertexColors, transparent: material.transparent,
+    alphaTest: material.alphaTest, side: material.side, depthWrite: material.depthWrite, name: material.name,
+  });
+  material.dispose();
+  return lambert;
+}
+
 function softwareGL() {
   const gl = document.createElement("canvas").getContext("webgl2");
   const info = gl && gl.getExtension("WEBGL_debug_renderer_info");
@@ -165,9 +176,10 @@ export class Face {
   attach(canvas, options = {}) {
     const view = this.view;
     // Multisampling is cheap on a GPU and halves the frame rate of a software one (SwiftShader: 24 fps with it, 48 without).
-    const antialias = options.antialias ?? !softwareGL();
+    const software = softwareGL();
+    const antialias = options.antialias ?? !software;
     this.renderer = new THREE.WebGLRenderer({ canvas, antialias, preserveDrawingBuffer: !!options.readable });
-    this.renderer.setPixelRatio(Math.min(window.devicePixelRatio || 1, 2));
+    this.renderer.setPixelRatio(software ? 1 : Math.min(window.devicePixelRatio || 1, 2));
     this.renderer.setSize(view.width, view.height, false);
     this.renderer.outputColorSpace = THREE.SRGBColorSpace;
     const scene = new THREE.Scene();
@@ -189,6 +201,7 @@ export class Face {
     this.head.add(this.root);
     this.root.traverse((node) => {
       if (!node.isMesh || !node.material) return;
+      if (software) node.material = diffuseOnly(node.material);
       node.material.metalness = 0;
       if (node.material.transparent) {  // hair cards: drawn in order, inner layers first, writing depth as ours do
         node.material.depthWrite = true;
