@@ -101,6 +101,8 @@ def test_browser_call_gets_spoken_answer_and_moving_face(server, speech_dir):
         )
         events = page.evaluate("window.avatarEvents")
         assert any(e["type"] == "user" and "hours" in e["text"].lower() for e in events), events
+        # The video is showing (a loaded machine can take a while to start the call's render process).
+        page.wait_for_function("() => document.getElementById('avatar-video').videoWidth > 0", timeout=60_000)
         # While the answer is spoken: frames keep arriving, and the mouth region of the picture changes.
         frames_before = page.evaluate("document.getElementById('avatar-video').getVideoPlaybackQuality().totalVideoFrames")
         mouth_change = page.evaluate(MOUTH_CHANGE_JS)
