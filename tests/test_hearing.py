@@ -49,7 +49,8 @@ def test_short_utterances_come_back_without_loops(engines, voice, least_right):
 
 
 def test_a_spoken_order_number_reaches_the_conversation_as_digits(engines):
-    heard = engines.transcriber.transcribe(speaker("joe")("my order number is four seven two nine"))
+    # espeak-ng says it the same way every run (Piper's voice is sampled: "479" came back once in a fresh clone's run).
+    heard = engines.transcriber.transcribe(speaker("espeak:en-us")("my order number is four seven two nine"))
     assert "4729" in heard, heard
 
 
