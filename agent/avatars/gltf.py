@@ -206,7 +206,7 @@ def _surface(gltf, prim, path: Path, first_vertex: int, vertex_count: int, first
     extras = material.extras if material is not None and isinstance(material.extras, dict) else {}
     return Surface(material.name if material is not None and material.name else "surface", first_vertex, vertex_count,
                    first_face, face_count, albedo=albedo, roughness_map=roughness_map,
-                   roughness=float(factor if packed is None else 0.65) if pbr is not None else 0.65,
+                   roughness=0.65 if pbr is None or packed is not None else float(factor),
                    blend=material is not None and material.alphaMode == "BLEND", wrap=float(extras.get("wrap", 0.0)))
 
 

@@ -19,7 +19,6 @@ from .gl import create_platform
 from .view import AMBIENT, Backdrop, FaceView
 
 SHADERS = Path(__file__).resolve().parent / "shaders"
-ROUGHNESS = 0.65  # of an untextured surface
 OPAQUE_ALPHA_CUT = 0.5  # lashes' gaps
 BLEND_ALPHA_CUT = 0.02  # hair's empty texels write no depth
 # Flipping y in clip space makes glReadPixels return rows top-first, as video frames are
@@ -39,13 +38,11 @@ class LeanRenderer:
         self.view = FaceView.for_avatar(avatar, width, height)
         self._platform = create_platform(backend, width, height)
         self._programs = {cutout: _program(f"face_{self.lighting}", cutout) for cutout in (False, True)}
-        self._program = self._programs[False]
         self._backdrop_program = _program("backdrop")
         GL.glUseProgram(self._backdrop_program)
         for name, colour in (("top", backdrop.top), ("bottom", backdrop.bottom), ("glow", backdrop.glow)):
             GL.glUniform3fv(GL.glGetUniformLocation(self._backdrop_program, name), 1, np.array(colour, np.float32))
         self._empty_vao = GL.glGenVertexArrays(1)
-        GL.glUseProgram(self._program)
         self._msaa = msaa
         self._framebuffers = self._make_framebuffers(msaa)
         self._backdrop_framebuffer: int | None = None

@@ -57,6 +57,8 @@ class PbrRenderer:
         self._renderer = pyrender.OffscreenRenderer(width, height)
         _cache_shader_programs(self._renderer._renderer._program_cache)
         self._backdrop = backdrop_image(backdrop, width, height)
+        moving = avatar.moving_vertices
+        self._moves = [bool(np.any((moving >= s.first_vertex) & (moving < s.first_vertex + s.vertex_count))) for s in avatar.surfaces]
         self._vertex_buffers = None
         self.render(np.zeros(52, np.float32))  # uploads the mesh to the GPU context
         self._vertex_buffers = [primitive._buffers[0] for primitive in primitives]
@@ -69,7 +71,9 @@ class PbrRenderer:
         self._renderer._platform.make_current()  # another renderer may share this thread
         if self._vertex_buffers is not None:
             deformed = self.avatar.deform_with_normals(weights)
-            for surface, buffer, static in zip(self.avatar.surfaces, self._vertex_buffers, self._static):
+            for surface, buffer, static, moves in zip(self.avatar.surfaces, self._vertex_buffers, self._static, self._moves):
+                if not moves:
+                    continue  # a surface no shape moves (hair cards) keeps the buffer it was uploaded with
                 interleaved = np.ascontiguousarray(np.hstack([deformed[surface.vertex_slice], *static]), np.float32)
                 GL.glBindBuffer(GL.GL_ARRAY_BUFFER, buffer)
                 GL.glBufferSubData(GL.GL_ARRAY_BUFFER, 0, interleaved.nbytes, interleaved)

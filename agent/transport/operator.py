@@ -246,7 +246,14 @@ async def list_questions(request: web.Request) -> web.Response:
                               "groups": groups})
 
 
-async def _question_texts(request: web.Request) -> tuple[dict, list[str]] | web.Response:
+async def _kept_and_asked(request: web.Request) -> tuple[str, QuestionStore, dict, list[str]] | web.Response:
+    """For the routes that act on kept questions: the tenant, its store (409 if it keeps none), the body and its texts."""
+    tenant = _authorise(request)
+    if isinstance(tenant, web.Response):
+        return tenant
+    store = _store(request.app[CONFIG], tenant)
+    if store is None:
+        return json_error(409, f"tenant {tenant!r} does not keep questions (tenants.{tenant}.keep_questions)")
     try:
         body = await request.json()
         texts = [str(t) for t in body["texts"]][:200]
@@ -254,23 +261,17 @@ async def _question_texts(request: web.Request) -> tuple[dict, list[str]] | web.
         return json_error(400, 'send {"texts": ["...", ...], ...}')
     if not texts or any(not t.strip() or len(t) > 500 for t in texts):
         return json_error(400, "texts: one to 200 questions of at most 500 characters")
-    return body, texts
+    return tenant, store, body, texts
 
 
 async def assign_questions(request: web.Request) -> web.Response:
     """A group of missed questions to an entry (`{"texts", "entry": its question}`) or to a new entry (`{"texts", "question",
     "answer"}`): the wordings become paraphrases in the working FAQ, which the next fine-tune reads; they leave the store."""
-    tenant = _authorise(request)
-    if isinstance(tenant, web.Response):
-        return tenant
-    config = request.app[CONFIG]
-    store = _store(config, tenant)
-    if store is None:
-        return json_error(409, f"tenant {tenant!r} does not keep questions (tenants.{tenant}.keep_questions)")
-    parsed = await _question_texts(request)
+    parsed = await _kept_and_asked(request)
     if isinstance(parsed, web.Response):
         return parsed
-    body, texts = parsed
+    tenant, store, body, texts = parsed
+    config = request.app[CONFIG]
     entries = load_faq(_working_faq(config, tenant))
     if body.get("entry"):
         if not any(e.question == body["entry"] for e in entries):
@@ -294,16 +295,11 @@ async def assign_questions(request: web.Request) -> web.Response:
 
 
 async def dismiss_questions(request: web.Request) -> web.Response:
-    tenant = _authorise(request)
-    if isinstance(tenant, web.Response):
-        return tenant
-    store = _store(request.app[CONFIG], tenant)
-    if store is None:
-        return json_error(409, f"tenant {tenant!r} does not keep questions")
-    parsed = await _question_texts(request)
+    parsed = await _kept_and_asked(request)
     if isinstance(parsed, web.Response):
         return parsed
-    return web.json_response({"tenant": tenant, "removed": store.remove(parsed[1])})
+    tenant, store, _, texts = parsed
+    return web.json_response({"tenant": tenant, "removed": store.remove(texts)})
 
 
 async def _stop_jobs(app: web.Application) -> None:
