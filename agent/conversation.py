@@ -44,7 +44,7 @@ class Speculation(NamedTuple):
 
     speech_windows: int
     previous_question: str | None  # what the answer was read with (a follow-up depends on it)
-    heard: asyncio.Future  # -> the transcript, as soon as it is there (the end-of-turn decision reads it)
+    heard: asyncio.Future  # -> what was heard (messages.Heard), as soon as it is there (the end-of-turn decision reads it)
     work: asyncio.Task  # -> (text, Answer | None, the answer's first sentence spoken and animated | None, {stage: seconds})
 
 
@@ -112,7 +112,7 @@ class Conversation:
         if self._speculation is not None and (not self._speculation.work.done() or self._speculation.speech_windows == pause.speech_windows):
             return  # one speculative job at a time, and one a pause
         loop = asyncio.get_running_loop()
-        previous, heard = self._previous_question, loop.run_in_executor(self.stages.executor, self.stages.transcriber.transcribe, pause.audio)
+        previous, heard = self._previous_question, loop.run_in_executor(self.stages.executor, self.stages.transcriber.hear_so_far, pause.audio)
         self._speculation = Speculation(pause.speech_windows, previous, heard, loop.create_task(
             self._answer_heard(heard, previous), name=f"speculate-{self.session_id}"))
 
@@ -121,7 +121,7 @@ class Conversation:
         timings = {}
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        text = await heard
+        text = (await heard).text
         timings["transcribe"] = time.perf_counter() - started
         if not text:
             return text, None, None, timings
@@ -155,11 +155,11 @@ class Conversation:
     async def _decide(self, pause: TurnPaused, probability: asyncio.Future, heard: asyncio.Future | None) -> None:
         try:
             p = await probability
-            text = await heard if heard is not None and p >= END_OF_TURN_PROBABILITY else None
+            words = await heard if heard is not None and p >= END_OF_TURN_PROBABILITY else None
         except Exception as exc:  # the fixed wait (hear.turn_wait_ms) still ends the turn
             self.log.error("end-of-turn decision failed: %r", exc)
             return
-        if self._closed or not turn_is_done(p, text, self.language):
+        if self._closed or not turn_is_done(p, words, self.language):
             return
         ended = self.turns.complete(pause.speech_windows)
         if ended is not None:

@@ -1,6 +1,6 @@
 """Typed messages that flow between the pipeline stages of one session.
 
-hear -> UserTurn -> (transcribe) -> Transcript -> answer (Answer) -> Reply
+hear -> UserTurn -> (transcribe) -> Transcript   (at a pause: Heard, for the end of turn) -> answer (Answer) -> Reply
      -> speak + animate -> AnimatedSpeech -> playout
 """
 from __future__ import annotations
@@ -17,6 +17,16 @@ class UserTurn:
     turn_id: int
     audio: np.ndarray
     ended_at: float  # time.monotonic() when the end of speech was heard
+
+
+@dataclass(frozen=True)
+class Heard:
+    """The words of a turn so far, heard at a pause, and how sure the transcriber is that they end there."""
+
+    text: str
+    # The lower of the probabilities Whisper gave the last word and the full stop or question mark after it
+    # (0 when it wrote none): a clipped "to" comes out as "I want to kill." with both unsure.
+    ending: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,15 @@ from typing import Protocol
 
 import numpy as np
 
-from .messages import Answer
+from .messages import Answer, Heard
 
 
 class Transcriber(Protocol):
     def transcribe(self, audio: np.ndarray) -> str:
         """16 kHz mono float32 speech -> text; '' when nothing was said."""
+
+    def hear_so_far(self, audio: np.ndarray) -> Heard:
+        """The turn up to a pause -> its text, and how sure the transcriber is that the words end there."""
 
 
 class EndOfTurn(Protocol):

@@ -45,7 +45,7 @@ def turn_ends(audio: np.ndarray, hear, model=None, transcriber=None) -> tuple[li
                 probability = model.complete(event.audio)
                 inference.append(time.perf_counter() - started)
                 if transcriber is not None and event.speech_windows not in heard:
-                    heard[event.speech_windows] = transcriber.transcribe(event.audio)
+                    heard[event.speech_windows] = transcriber.hear_so_far(event.audio)
                 done = turn_is_done(probability, heard.get(event.speech_windows), hear.language)
                 if done and detector.complete(event.speech_windows, now=now) is not None:
                     ends.append(now)
@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     model = SmartTurn()
     transcriber = WhisperTranscriber(load_whisper(hear.asr_model, "cpu", 1), hear.language)
     judged = f"(asked at {hear.turn_pause_ms} ms, again every {hear.turn_recheck_ms} ms, at most {hear.turn_wait_ms} ms)"
-    rules = {f"fixed {hear.end_of_turn_ms} ms silence": (None, None), f"Smart Turn v3.2 alone {judged}": (model, None),
+    fixed = f"fixed {hear.end_of_turn_ms} ms silence"
+    rules = {fixed: (None, None), f"Smart Turn v3.2 alone {judged}": (model, None),
              f"**Smart Turn v3.2 and the words (the default)** {judged}": (model, transcriber)}
     results = {name: {"cut": 0, "hesitations": 0, "delays": [], "missed": 0, "inference": []} for name in rules}
     by_pause = {name: {p: [0, 0] for p in HESITATION_PAUSES_S} for name in rules}
@@ -106,8 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in results.items():
         delays = r["delays"]
         pauses = " / ".join(f"{100 * c / n:.0f}%" for c, n in by_pause[name].values())
+        longest = sum(d >= hear.turn_wait_ms - 50 for d in delays) if name != fixed else 0
         print(f"| {name} | {100 * r['cut'] / r['hesitations']:.1f}% ({r['cut']} of {r['hesitations']}) | {pauses} | "
-              f"{statistics.median(delays):.0f} ms ({pct(delays, 95):.0f})" + (f", {r['missed']} not ended" if r["missed"] else "") + " |")
+              f"{statistics.median(delays):.0f} ms ({pct(delays, 95):.0f})" + (f", {r['missed']} not ended" if r["missed"] else "")
+              + (f"; {longest} of {len(delays)} waited the longest silence" if longest else "") + " |")
     inference = results[list(rules)[1]]["inference"]
     print(f"end-of-turn model: {1000 * statistics.median(inference):.0f} ms an inference (p95 {1000 * pct(inference, 95):.0f}), one thread")
     return 0

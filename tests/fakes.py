@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from models.arkit import COUNT, INDEX
-from agent.messages import Answer
+from agent.messages import Answer, Heard
 from agent.stages import CallStages
 
 HANDOFF = "I'm not sure about that one. Let me connect you to a person who can help."
@@ -35,6 +35,10 @@ class FakeTranscriber:
     def transcribe(self, audio: np.ndarray) -> str:
         self.calls += 1
         return self.text if audio.size and np.abs(audio).max() > 0.02 else ""
+
+    def hear_so_far(self, audio: np.ndarray) -> Heard:
+        text = self.transcribe(audio)
+        return Heard(text, 1.0 if text else 0.0)
 
 
 class FakeAnswerer:

@@ -10,6 +10,7 @@ import pytest
 
 from agent.hear.transcriber import cut_repeats, looks_looped, repeated_phrase
 from agent.hear.vocabulary import faq_vocabulary
+from agent.messages import Heard
 from agent.numbers import numbers_as_digits
 from benchmarks.speech_sets import FAQ_WORD_QUESTIONS, SHORT_UTTERANCES, comparable, speaker, word_errors
 
@@ -126,5 +127,20 @@ def test_words_that_go_on_keep_the_turn_open():
         assert sounds_unfinished(text), text
     for text in ("What are your opening hours?", "Can I return it?", "Thank you", "My order number is 4729."):
         assert not sounds_unfinished(text), text
-    assert not turn_is_done(0.9, "I want to", "en") and turn_is_done(0.9, "I want to", "de"), "the words are read in English only"
-    assert not turn_is_done(0.2, "Where is my order?", "en") and turn_is_done(0.9, "Where is my order?", "en")
+    assert not turn_is_done(0.9, Heard("I want to"), "en") and turn_is_done(0.9, Heard("I want to"), "de"), "the words are read in English only"
+    assert not turn_is_done(0.2, Heard("Where is my order?"), "en") and turn_is_done(0.9, Heard("Where is my order?"), "en")
+    assert not turn_is_done(0.9, Heard("I want to kill.", ending=0.1), "en"), "an ending Whisper is unsure of waits"
+
+
+def test_whisper_is_unsure_of_a_clipped_last_word(engines):
+    """A sentence cut just after "to" is heard as something else, closed with a stop Whisper is unsure of (or as words
+    that plainly go on); a whole question ends surely."""
+    from agent.hear.turn_model import SURE_ENDING, sounds_unfinished
+    from benchmarks.speech_sets import hesitating
+
+    audio, resume = hesitating("espeak:en-us", "I want to change my delivery address", 3, 0.4)
+    cut = resume - int(0.4 * 16000)
+    clipped = engines.transcriber.hear_so_far(np.concatenate([audio[:cut], np.zeros(4800, np.float32)]))
+    whole = engines.transcriber.hear_so_far(np.concatenate([speaker("espeak:en-us")("Where is my order?"), np.zeros(4800, np.float32)]))
+    assert whole.text and whole.ending >= SURE_ENDING, whole
+    assert clipped.ending < SURE_ENDING or sounds_unfinished(clipped.text), clipped

@@ -138,8 +138,8 @@ def evaluate(answerer, in_scope: Sequence[tuple[str, str]], off_topic: Sequence[
     )
 
 
-FAST_MARGIN = 0.08  # how far the first encoder's best entry must lead its next for it to answer alone
-GATE_SAFETY = 0.02  # the gate is set this much inside the last agreement seen on the held-out phrasings
+FAST_MARGIN = 0.12  # how far the first encoder's best entry must lead its next for it to answer alone
+GATE_SAFETY = 0.05  # the gate is set this much inside the last agreement seen on the held-out phrasings
 
 
 def choose_fast_gate(answerer, texts: Sequence[str]) -> FastGate | None:

@@ -17,11 +17,13 @@ import logging
 import re
 import zlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from models.audio import SPEECH_RATE
 from models.whisper import Whisper
+from ..messages import Heard
 from ..numbers import numbers_as_digits
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ VOCABULARY_TOKENS = 60  # at most this much of the prompt is the FAQ's words
 # A phrase said again and again: one word 5+ times ("5, 5, 5, 5, 5"), two words 3+ times, three or more words twice.
 MAX_REPEATS = {1: 4, 2: 2}
 LONG_PHRASE_REPEATS = 1
+SENTENCE_STOPS = {".", "?", "!"}
 
 
 def repeated_phrase(words: Sequence[str]) -> tuple[int, int, int] | None:
@@ -109,23 +112,30 @@ class WhisperTranscriber:
 
     def transcribe(self, audio: np.ndarray) -> str:
         """16 kHz mono float32 -> text, numbers as digits; '' when nothing was said."""
+        return self._heard(audio, with_ending=False).text
+
+    def hear_so_far(self, audio: np.ndarray) -> Heard:
+        """The turn up to a pause: its text, and how sure Whisper is that the words end there (`Heard.ending`)."""
+        return self._heard(audio, with_ending=True)
+
+    def _heard(self, audio: np.ndarray, with_ending: bool) -> Heard:
         audio = np.asarray(audio, np.float32)
         if audio.size == 0:
-            return ""
+            return Heard("", 0.0)
         prompt = self.prompt()
         budget = len(prompt) + min(MAX_TOKENS, MIN_TOKENS + int(TOKENS_PER_SECOND * len(audio) / SPEECH_RATE))
         window = max(WINDOW_S, len(audio) / SPEECH_RATE + TRAILING_SILENCE_S)
-        text, spent, heard = self._decode(audio, window, prompt, budget)
-        if heard and (spent or looks_looped(text)):
+        decoded = self._decode(audio, window, prompt, budget)
+        if decoded.text and (decoded.spent or looks_looped(decoded.text)):
             log.info("decoder %s on %.1f s of audio (%r); decoding again on the full window",
-                     "ran out of tokens" if spent else "repeated itself", len(audio) / SPEECH_RATE, text[:60])
-            text, spent, heard = self._decode(audio, max(FULL_WINDOW_S, window), prompt, budget)
-        if not heard:
-            return ""
-        return numbers_as_digits(cut_repeats(text))
+                     "ran out of tokens" if decoded.spent else "repeated itself", len(audio) / SPEECH_RATE, decoded.text[:60])
+            decoded = self._decode(audio, max(FULL_WINDOW_S, window), prompt, budget)
+        if not decoded.text:
+            return Heard("", 0.0)
+        return Heard(numbers_as_digits(cut_repeats(decoded.text)), self._ending(decoded) if with_ending else 1.0)
 
-    def _decode(self, audio: np.ndarray, window_s: float, prompt: list[int], budget: int) -> tuple[str, bool, bool]:
-        """(text, whether the token budget ran out, whether anything was said) for the audio padded to window_s."""
+    def _decode(self, audio: np.ndarray, window_s: float, prompt: list[int], budget: int) -> "_Decoded":
+        """The text (empty when nothing was said) for the audio padded to window_s, with what scoring its words needs."""
         total = min(int(window_s * SPEECH_RATE), 30 * SPEECH_RATE)
         padded = np.zeros(max(total, len(audio)), np.float32)
         padded[: len(audio)] = audio
@@ -134,8 +144,30 @@ class WhisperTranscriber:
         encoded = self.whisper.encode(mel)
         [result] = self.whisper.model.generate(encoded, [prompt], beam_size=BEAM_SIZE, repetition_penalty=REPETITION_PENALTY,
                                                max_length=budget, return_scores=True, return_no_speech_prob=True)
-        tokens = result.sequences_ids[0]
+        tokens = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
+        spent = len(prompt) + len(result.sequences_ids[0]) >= budget
         if result.no_speech_prob > NO_SPEECH_PROB and result.scores[0] < MIN_AVG_LOGPROB:
-            return "", False, False
-        text = self._tokenizer.decode([t for t in tokens if t < self._tokenizer.eot]).strip()
-        return text, len(prompt) + len(tokens) >= budget, bool(text)
+            return _Decoded("", spent, encoded, [], mel.shape[1])
+        return _Decoded(self._tokenizer.decode(tokens).strip(), spent, encoded, tokens, mel.shape[1])
+
+    def _ending(self, decoded: "_Decoded") -> float:
+        """The lower of the probabilities of the last word and of the stop that closes it (0 without one), each a word's
+        mean token probability as faster-whisper's word timestamps give it; one pass of the decoder over the words."""
+        words, word_tokens = self._tokenizer.split_to_word_tokens([*decoded.tokens, self._tokenizer.eot])
+        words, word_tokens = words[:-1], word_tokens[:-1]  # the end-of-text marker
+        if len(words) < 2 or words[-1].strip() not in SENTENCE_STOPS:
+            return 0.0
+        [aligned] = self.whisper.model.align(decoded.encoded, self._tokenizer.sot_sequence, [decoded.tokens], decoded.frames)
+        probabilities = np.asarray(aligned.text_token_probs, np.float64)
+        ends = np.cumsum([len(t) for t in word_tokens])
+        last_word = probabilities[ends[-3] if len(ends) > 2 else 0 : ends[-2]].mean()
+        return float(min(last_word, probabilities[ends[-2] : ends[-1]].mean()))
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    text: str
+    spent: bool  # the token budget ran out
+    encoded: object  # the encoder's output (a CTranslate2 StorageView)
+    tokens: list[int]
+    frames: int
