@@ -115,6 +115,10 @@ def _benchmark(args) -> int:
         from benchmarks.loop import main as loop_main
 
         return loop_main([])
+    if args.suite == "takeover":
+        from benchmarks.takeover import main as takeover_main
+
+        return takeover_main(["--config", str(args.config)])
     from benchmarks.latency import main as latency_main
 
     return latency_main(["--config", str(args.config), "--runs", str(args.runs), "--sessions", str(args.sessions)] + (["--cold"] if args.cold else []))
@@ -214,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = jobs.add_parser("benchmark", help="measure end-of-speech to first-audio latency and render fps", description="Latency and render benchmark on recorded questions.")
     bench.add_argument("--config", default=DEFAULT_CONFIG, help="YAML config (default: %(default)s)")
-    bench.add_argument("suite", nargs="?", default="latency", choices=["latency", "calls", "turns", "render", "look", "browser", "voices", "asr", "faq", "loop", "front", "cluster"],
+    bench.add_argument("suite", nargs="?", default="latency", choices=["latency", "calls", "turns", "render", "look", "browser", "voices", "asr", "faq", "loop", "takeover", "front", "cluster"],
                        help="latency: in-process pipeline; render: renderers; browser: real Chromium calls, glass to glass; voices: real-time factor per voice; "
                             "calls: real WebRTC calls from aiortc clients (--where browser: the page draws the face); "
                             "turns: false cut-offs on hesitations and the end-of-turn delay, fixed silence against the end-of-turn model; "
@@ -222,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "asr: WER and time per turn on real speech and short utterances, ours against faster-whisper's transcribe(); "
                             "faq: FAQ matching per encoder set on the shipped evaluation FAQs, accuracy and ms a turn; "
                             "loop: half of each FAQ's unseen wordings as calls, kept and assigned as paraphrases, fine-tuned again, scored on the other half; "
+                            "takeover: a person speaking through the avatar, their speech onset to the customer hearing it, and lips against sound; "
                             "front: signalling requests/s of the HTTP front alone; cluster: calls a two-node loopback Ray cluster holds at >= 24 fps (default: %(default)s)")
     bench.add_argument("--runs", type=int, default=5, help="latency, browser: questions to time (default: %(default)s; browser: use 10 or more)")
     bench.add_argument("--sessions", type=int, default=1, help="latency: concurrent sessions; cluster: the most calls to try (default: %(default)s, cluster: 8)")

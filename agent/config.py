@@ -195,6 +195,20 @@ class LoadLimit(StrictModel):
     max_cpu_percent: float = Field(85, gt=0, le=100, description="refuse while the node's machine is busier than this")
 
 
+class HandoffConfig(StrictModel):
+    """After the avatar offers a person: the call waits in the operator console (/operator) for one to take it over."""
+
+    to_people: bool = Field(True, description="hand-offs wait for a person in the console; false: the offer is all that happens")
+    wait_s: float = Field(120, ge=1, le=3600, description="how long a hand-off waits for a person before the customer is told nobody is free")
+    waiting_message: str = Field("Please stay with me while I find a person for you. It usually takes less than {minutes}.",
+                                 description="said when a hand-off starts waiting; {minutes} is wait_s in words")
+    none_free_message: str = Field("I'm sorry, nobody is free right now. You can leave your e-mail address on this page and a "
+                                   "person will get back to you. In the meantime, I'm happy to keep helping.",
+                                   description="said, and shown on the page, when nobody took the call in time")
+    back_message: str = "You're back with the assistant. What else can I help you with?"
+    lost_message: str = "The person's connection dropped. I'm back with you, and a person can join again."
+
+
 class ClusterConfig(StrictModel):
     """Calls spread over several machines. Off (engine: none) is one box, no Ray."""
 
@@ -221,6 +235,7 @@ class TenantConfig(StrictModel):
     keep_questions: bool = Field(False, description="keep the questions the avatar handed off, asked about or nearly missed "
                                                     "(masked), for the operator to turn into paraphrases; off: nothing is kept")
     keep_questions_days: int = Field(30, ge=1, le=365, description="kept questions older than this are deleted")
+    contact_message: str | None = Field(None, description="how this site's customers can be contacted when nobody is free (default: handoff.none_free_message)")
 
     @field_validator("avatar")
     @classmethod
@@ -260,6 +275,7 @@ class TenantSettings:
     backdrop: BackdropConfig
     questions_path: Path | None  # where its missed questions are kept; None: the tenant has not opted in
     keep_questions_days: int
+    handoff: HandoffConfig  # with the tenant's own contact message, if it has one
 
 
 class AgentConfig(StrictModel):
@@ -271,6 +287,7 @@ class AgentConfig(StrictModel):
     render: RenderConfig = Field(default_factory=RenderConfig)
     tenants: dict[str, TenantConfig] = Field(default_factory=lambda: {DEMO_TENANT: TenantConfig()})
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    handoff: HandoffConfig = Field(default_factory=HandoffConfig)
     threads: int = Field(1, ge=1, description="torch / onnxruntime threads per model")
     _source: Path | None = PrivateAttr(None)  # the file it was loaded from, handed to helper processes
 
@@ -299,6 +316,7 @@ class AgentConfig(StrictModel):
             backdrop=own.backdrop or self.render.backdrop,
             questions_path=self.answer.versions_dir / tenant_id / "questions.jsonl" if own.keep_questions else None,
             keep_questions_days=own.keep_questions_days,
+            handoff=self.handoff.model_copy(update={"none_free_message": own.contact_message}) if own.contact_message else self.handoff,
         )
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from models.audio import SPEECH_RATE
 
 from . import metrics
+from .animate.live import LiveSpeech
 from .animate.speech import animate_sentence
 from .config import HearConfig
 from .events import AgentState, AvatarSaid, ErrorEvent, HandedOff, Interrupted, PageEvent, StateChanged, UserSaid
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 HISTORY = 200  # replies and timings kept per call: enough for any report, bounded for long calls
 SPECULATE_AFTER_MS = 160  # hearing and answering begin at this pause: by the end-of-turn model's first say, the words are there
 MAX_TYPED_CHARS = 500  # a typed question longer than this is cut: no FAQ question is that long
+PERSON_BACKLOG = 25  # blocks of a person's voice (8 s) waiting for the face model at most
 
 
 class Speculation(NamedTuple):
@@ -75,6 +77,9 @@ class Conversation:
         self._previous_question: str | None = None  # for follow-ups such as "and on Saturdays?"
         self._speculation: Speculation | None = None
         self._judging: set[asyncio.Future] = set()  # the end-of-turn model's answers still to come
+        self.person: LiveSpeech | None = None  # a person speaking through the avatar (people/desk.py): the assistant is silent
+        self._person_blocks: asyncio.Queue | None = None
+        self._person_task: asyncio.Task | None = None
         self._closed = False
 
     # ----- state -----------------------------------------------------------------
@@ -93,7 +98,7 @@ class Conversation:
         for event in self.turns.feed(audio_16k, listen=listen):
             if isinstance(event, SpeechStarted):
                 self._on_speech_started()
-            elif isinstance(event, TurnPaused):
+            elif isinstance(event, TurnPaused) and self.person is None:  # the words wait for the turn's end: captions only
                 self._speculate(event)
                 if self.stages.end_of_turn is not None and event.judge:
                     self._ask_if_done(event)
@@ -169,12 +174,34 @@ class Conversation:
     def ask_text(self, text: str) -> None:
         """A typed question from the page."""
         self._interrupt()
+        if self.person is not None:
+            self._turn_counter += 1
+            self.send_event(UserSaid(text.strip()[:MAX_TYPED_CHARS], self._turn_counter))
+            return
         self._turn_counter += 1
         self._start_response(self._respond_to_text(Transcript(self._turn_counter, text.strip()[:MAX_TYPED_CHARS], time.monotonic())))
 
     def say(self, text: str, emotion: str = "neutral") -> asyncio.Task:
         self._turn_counter += 1
         return self._start_response(self._speak(Reply(self._turn_counter, text, emotion)))
+
+    def say_next(self, text: str, emotion: str = "neutral") -> asyncio.Task:
+        """Says `text` after the reply in progress, if any (a barge-in drops both)."""
+        self._turn_counter += 1
+        previous = self._responding if self.responding else None
+        self._responding = asyncio.get_running_loop().create_task(self._after(previous, Reply(self._turn_counter, text, emotion)),
+                                                                  name=f"respond-{self.session_id}")
+        self._responding.add_done_callback(self._response_done)
+        return self._responding
+
+    async def _after(self, previous: asyncio.Task | None, reply: Reply) -> None:
+        if previous is not None:
+            try:
+                await asyncio.wait({previous})
+            except asyncio.CancelledError:
+                previous.cancel()
+                raise
+        await self._speak(reply)
 
     def _on_speech_started(self) -> None:
         self._set_state(AgentState.LISTENING)
@@ -244,6 +271,10 @@ class Conversation:
             metrics.TURNS_TOTAL.labels("nothing_heard").inc()
             self._set_state(AgentState.IDLE)
             return
+        if self.person is not None:  # a person answers: the customer's words are their caption
+            self.send_event(UserSaid(text, turn.turn_id))
+            self._set_state(AgentState.IDLE)
+            return
         await self._respond_to_text(Transcript(turn.turn_id, text, turn.ended_at), answer, first)
 
     async def _respond_to_text(self, transcript: Transcript, answer=None, first=None) -> None:
@@ -281,6 +312,8 @@ class Conversation:
 
     # ----- playout events ------------------------------------------------------
     def _on_playout(self, event: PlayoutEvent) -> None:
+        if self.person is not None and event.turn_id == self.person.turn_id and event.kind != "flushed":
+            return  # a person's voice, block by block: no sentences to show, no state flicker
         if event.kind == "started":
             ended_at = self._awaiting_first_audio.pop(event.turn_id, None)
             if ended_at is not None:
@@ -297,10 +330,51 @@ class Conversation:
             metrics.INTERRUPTIONS.inc()
             self.send_event(Interrupted(event.turn_id))
 
+    # ----- a person speaking through the avatar (people/desk.py decides when) -------------------------------------
+    def person_joins(self) -> None:
+        """From now on the assistant is silent; the person's voice (`person_speaks`) or typed words (`say`) come out."""
+        self._interrupt()
+        self._turn_counter += 1
+        self.person = LiveSpeech(self.stages.face_model, self._turn_counter)
+        self._person_blocks = asyncio.Queue(maxsize=PERSON_BACKLOG)
+        self._person_task = asyncio.get_running_loop().create_task(self._animate_person(self.person, self._person_blocks),
+                                                                   name=f"person-{self.session_id}")
+        self.log.info("a person speaks through the avatar")
+
+    def person_speaks(self, audio_16k: np.ndarray) -> None:
+        """The person's microphone audio as it arrives (16 kHz mono float32)."""
+        if self.person is None:
+            return
+        for window in self.person.feed(audio_16k):
+            if self._person_blocks.full():  # the face model fell behind: the oldest unheard block goes
+                self._person_blocks.get_nowait()
+                metrics.ERRORS.labels("person_block_dropped").inc()
+            self._person_blocks.put_nowait(window)
+
+    def person_leaves(self) -> None:
+        """The assistant answers again from the next turn."""
+        if self.person is None:
+            return
+        self.person = None
+        if self._person_task is not None:
+            self._person_task.cancel()
+        self.output.flush()
+        self.log.info("the person left; the assistant answers again")
+
+    async def _animate_person(self, person: LiveSpeech, blocks: asyncio.Queue) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            window = await blocks.get()
+            speech = await loop.run_in_executor(self.stages.executor, person.animate, window)
+            if speech is not None and self.person is person:
+                self.output.capture(speech)
+
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        if self._person_task is not None:
+            self._person_task.cancel()
         if self._speculation is not None:
             self._speculation.work.cancel()
         if self.responding:

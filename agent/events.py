@@ -59,13 +59,26 @@ class Interrupted:
 
 
 @dataclass(frozen=True)
+class PersonEvent:
+    """A person and this call: `waiting` (one is being found, for up to `wait_s`), `joined` (a person speaks through
+    the avatar now), `left` (the assistant is back: `reason` handed_back or lost), `none_free` (nobody took the call
+    in time; `message` says how the customer can be contacted)."""
+
+    status: str
+    reason: str = ""
+    message: str = ""
+    wait_s: float = 0.0
+    type: str = field(default="person", init=False)
+
+
+@dataclass(frozen=True)
 class ErrorEvent:
     message: str
     type: str = field(default="error", init=False)
 
 
-PageEvent = StateChanged | UserSaid | AvatarSaid | HandedOff | Interrupted | ErrorEvent
-PAGE_EVENT_TYPES = ("state", "user", "avatar", "handoff", "interrupted", "error")
+PageEvent = StateChanged | UserSaid | AvatarSaid | HandedOff | Interrupted | PersonEvent | ErrorEvent
+PAGE_EVENT_TYPES = ("state", "user", "avatar", "handoff", "interrupted", "person", "error")
 
 
 def to_json(event: PageEvent) -> dict:

@@ -152,15 +152,33 @@
     return li;
   }
 
+  let personOn = false;  // a person speaks through the avatar: the page says so until they leave
+
+  function onPerson(event) {
+    if (event.status === "waiting") addCaption("system", `Finding a person for you: usually within ${Math.max(1, Math.round(event.wait_s / 60))} min\u2026`);
+    else if (event.status === "joined") {
+      personOn = true;
+      addCaption("system", "A person has joined and is speaking through the avatar.");
+      setStatus("A person is speaking with you.");
+    } else if (event.status === "left") {
+      personOn = false;
+      addCaption("system", event.reason === "lost" ? "The person's connection dropped; the assistant is back." : "You're back with the assistant.");
+      setStatus("Ask me anything.");
+    } else if (event.status === "none_free") addCaption("system", event.message);
+    host.classList.toggle("person-speaking", personOn);
+  }
+
   function onEvent(event) {
     (window.avatarEvents = window.avatarEvents || []).push(event);
     host.dispatchEvent(new CustomEvent("avatar-event", { detail: event, bubbles: true }));
     if (event.type === "user") addCaption("user", event.text);
     else if (event.type === "avatar") addCaption("avatar", event.text).dataset.turn = event.turn;
     else if (event.type === "handoff") addCaption("system", "Connecting you to a person\u2026");
+    else if (event.type === "person") onPerson(event);
     else if (event.type === "interrupted") {
       $("captions").querySelectorAll(`li.avatar[data-turn="${event.turn}"]`).forEach((li) => li.classList.add("interrupted"));
-    } else if (event.type === "state") setStatus({ listening: "Listening\u2026", thinking: "Thinking\u2026", speaking: "Speaking\u2026", idle: "Ask me anything." }[event.state] || event.state);
+    } else if (event.type === "state" && personOn) setStatus("A person is speaking with you.");
+    else if (event.type === "state") setStatus({ listening: "Listening\u2026", thinking: "Thinking\u2026", speaking: "Speaking\u2026", idle: "Ask me anything." }[event.state] || event.state);
     else if (event.type === "error") setStatus(event.message, true);
   }
 

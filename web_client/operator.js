@@ -58,7 +58,124 @@ async function show() {
   $("console").hidden = false;
   $("sign-out").hidden = false;
   $("who").textContent = tenant;
-  await Promise.all([loadFaq(), loadVersions(), loadMissed()]);
+  await Promise.all([loadLive(), loadFaq(), loadVersions(), loadMissed()]);
+  setInterval(() => loadLive().catch(() => {}), 2000);
+}
+
+// ---- Live: the calls in progress, those waiting for a person, and taking one over ----
+function duration(seconds) {
+  const s = Math.round(seconds);
+  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
+}
+
+async function loadLive() {
+  const live = await api("GET", "/live");
+  const hour = live.last_hour;
+  $("live-summary").textContent = `${live.calls.length} call(s) in progress, ${live.waiting.length} waiting for a person. ` +
+    `Last hour: ${hour.turns} turns, ${hour.handoffs} handed off (${percent(hour.handoff_rate)}).`;
+  const body = $("live-calls").tBodies[0];
+  body.replaceChildren();
+  for (const call of live.calls) {
+    const row = body.insertRow();
+    row.dataset.session = call.session;
+    if (call.person === "waiting") row.className = "waiting";
+    cell(row, call.session);
+    cell(row, call.state);
+    cell(row, call.person === "waiting" ? `waiting ${duration(call.waiting_s)}` : call.person);
+    cell(row, duration(call.seconds));
+    cell(row, String(call.turns));
+    cell(row, call.fps === null ? (call.render === "browser" ? "in the page" : "–") : call.fps.toFixed(1));
+    cell(row, call.first_audio_ms === null ? "–" : `${call.first_audio_ms} ms`);
+    const button = document.createElement("button");
+    button.className = "join";
+    button.textContent = "Take over";
+    button.disabled = call.person === "person" || onCall !== null;
+    button.addEventListener("click", () => takeOver(call).catch((error) => { $("takeover-state").textContent = error.message; }));
+    row.insertCell().append(button);
+  }
+}
+
+let onCall = null;  // {session, pc, channel, mic, ping}: the call this operator speaks in; the server sends its transcript so far on joining
+
+function caption(who, text) {
+  const item = document.createElement("li");
+  item.className = who;
+  item.textContent = `${who}: ${text}`;
+  $("captions").append(item);
+  item.scrollIntoView({ block: "nearest" });
+}
+
+function onCallEvent(message) {
+  const event = JSON.parse(message.data);
+  if (event.type === "transcript") caption(event.who, event.text);
+  else if (event.type === "user") caption("customer", event.text);
+  else if (event.type === "avatar") caption("avatar", event.text);
+  else if (event.type === "call_ended") { endTakeover("The customer hung up."); }
+  else if (event.type === "error") $("takeover-state").textContent = event.message;
+}
+
+async function iceGathered(pc) {
+  if (pc.iceGatheringState === "complete") return;
+  await new Promise((resolve) => {
+    const check = () => { if (pc.iceGatheringState === "complete") { pc.removeEventListener("icegatheringstatechange", check); resolve(); } };
+    pc.addEventListener("icegatheringstatechange", check);
+  });
+}
+
+async function takeOver(call) {
+  $("takeover").hidden = false;
+  $("captions").replaceChildren();
+  $("takeover-call").textContent = call.session;
+  $("takeover-state").textContent = "Connecting…";
+  const mic = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true } });
+  const pc = new RTCPeerConnection();
+  for (const track of mic.getAudioTracks()) pc.addTrack(track, mic);
+  const channel = pc.createDataChannel("operator");
+  channel.onmessage = onCallEvent;
+  pc.ontrack = (event) => { $("customer-audio").srcObject = new MediaStream([event.track]); };
+  pc.onconnectionstatechange = () => {
+    if (["failed", "disconnected"].includes(pc.connectionState) && onCall && onCall.pc === pc) endTakeover("The connection to the call was lost.");
+  };
+  // The server takes a page it has not heard from for a few seconds as gone, and hands the call back.
+  const ping = setInterval(() => { if (channel.readyState === "open") channel.send(JSON.stringify({ type: "ping" })); }, 2000);
+  onCall = { session: call.session, pc, channel, mic, ping };
+  await pc.setLocalDescription(await pc.createOffer());
+  await iceGathered(pc);
+  try {
+    const answer = await api("POST", `/calls/${encodeURIComponent(call.session)}/join`, { sdp: pc.localDescription.sdp, type: "offer" });
+    await pc.setRemoteDescription(answer);
+  } catch (error) {
+    endTakeover(`Could not take the call over: ${error.message}`);
+    return;
+  }
+  $("takeover-state").textContent = "You are speaking through the avatar. The customer sees that a person is speaking.";
+}
+
+function endTakeover(message) {
+  if (onCall) {
+    clearInterval(onCall.ping);
+    onCall.mic.getTracks().forEach((t) => t.stop());
+    onCall.pc.close();
+  }
+  onCall = null;
+  $("takeover-state").textContent = message;
+}
+
+async function handBack() {
+  if (!onCall) return;
+  const session = onCall.session;
+  if (onCall.channel.readyState === "open") onCall.channel.send(JSON.stringify({ type: "leave" }));
+  else await api("POST", `/calls/${encodeURIComponent(session)}/hand-back`).catch(() => {});
+  endTakeover("Handed back to the assistant.");
+}
+
+function sayThroughAvatar(event) {
+  event.preventDefault();
+  const text = $("say-text").value.trim();
+  if (!text || !onCall || onCall.channel.readyState !== "open") return;
+  onCall.channel.send(JSON.stringify({ type: "say", text }));
+  caption("you (typed)", text);
+  $("say-text").value = "";
 }
 
 let entries = [];
@@ -204,3 +321,6 @@ $("sign-out").addEventListener("click", signOut);
 $("faq-upload").addEventListener("change", uploadFaq);
 $("start-finetune").addEventListener("click", startFinetune);
 if (tenant && token) show().catch(() => signOut());
+$("hand-back").addEventListener("click", handBack);
+$("say-form").addEventListener("submit", sayThroughAvatar);
+$("mute").addEventListener("change", () => { if (onCall) onCall.mic.getAudioTracks().forEach((t) => { t.enabled = !$("mute").checked; }); });

@@ -5,7 +5,8 @@ call on a node whose own `LocalCalls` (inside a Ray actor) hosts it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 from ..config import LoadLimit
@@ -40,6 +41,26 @@ class CallInfo:
     seconds: float  # since it started
     fps: float | None  # its video's frames per second over the last second (None: none yet, or drawn in the browser)
     render: str = "server"
+    state: str = "idle"  # events.AgentState
+    turns: int = 0  # the customer's turns answered
+    handoffs: int = 0
+    first_audio_ms: float | None = None  # end of the customer's speech -> the avatar's first audio, median so far
+    person: str = "assistant"  # people.desk: assistant, waiting (for a person) or person (one speaks through the avatar)
+    waiting_s: float | None = None  # how long it has waited for a person
+    transcript: tuple[tuple[str, str], ...] = ()  # (who, words), the conversation so far
+
+
+@dataclass(frozen=True)
+class TurnTally:
+    """One tenant's answered turns over the last hour on one node, ended calls included."""
+
+    tenant: str
+    turns: int
+    handoffs: int
+
+
+class NoSuchCall(Exception):
+    """No call in progress with that id for that tenant (ended, another tenant's, or never existed)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +74,7 @@ class NodeLoad:
     cpu_percent: float  # the whole machine, over the last sampling interval
     call_info: tuple[CallInfo, ...] = field(default=())
     faq_versions: tuple[tuple[str, str], ...] = field(default=())  # (tenant, active FAQ version) pairs
+    last_hour: tuple[TurnTally, ...] = field(default=())
 
     @property
     def sessions(self) -> tuple[str, ...]:
@@ -69,6 +91,16 @@ class NodeLoad:
         if self.calls and self.cpu_percent > limit.max_cpu_percent:  # an idle node always takes one call: its own warm-up yields to it
             return f"CPU at {self.cpu_percent:.0f}%"
         return None
+
+
+def live_view(tenant: str, loads: Iterable[NodeLoad]) -> dict:
+    """What the operator console's Live part shows for one tenant, from the nodes' reports (one on a box)."""
+    calls = sorted((c for load in loads for c in load.call_info if c.tenant == tenant), key=lambda c: -c.seconds)
+    tallies = [t for load in loads for t in load.last_hour if t.tenant == tenant]
+    turns, handoffs = sum(t.turns for t in tallies), sum(t.handoffs for t in tallies)
+    waiting = sorted((c for c in calls if c.person == "waiting"), key=lambda c: -(c.waiting_s or 0.0))
+    return {"tenant": tenant, "calls": [asdict(c) for c in calls], "waiting": [c.session for c in waiting],
+            "last_hour": {"turns": turns, "handoffs": handoffs, "handoff_rate": handoffs / turns if turns else None}}
 
 
 class Calls(Protocol):
@@ -88,5 +120,14 @@ class Calls(Protocol):
 
     async def activate_faq(self, tenant: str, version: str) -> str:
         """Makes the version the tenant's answerer from every call's next turn; returns the previous one; raises VersionError."""
+
+    async def live(self, tenant: str) -> dict:
+        """The tenant's calls in progress, those waiting for a person (oldest first), and the last hour's turns."""
+
+    async def join(self, session: str, tenant: str, sdp: str, who: str) -> tuple[str, str]:
+        """An operator's offer to take the tenant's call over -> (answer sdp, type); raises NoSuchCall or PersonTaken."""
+
+    async def hand_back(self, session: str, tenant: str) -> bool:
+        """The operator on the tenant's call hands it back to the assistant; False when no call or no one on it."""
 
     async def close(self) -> None: ...

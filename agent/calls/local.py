@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from typing import Callable, Protocol
 
 import psutil
@@ -16,7 +17,7 @@ from prometheus_client import generate_latest
 from .. import metrics
 from ..config import AgentConfig, LoadLimit, TenantSettings
 from ..engines import Engines
-from .contract import BUSY_MESSAGE, CallInfo, CallsBusy, NodeLoad, OfferRefused, OpenedCall
+from .contract import BUSY_MESSAGE, CallInfo, CallsBusy, NodeLoad, NoSuchCall, OfferRefused, OpenedCall, TurnTally, live_view
 from .directory import CallDirectory
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,14 @@ class Call(Protocol):
 
     async def answer(self, sdp: str, kind: str, page: dict | None = None): ...  # -> the answer (.sdp, .type); sets .render
 
+    def live(self) -> dict: ...  # CallInfo's fields about the conversation, waiting_since as time.monotonic()
+
+    def replies(self) -> list[tuple[float, bool]]: ...  # (when, handed off) per answered turn
+
+    async def join_operator(self, sdp: str, who: str): ...  # -> the answer (.sdp, .type); raises people.desk.PersonTaken
+
+    async def leave_operator(self) -> bool: ...
+
     async def close(self) -> None: ...
 
 
@@ -42,12 +51,14 @@ CallFactory = Callable[[Engines, AgentConfig, Callable[[Call], None], TenantSett
 
 class LocalCalls:
     ESTABLISHED_S = 2.0  # a call's frame rate counts for admission once it has streamed this long
+    HOUR_S = 3600.0
 
     def __init__(self, engines: Engines, config: AgentConfig, open_call: CallFactory, load_limit: LoadLimit | None = None,
                  node: str = "local") -> None:
         self.engines, self.config, self.load_limit, self.node = engines, config, load_limit, node
         self._open_call = open_call
         self.directory = CallDirectory()
+        self._ended_turns: deque[tuple[float, str, bool]] = deque(maxlen=200_000)  # (when, tenant, handed off) of ended calls
         psutil.cpu_percent(interval=None)  # the first reading starts the interval the next one reports on
 
     def call(self, session: str) -> Call | None:
@@ -58,11 +69,26 @@ class LocalCalls:
         now = time.monotonic()
         records = self.directory.records()
         rates = [r.call.recent_fps for r in records if now - r.since >= self.ESTABLISHED_S and r.call.recent_fps is not None]
-        info = tuple(CallInfo(r.session, r.tenant, now - r.since, r.call.recent_fps, getattr(r.call.render, "where", "server"))
-                     for r in records)
+        info = tuple(self._info(r, now) for r in records)
         versions = tuple((tenant, self.engines.answerers.active_version(tenant)) for tenant in self.config.tenants)
         return NodeLoad(self.node, len(records), self.config.server.max_sessions, min(rates) if rates else None,
-                        psutil.cpu_percent(interval=None), info, versions)
+                        psutil.cpu_percent(interval=None), info, versions, self._last_hour(records, now))
+
+    @staticmethod
+    def _info(record, now: float) -> CallInfo:
+        live = dict(record.call.live())
+        waiting_since = live.pop("waiting_since", None)
+        return CallInfo(record.session, record.tenant, now - record.since, record.call.recent_fps,
+                        getattr(record.call.render, "where", "server"), **live,
+                        waiting_s=now - waiting_since if waiting_since is not None else None)
+
+    def _last_hour(self, records, now: float) -> tuple[TurnTally, ...]:
+        while self._ended_turns and self._ended_turns[0][0] < now - self.HOUR_S:
+            self._ended_turns.popleft()
+        turns = [(tenant, handoff) for at, tenant, handoff in self._ended_turns if at >= now - self.HOUR_S]
+        turns += [(r.tenant, handoff) for r in records for at, handoff in r.call.replies() if at >= now - self.HOUR_S]
+        return tuple(TurnTally(t, sum(1 for tenant, _ in turns if tenant == t), sum(h for tenant, h in turns if tenant == t))
+                     for t in self.config.tenants)
 
     async def open(self, sdp: str, tenant: str, caller: str, page: dict | None = None) -> OpenedCall:
         refusal = self.load().refusal(self.load_limit, self.config.render.fps)
@@ -85,7 +111,9 @@ class LocalCalls:
         return OpenedCall(call.id, answer.sdp, answer.type, self.node, call.render.where, call.render.reason)
 
     def _forget(self, call: Call) -> None:
-        self.directory.remove(call.id)
+        record = self.directory.remove(call.id)
+        if record is not None:
+            self._ended_turns.extend(sorted((at, record.tenant, handoff) for at, handoff in call.replies()))
         metrics.SESSIONS_ACTIVE.set(len(self.directory))
 
     async def hang_up(self, session: str, tenant: str) -> bool:
@@ -97,6 +125,22 @@ class LocalCalls:
 
     async def health(self) -> dict:
         return {"status": "ok", "sessions": len(self.directory)}
+
+    async def live(self, tenant: str) -> dict:
+        return live_view(tenant, [self.load()])
+
+    async def join(self, session: str, tenant: str, sdp: str, who: str) -> tuple[str, str]:
+        record = self.directory.get(session)
+        if record is None or record.tenant != tenant:
+            raise NoSuchCall(f"no call {session!r} in progress for tenant {tenant!r}")
+        answer = await record.call.join_operator(sdp, who)
+        return answer.sdp, answer.type
+
+    async def hand_back(self, session: str, tenant: str) -> bool:
+        record = self.directory.get(session)
+        if record is None or record.tenant != tenant:
+            return False
+        return await record.call.leave_operator()
 
     async def node_metrics(self, node: str) -> bytes | None:
         return generate_latest(metrics.REGISTRY) if node == self.node else None

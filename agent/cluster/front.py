@@ -21,7 +21,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from .. import metrics
 from ..answer.registry import marked_active
 from ..config import AgentConfig, ConfigError
-from ..calls.contract import BUSY_MESSAGE, CallsBusy, NodeLoad, OfferRefused, OpenedCall
+from ..calls.contract import BUSY_MESSAGE, CallsBusy, NodeLoad, NoSuchCall, OfferRefused, OpenedCall, live_view
 from ..calls.directory import CallDirectory
 from .node import NAMESPACE, CallNode, short_node_id
 
@@ -275,6 +275,35 @@ class RayCalls:
                       for n in ready},
             "starting": sorted(n.name for n in self.nodes.values() if not n.ready),
         }
+
+    async def live(self, tenant: str) -> dict:
+        """From each ready node's last report (at most cluster.poll_s old)."""
+        return live_view(tenant, [n.load for n in self.nodes.values() if n.ready and n.load is not None])
+
+    async def join(self, session: str, tenant: str, sdp: str, who: str) -> tuple[str, str]:
+        """The operator's offer goes to the node that hosts the call; its answer comes back the same way."""
+        record = self.directory.get(session)
+        node = self.nodes.get(record.node) if record is not None and record.tenant == tenant else None
+        if node is None:
+            raise NoSuchCall(f"no call {session!r} in progress for tenant {tenant!r}")
+        try:
+            return await node.actor.join.remote(session, tenant, sdp, who)
+        except RayActorError as exc:
+            self._failed(node, exc)
+            raise NoSuchCall(f"the node hosting call {session!r} is gone") from None
+        except Exception as exc:  # NoSuchCall, PersonTaken, a bad offer: raised on the node
+            raise remote_cause(exc) from None
+
+    async def hand_back(self, session: str, tenant: str) -> bool:
+        record = self.directory.get(session)
+        node = self.nodes.get(record.node) if record is not None and record.tenant == tenant else None
+        if node is None:
+            return False
+        try:
+            return await node.actor.hand_back.remote(session, tenant)
+        except RayActorError as exc:
+            self._failed(node, exc)
+            return False
 
     async def active_faq_version(self, tenant: str) -> str:
         return marked_active(self.config.answer.versions_dir, tenant)  # the store every node reads at start

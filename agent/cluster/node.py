@@ -54,5 +54,11 @@ class CallNode:
     async def activate_faq(self, tenant: str, version: str) -> str:
         return await self.calls.activate_faq(tenant, version)
 
+    async def join(self, session: str, tenant: str, sdp: str, who: str) -> tuple[str, str]:
+        return await self.calls.join(session, tenant, sdp, who)
+
+    async def hand_back(self, session: str, tenant: str) -> bool:
+        return await self.calls.hand_back(session, tenant)
+
     async def metrics_text(self) -> bytes:
         return await self.calls.node_metrics(self.calls.node)

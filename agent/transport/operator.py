@@ -1,5 +1,6 @@
 """Operator API: upload a tenant's FAQ, fine-tune it, list versions, activate or roll back, live; the questions the
-avatar missed (for tenants that keep them), grouped, assigned to entries as paraphrases or dismissed.
+avatar missed (for tenants that keep them), grouped, assigned to entries as paraphrases or dismissed; the calls in
+progress and those waiting for a person, and taking one over through the avatar (`operator_leg.py`).
 
 Every route needs `Authorization: Bearer <token>`, where the token is the one in
 the environment variable named by `tenants.<id>.operator_token_env`:
@@ -29,7 +30,9 @@ from ..answer.faq import FaqEntry, FaqError, load_faq
 from ..answer.questions import QuestionStore, faq_csv, group, with_paraphrases
 from ..answer.registry import BASE, VersionError, saved_versions
 from ..config import AgentConfig
+from ..calls.contract import NoSuchCall
 from ..calls.jobs import JobRunner, write_job_status
+from ..people.desk import PersonTaken
 from .shared import CALLS, CONFIG, json_error
 
 log = logging.getLogger(__name__)
@@ -335,6 +338,55 @@ async def working_faq(request: web.Request) -> web.Response:
         {"question": e.question, "answer": e.answer, "paraphrases": list(e.paraphrases), "emotion": e.emotion} for e in entries]})
 
 
+async def live_calls(request: web.Request) -> web.Response:
+    """The tenant's calls in progress, the hand-offs waiting for a person (oldest first) and the last hour's turns."""
+    tenant = _authorise(request)
+    if isinstance(tenant, web.Response):
+        return tenant
+    return web.json_response(await request.app[CALLS].live(tenant))
+
+
+async def join_call(request: web.Request) -> web.Response:
+    """An operator takes a call over: `{"sdp", "type": "offer"}` from the console's own WebRTC connection -> the answer.
+    404 for a call that is not this tenant's, has ended or never was; 409 when a person is already on it."""
+    tenant = _authorise(request)
+    if isinstance(tenant, web.Response):
+        return tenant
+    session = request.match_info["session"]
+    if request.content_length is not None and request.content_length > request.app[CONFIG].server.max_offer_bytes:
+        return json_error(413, "offer too large")
+    try:
+        body = await request.json()
+        sdp = body["sdp"]
+        if body.get("type", "offer") != "offer" or not isinstance(sdp, str):
+            raise ValueError
+    except (ValueError, KeyError, TypeError):
+        return json_error(400, 'send {"sdp": "<offer>", "type": "offer"}')
+    who = f"an operator of {tenant} ({request.remote or '?'})"
+    try:
+        answer_sdp, kind = await request.app[CALLS].join(session, tenant, sdp, who)
+    except NoSuchCall as exc:
+        return json_error(404, str(exc))
+    except PersonTaken as exc:
+        return json_error(409, str(exc))
+    except Exception as exc:  # aiortc's errors for an offer it cannot use
+        log.warning("tenant %s: operator offer for call %s refused: %r", tenant, session, exc)
+        return json_error(400, f"could not use the offer SDP: {exc or type(exc).__name__}")
+    log.info("tenant %s: %s joined call %s", tenant, who, session)
+    return web.json_response({"sdp": answer_sdp, "type": kind})
+
+
+async def hand_back_call(request: web.Request) -> web.Response:
+    tenant = _authorise(request)
+    if isinstance(tenant, web.Response):
+        return tenant
+    session = request.match_info["session"]
+    if not await request.app[CALLS].hand_back(session, tenant):
+        return json_error(404, f"no call {session!r} of tenant {tenant!r} with a person on it")
+    log.info("tenant %s: call %s handed back to the assistant", tenant, session)
+    return web.json_response({"session": session, "person": "assistant"})
+
+
 async def console(request: web.Request) -> web.FileResponse:
     """The operator's console: a static page; everything it shows comes from the routes above, with the token."""
     return web.FileResponse(CONSOLE, headers={"Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
@@ -357,3 +409,6 @@ def add_operator_routes(app: web.Application, jobs: JobRunner) -> None:
     app.router.add_get("/operator/{tenant}/questions", list_questions)
     app.router.add_post("/operator/{tenant}/questions/assign", assign_questions)
     app.router.add_post("/operator/{tenant}/questions/dismiss", dismiss_questions)
+    app.router.add_get("/operator/{tenant}/live", live_calls)
+    app.router.add_post("/operator/{tenant}/calls/{session}/join", join_call)
+    app.router.add_post("/operator/{tenant}/calls/{session}/hand-back", hand_back_call)

@@ -12,11 +12,9 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-import av
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError
+from aiortc.contrib.media import MediaRelay
 
-from models.audio import SPEECH_RATE, from_pcm16
 from .. import metrics
 from ..config import AgentConfig, TenantSettings
 from ..conversation import Conversation
@@ -24,8 +22,10 @@ from ..engines import Engines
 from ..events import ErrorEvent, PageEvent, to_json
 from ..output.poses import clock_message
 from ..output.sinks import BrowserPoses, ServerVideo
+from ..people.desk import PERSON, PersonDesk, PersonTaken
 from ..render.frames import start_renderer
-from .tracks import AvatarAudioTrack, AvatarVideoTrack
+from .operator_leg import OperatorLeg
+from .tracks import AvatarAudioTrack, AvatarVideoTrack, read_speech
 
 log = logging.getLogger(__name__)
 SERVER, BROWSER = "server", "browser"
@@ -66,6 +66,11 @@ class WebRtcCall:
         self._pending_events: list[str] = []
         self.conversation = Conversation(self.id, engines.stages_for(tenant), config.hear, self.send_event, config.render.fps)
         self.output = self.conversation.output
+        self.desk = PersonDesk(self.conversation, tenant.handoff, self.send_event, self.log)
+        self.operator: OperatorLeg | None = None
+        self._ice_servers = config.server.ice_servers
+        self._relay = MediaRelay()  # the customer's microphone: heard here, and by an operator who joins
+        self._microphone = None
         self.audio_out = AvatarAudioTrack(self.output, on_clock=self._on_clock)
         self.video_out: AvatarVideoTrack | None = None
         self.poses_out: BrowserPoses | None = None
@@ -79,8 +84,9 @@ class WebRtcCall:
 
         @self.pc.on("track")
         def on_track(track):
-            if track.kind == "audio":
-                self._spawn(self._read_microphone(track), "mic")
+            if track.kind == "audio" and self._microphone is None:
+                self._microphone = track
+                self._spawn(read_speech(self._relay.subscribe(track), self.conversation.hear), "mic")
 
         @self.pc.on("datachannel")
         def on_datachannel(channel):
@@ -100,6 +106,19 @@ class WebRtcCall:
             self.log.info("connection %s", self.pc.connectionState)
             if self.pc.connectionState in ("failed", "closed"):
                 await self.close()
+
+    def live(self) -> dict:
+        """What the operator console shows of this call (`calls.contract.CallInfo`)."""
+        conversation = self.conversation
+        latencies = sorted(conversation.response_latencies)
+        return {"state": conversation.state.value, "turns": sum(r.ended_at is not None for r in conversation.history),
+                "handoffs": sum(r.handoff for r in conversation.history),
+                "first_audio_ms": round(1000 * latencies[len(latencies) // 2]) if latencies else None,
+                "person": self.desk.status, "waiting_since": self.desk.waiting_since, "transcript": tuple(self.desk.transcript)}
+
+    def replies(self) -> list[tuple[float, bool]]:
+        """(when the customer finished, handed off) for each turn answered so far."""
+        return [(r.ended_at, r.handoff) for r in self.conversation.history if r.ended_at is not None]
 
     @property
     def recent_fps(self) -> float | None:
@@ -163,6 +182,46 @@ class WebRtcCall:
             self._events.send(message)
         elif len(self._pending_events) < 100:
             self._pending_events.append(message)
+        if self.operator is not None:  # the operator sees what the customer sees: captions, state, the person's status
+            self.operator.send(message)
+        self.desk.seen(event)
+
+    # ---- a person takes over -----------------------------------------------------------------------------------
+    async def join_operator(self, sdp: str, who: str) -> RTCSessionDescription:
+        """An operator's offer: they hear the customer, and speak or type through the avatar. Raises PersonTaken."""
+        if self.desk.status == PERSON or self.operator is not None:
+            raise PersonTaken("a person is already on this call")
+        if self._microphone is None:
+            raise PersonTaken("the customer's microphone is not connected yet")
+        leg = OperatorLeg(self._relay.subscribe(self._microphone, buffered=False), self.conversation.person_speaks,
+                          self._operator_says, self._operator_gone, self._ice_servers, self.log)
+        try:
+            answer = await leg.answer(sdp)
+        except Exception:
+            await leg.close()
+            raise
+        self.operator = leg
+        self.desk.join(who)
+        for line in self.desk.transcript:  # what was said before they joined
+            leg.send(json.dumps({"type": "transcript", "who": line[0], "text": line[1]}))
+        return answer
+
+    async def leave_operator(self) -> bool:
+        """The operator hands the call back to the assistant; False when no one was on it."""
+        leg, self.operator = self.operator, None
+        if leg is None:
+            return False
+        await leg.close()
+        self.desk.leave("handed_back")
+        return True
+
+    def _operator_says(self, text: str) -> None:
+        self.conversation.say(text)
+
+    def _operator_gone(self, reason: str) -> None:
+        if self.operator is not None:
+            self.operator = None
+            self.desk.leave(reason)
 
     def _on_message(self, message) -> None:
         try:
@@ -178,21 +237,16 @@ class WebRtcCall:
         else:
             self.send_event(ErrorEvent(f"unknown message type {kind!r}"))
 
-    async def _read_microphone(self, track) -> None:
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=SPEECH_RATE)
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
-            for out in resampler.resample(frame):
-                self.conversation.hear(from_pcm16(out.to_ndarray().reshape(-1)))
-
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         self.log.info("closing (%d turns answered)", len(self.conversation.history))
+        self.desk.close()
+        if self.operator is not None:
+            leg, self.operator = self.operator, None
+            leg.send(json.dumps({"type": "call_ended"}))
+            await leg.close()
         await self.conversation.close()
         current = asyncio.current_task()
         for task in list(self._tasks):
