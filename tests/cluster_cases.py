@@ -9,6 +9,7 @@ each test starts from the last's state.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -154,6 +155,44 @@ async def test_a_restarted_front_finds_the_calls_in_progress(front):
     assert await _hosts(front) == hosts  # learnt from the nodes themselves
     for caller in CALLERS:  # media never went through the front: the calls went on
         await caller.ask("How do I reset my password?", "forgot password")
+
+
+async def test_an_operator_takes_over_a_call_on_its_node_through_the_front(front):
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+
+    caller = CALLERS[0]
+    await caller.ask("Can I talk to a person?", "")
+    for _ in range(100):  # the front's view of the node's calls is at most a poll old
+        live = await (await front.get("/operator/demo/live", headers=TOKEN)).json()
+        if caller.session in live["waiting"]:
+            break
+        await asyncio.sleep(0.2)
+    assert caller.session in live["waiting"], live
+    operator = RTCPeerConnection()
+    operator.addTransceiver("audio", direction="sendrecv")
+    channel = operator.createDataChannel("operator")
+    await operator.setLocalDescription(await operator.createOffer())
+    r = await front.post(f"/operator/demo/calls/{caller.session}/join", json={"sdp": operator.localDescription.sdp, "type": "offer"},
+                         headers=TOKEN)
+    assert r.status == 200, await r.text()
+    answer = await r.json()
+    await operator.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
+    for _ in range(200):
+        if channel.readyState == "open":
+            break
+        await asyncio.sleep(0.1)
+    channel.send(json.dumps({"type": "say", "text": "Hello, I am a person from the support team."}))
+    for _ in range(300):
+        if any(e["type"] == "avatar" and "person from the support team" in e["text"] for e in caller.events):
+            break
+        await asyncio.sleep(0.1)
+    assert any(e["type"] == "person" and e["status"] == "joined" for e in caller.events), caller.events
+    assert any(e["type"] == "avatar" and "person from the support team" in e["text"] for e in caller.events), caller.events
+    r = await front.post(f"/operator/demo/calls/{caller.session}/hand-back", headers=TOKEN)
+    assert r.status == 200, await r.text()
+    await operator.close()
+    await caller.ask("How do I reset my password?", "forgot password")  # the assistant again
+    assert (await front.post(f"/operator/demo/calls/{caller.session}/hand-back", headers=TOKEN)).status == 404
 
 
 async def test_a_lost_node_ends_only_its_calls(front):

@@ -27,7 +27,7 @@ def test_ray_cluster_places_calls_survives_node_loss_and_swaps_faq_versions(tmp_
     )
     front_log = log.read_text()[-4000:] if log.exists() else "(no front log)"
     assert result.returncode == 0, f"{result.stdout[-6000:]}\n{result.stderr[-2000:]}\n--- front log ---\n{front_log}"
-    assert "6 passed" in result.stdout, result.stdout[-3000:]
+    assert "7 passed" in result.stdout, result.stdout[-3000:]
 
 
 def test_admission_holds_the_frame_rate_and_cpu_not_only_the_count():

@@ -124,7 +124,7 @@ class Calls(Protocol):
     async def live(self, tenant: str) -> dict:
         """The tenant's calls in progress, those waiting for a person (oldest first), and the last hour's turns."""
 
-    async def join(self, session: str, tenant: str, sdp: str, who: str) -> tuple[str, str]:
+    async def take_over(self, session: str, tenant: str, sdp: str, who: str) -> tuple[str, str]:
         """An operator's offer to take the tenant's call over -> (answer sdp, type); raises NoSuchCall or PersonTaken."""
 
     async def hand_back(self, session: str, tenant: str) -> bool:

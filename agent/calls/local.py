@@ -129,7 +129,7 @@ class LocalCalls:
     async def live(self, tenant: str) -> dict:
         return live_view(tenant, [self.load()])
 
-    async def join(self, session: str, tenant: str, sdp: str, who: str) -> tuple[str, str]:
+    async def take_over(self, session: str, tenant: str, sdp: str, who: str) -> tuple[str, str]:
         record = self.directory.get(session)
         if record is None or record.tenant != tenant:
             raise NoSuchCall(f"no call {session!r} in progress for tenant {tenant!r}")

@@ -280,14 +280,14 @@ class RayCalls:
         """From each ready node's last report (at most cluster.poll_s old)."""
         return live_view(tenant, [n.load for n in self.nodes.values() if n.ready and n.load is not None])
 
-    async def join(self, session: str, tenant: str, sdp: str, who: str) -> tuple[str, str]:
+    async def take_over(self, session: str, tenant: str, sdp: str, who: str) -> tuple[str, str]:
         """The operator's offer goes to the node that hosts the call; its answer comes back the same way."""
         record = self.directory.get(session)
         node = self.nodes.get(record.node) if record is not None and record.tenant == tenant else None
         if node is None:
             raise NoSuchCall(f"no call {session!r} in progress for tenant {tenant!r}")
         try:
-            return await node.actor.join.remote(session, tenant, sdp, who)
+            return await node.actor.take_over.remote(session, tenant, sdp, who)
         except RayActorError as exc:
             self._failed(node, exc)
             raise NoSuchCall(f"the node hosting call {session!r} is gone") from None

@@ -54,8 +54,8 @@ class CallNode:
     async def activate_faq(self, tenant: str, version: str) -> str:
         return await self.calls.activate_faq(tenant, version)
 
-    async def join(self, session: str, tenant: str, sdp: str, who: str) -> tuple[str, str]:
-        return await self.calls.join(session, tenant, sdp, who)
+    async def take_over(self, session: str, tenant: str, sdp: str, who: str) -> tuple[str, str]:
+        return await self.calls.take_over(session, tenant, sdp, who)
 
     async def hand_back(self, session: str, tenant: str) -> bool:
         return await self.calls.hand_back(session, tenant)

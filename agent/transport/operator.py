@@ -364,7 +364,7 @@ async def join_call(request: web.Request) -> web.Response:
         return json_error(400, 'send {"sdp": "<offer>", "type": "offer"}')
     who = f"an operator of {tenant} ({request.remote or '?'})"
     try:
-        answer_sdp, kind = await request.app[CALLS].join(session, tenant, sdp, who)
+        answer_sdp, kind = await request.app[CALLS].take_over(session, tenant, sdp, who)
     except NoSuchCall as exc:
         return json_error(404, str(exc))
     except PersonTaken as exc:
