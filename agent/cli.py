@@ -191,7 +191,8 @@ def _finetune_faq(args) -> int:
         raise
     finally:
         bar.close()
-    report({"state": "done", "version": manifest["version"], "metrics": manifest["metrics"], "calibration": manifest["calibration"]})
+    report({"state": "done", "version": manifest["version"], "metrics": manifest["metrics"], "calibration": manifest["calibration"],
+            "evaluated_on": manifest["evaluated_on"]})
     print(f"saved {tenant}/{manifest['version']} in {versions_dir}")
     print(format_report(manifest))
     if args.activate:

@@ -57,3 +57,59 @@ async def test_the_console_signs_in_shows_errors_and_turns_a_missed_question_int
         await page.wait_for_selector("#versions tbody tr:has-text('v1') td.active")
         await page.screenshot(path=str(ARTIFACTS / "operator-console.png"), full_page=True)
         await browser.close()
+
+
+async def test_an_edited_entry_is_fine_tuned_with_progress_and_report_activated_and_answered_in_a_live_call(operator):  # noqa: F811
+    import asyncio
+    import json
+
+    from aiortc import RTCSessionDescription
+    from playwright.async_api import async_playwright
+
+    from .test_operator import _ask
+    from .test_server import _browser_like_offer
+
+    pc, channel, _ = await _browser_like_offer()
+    events: list[dict] = []
+    channel.on("message", lambda m: events.append(json.loads(m)))
+    body = await (await operator.post("/api/offer", json={"sdp": pc.localDescription.sdp, "type": "offer"})).json()
+    await pc.setRemoteDescription(RTCSessionDescription(body["sdp"], body["type"]))
+    for _ in range(100):
+        if channel.readyState == "open":
+            break
+        await asyncio.sleep(0.1)
+    assert "Monday to Friday" in await _ask(channel, events, "What are your opening hours?", "Monday to Friday")
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        context = await browser.new_context(viewport={"width": 900, "height": 1000}, bypass_csp=True)
+        page = await context.new_page()
+        await page.goto(str(operator.make_url("/operator")))
+        await page.fill("#tenant", "demo")
+        await page.fill("#token", "demo-secret")
+        await page.click("#sign-in button")
+        await page.wait_for_selector("#live-calls tbody tr")  # the call in progress
+        row = page.locator("#faq-entries tbody tr", has_text="opening hours")
+        await row.locator("button.edit").click()
+        form = page.locator("#faq-entries form.entry-form")
+        await form.locator("textarea[name=answer]").fill("We are open around the clock, every day of the year.")
+        await form.locator("textarea[name=paraphrases]").fill("When are you open?\nAre you open at night?")
+        await form.locator("button[type=submit]").click()
+        await page.wait_for_function("document.getElementById('faq-entries').textContent.includes('around the clock')")
+        assert "Are you open at night?" in await page.text_content("#faq-entries")
+        await page.fill("#steps", "2")
+        await page.click("#start-finetune")
+        await page.wait_for_selector("#finetune-progress:not([hidden])")
+        await page.wait_for_function("document.getElementById('finetune-state').textContent.startsWith('done')", timeout=600_000)
+        assert await page.evaluate("document.getElementById('finetune-progress').value === document.getElementById('finetune-progress').max")
+        await page.wait_for_selector("#finetune-report:not([hidden]) tbody tr")
+        report = await page.text_content("#finetune-report")
+        assert "BM25" in report and "fine-tuned" in report and "kept out of training" in report, report
+        await page.screenshot(path=str(ARTIFACTS / "operator-console-finetune.png"), full_page=True)
+        newest = page.locator("#versions tbody tr", has_text="v2")  # the fixture saved v1
+        await newest.locator("button").click()
+        await page.wait_for_selector("#versions tbody tr:has-text('v2') td.active")
+        await browser.close()
+    # The same call, its next turn: the new version answers, with the operator's words.
+    assert "around the clock" in await _ask(channel, events, "Are you open at night?", "around the clock")
+    await pc.close()

@@ -192,7 +192,48 @@ async function loadFaq() {
     cell(row, entry.question);
     cell(row, entry.answer);
     cell(row, entry.paraphrases.join(" · "));
+    const edit = document.createElement("button");
+    edit.className = "edit";
+    edit.textContent = "Edit";
+    edit.addEventListener("click", () => editEntry(row, entry));
+    row.insertCell().append(edit);
   }
+}
+
+// An entry edited in place: question, answer, and one paraphrase per line. The server validates the FAQ whole.
+function editEntry(row, entry) {
+  row.replaceChildren();
+  const form = document.createElement("form");
+  form.className = "entry-form";
+  const question = Object.assign(document.createElement("input"), { value: entry ? entry.question : "", maxLength: 500, required: true, name: "question" });
+  const answer = Object.assign(document.createElement("textarea"), { value: entry ? entry.answer : "", maxLength: 4000, required: true, rows: 3, name: "answer" });
+  const paraphrases = Object.assign(document.createElement("textarea"), { value: entry ? entry.paraphrases.join("\n") : "", rows: 4, name: "paraphrases",
+    placeholder: "Other ways customers ask it, one per line" });
+  const save = Object.assign(document.createElement("button"), { type: "submit", textContent: "Save" });
+  const cancel = Object.assign(document.createElement("button"), { type: "button", textContent: "Cancel", className: "secondary" });
+  const error = Object.assign(document.createElement("p"), { className: "error" });
+  cancel.addEventListener("click", () => loadFaq());
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { question: question.value, answer: answer.value, paraphrases: paraphrases.value.split("\n").map((p) => p.trim()).filter(Boolean) };
+    if (entry) body.was = entry.question;
+    try {
+      await api("POST", "/faq/entry", body);
+      $("faq-ok").textContent = entry ? `Saved \u201c${body.question}\u201d: the next fine-tune uses it.` : `Added \u201c${body.question}\u201d.`;
+      await loadFaq();
+    } catch (failure) {
+      error.textContent = failure.message;
+    }
+  });
+  for (const [label, field] of [["Question", question], ["Answer", answer], ["Paraphrases", paraphrases]]) {
+    const wrap = document.createElement("label");
+    wrap.append(label, field);
+    form.append(wrap);
+  }
+  form.append(save, " ", cancel, error);
+  const cellForForm = row.insertCell();
+  cellForForm.colSpan = 4;
+  cellForForm.append(form);
 }
 
 async function uploadFaq() {
@@ -259,16 +300,20 @@ async function followJob(job) {
     if (status.total) { progress.max = status.total; progress.value = status.step || 0; }
     $("finetune-state").textContent = `${status.state}${status.stage ? `: ${status.stage}` : ""}${status.error ? ` (${status.error})` : ""}`;
     if (status.state === "done" || status.state === "failed") {
-      if (status.state === "done") { progress.value = progress.max; report(status.metrics || {}); await loadVersions(); }
+      if (status.state === "done") { progress.value = progress.max; report(status.metrics || {}, status.evaluated_on); await loadVersions(); }
       return status;
     }
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
 }
 
-// The fine-tune's report: each method calibrated alike, on the evaluation questions.
-function report(metrics) {
+// The fine-tune's report: each method calibrated alike, on the evaluation questions (or, without a file of them, on
+// the phrasings kept out of training).
+function report(metrics, evaluatedOn) {
   const table = $("finetune-report");
+  $("finetune-report-caption").textContent = evaluatedOn === "held-out phrasings"
+    ? "On phrasings made from the FAQ and kept out of training (the hand-off line was set on them too: kind numbers)."
+    : "On the evaluation questions.";
   const body = table.tBodies[0];
   body.replaceChildren();
   for (const [method, m] of Object.entries(metrics)) {
@@ -319,6 +364,7 @@ async function act(path, body) {
 $("sign-in").addEventListener("submit", signIn);
 $("sign-out").addEventListener("click", signOut);
 $("faq-upload").addEventListener("change", uploadFaq);
+$("add-entry").addEventListener("click", () => editEntry($("faq-entries").tBodies[0].insertRow(0), null));
 $("start-finetune").addEventListener("click", startFinetune);
 if (tenant && token) show().catch(() => signOut());
 $("hand-back").addEventListener("click", handBack);

@@ -31,7 +31,7 @@ import numpy as np
 from ..numbers import numbers_as_digits
 from .answerer import BUILT_IN, FaqAnswerer, entry_text
 from .encoders import MINILM, TUNABLE, load_encoder
-from .calibrate import calibrate, evaluate
+from .calibrate import GENERIC_OFF_TOPIC, calibrate, evaluate
 from .faq import FaqEntry, FaqError
 from .phrasings import Phrasing, make_phrasings
 
@@ -159,7 +159,11 @@ def finetune(faq_path: Path, entries: list[FaqEntry], versions_dir: Path, tenant
     tuned_answerer = FaqAnswerer(entries, [tuned if name == TUNABLE else base[name] for name in names])
     calibration = calibrate(tuned_answerer, split.held_out_pairs())
     report: dict[str, dict] = {}
-    if evaluation is not None:
+    evaluated_on = "evaluation file"
+    if evaluation is None:  # the phrasings kept out of training; the threshold was set on them too, so these numbers are kind
+        evaluation = ([(text, entries[index].question) for text, index in split.held_out_pairs()], list(GENERIC_OFF_TOPIC))
+        evaluated_on = "held-out phrasings"
+    if evaluation[0]:
         in_scope, off_topic = evaluation
         bm25 = FaqAnswerer(entries, scorer=Bm25Scorer([*entries, *BUILT_IN]), clarify_margin=0.0)
         minilm_alone = base_answerer if list(encoders) == [MINILM] else FaqAnswerer(entries, [base[MINILM]])
@@ -193,7 +197,7 @@ def finetune(faq_path: Path, entries: list[FaqEntry], versions_dir: Path, tenant
         "phrasings_per_entry": {e.question: {"train": len(tr), "held_out": len(ho)} for e, tr, ho in zip(entries, split.train, split.held_out)},
         "steps": steps, "seed": seed, "seconds": {"phrasings": round(phrased - started, 1), "training": round(trained - phrased, 1),
                                                    "total": round(time.time() - started, 1)},
-        "minutes": round((time.time() - started) / 60, 2), "metrics": report,
+        "minutes": round((time.time() - started) / 60, 2), "metrics": report, "evaluated_on": evaluated_on,
     }
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=1))
     staging.rename(out)
@@ -214,7 +218,9 @@ def format_report(manifest: dict) -> str:
     if not metrics:
         return "\n".join([*lines, "(no evaluation file given)"])
     first = next(iter(metrics.values()))
-    lines += [f"held-out evaluation: {first['in_scope']} in-scope questions, {first['off_topic']} off-topic",
+    on = manifest.get("evaluated_on", "evaluation file")
+    lines += [f"held-out evaluation ({on}{': made from the FAQ, and the threshold was set on them: kind numbers' if on == 'held-out phrasings' else ''}): "
+              f"{first['in_scope']} in-scope questions, {first['off_topic']} off-topic",
               "| method | top-1 accuracy (in scope) | hand-off precision | hand-off recall (off topic) | answered wrong (in scope) "
               "| asked X or Y (right one offered) | threshold |",
               "|---|---|---|---|---|---|---|"]

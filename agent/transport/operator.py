@@ -297,6 +297,44 @@ async def assign_questions(request: web.Request) -> web.Response:
     return web.json_response({"tenant": tenant, "added": added, "removed": removed, "file": path.name, "entries": len(entries)})
 
 
+async def edit_entry(request: web.Request) -> web.Response:
+    """One entry of the working FAQ changed in place (`{"was": its question, "question", "answer", "paraphrases": [...]}`)
+    or added (`was` left out); the FAQ is validated whole, as an upload is, and becomes the working one."""
+    tenant = _authorise(request)
+    if isinstance(tenant, web.Response):
+        return tenant
+    config = request.app[CONFIG]
+    try:
+        body = await request.json()
+        question, answer = str(body["question"]).strip(), str(body["answer"]).strip()
+        paraphrases = tuple(dict.fromkeys(str(p).replace("|", " ").strip() for p in body.get("paraphrases", []) if str(p).strip()))
+        was = body.get("was")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return json_error(400, 'send {"was": "<the question it had>", "question": ..., "answer": ..., "paraphrases": [...]}')
+    if not question or not answer or len(question) > 500 or len(answer) > 4000 or len(paraphrases) > 100:
+        return json_error(400, "an entry needs a question (at most 500 characters) and an answer (at most 4000); at most 100 paraphrases")
+    entries = load_faq(_working_faq(config, tenant))
+    index = next((i for i, e in enumerate(entries) if e.question == was), None)
+    if was is not None and index is None:
+        return json_error(404, f"no entry asking {was!r} in the working FAQ")
+    if any(e.question.lower() == question.lower() for i, e in enumerate(entries) if i != index):
+        return json_error(409, f"another entry already asks {question!r}")
+    old = entries[index] if index is not None else None
+    entry = FaqEntry(question, answer, paraphrases, old.emotion if old else "neutral", old.tags if old else ())
+    entries = [*entries[:index], entry, *entries[index + 1 :]] if index is not None else [*entries, entry]
+    body_bytes = faq_csv(entries).encode()
+    with tempfile.TemporaryDirectory() as tmp:  # validated whole before it replaces the working FAQ
+        candidate = Path(tmp) / "faq.csv"
+        candidate.write_bytes(body_bytes)
+        try:
+            load_faq(candidate)
+        except FaqError as exc:
+            return json_error(400, str(exc).replace(str(candidate), "entry"))
+    path = _save_upload(_uploads(config, tenant), body_bytes, ".csv")
+    log.info("tenant %s: FAQ entry %r %s -> %s", tenant, question, "changed" if old else "added", path.name)
+    return web.json_response({"tenant": tenant, "file": path.name, "entries": len(entries)})
+
+
 async def dismiss_questions(request: web.Request) -> web.Response:
     parsed = await _kept_and_asked(request)
     if isinstance(parsed, web.Response):
@@ -402,6 +440,7 @@ def add_operator_routes(app: web.Application, jobs: JobRunner) -> None:
     app.on_startup.append(_fail_orphaned_jobs)
     app.on_shutdown.append(_stop_jobs)
     app.router.add_put("/operator/{tenant}/faq", upload_faq)
+    app.router.add_post("/operator/{tenant}/faq/entry", edit_entry)
     app.router.add_post("/operator/{tenant}/finetune", start_finetune)
     app.router.add_get("/operator/{tenant}/jobs/{job}", job_status)
     app.router.add_get("/operator/{tenant}/versions", list_versions)
