@@ -51,7 +51,9 @@ class IceServer(StrictModel):
 class ServerConfig(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
-    max_sessions: int = Field(4, ge=1)
+    max_sessions: int = Field(4, ge=1, description="calls with server video (the server draws and encodes every frame)")
+    max_browser_sessions: int = Field(10, ge=1, description="calls whose page draws the face (render.where browser or auto): "
+                                                            "a fraction of a video call's CPU; both kinds share the room")
     max_offer_bytes: int = Field(64_000, ge=1_000)
     ice_servers: list[IceServer] = Field(default_factory=list)
 

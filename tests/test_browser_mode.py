@@ -19,7 +19,8 @@ from agent.output.port import AvatarOutput
 from agent.output.poses import POSE_BYTES, read_message
 from agent.output.sinks import BrowserPoses
 from agent.transport.server import create_app
-from agent.transport.webrtc import BROWSER, SERVER, WebRtcCall, choose_render
+from agent.output.where import BROWSER, SERVER, choose_render
+from agent.transport.webrtc import WebRtcCall
 from models.arkit import INDEX
 from models.audio import from_pcm16
 

@@ -48,6 +48,18 @@ def test_admission_holds_the_frame_rate_and_cpu_not_only_the_count():
     assert load(2, min_fps=10.0, cpu=100).refusal(None, 25) is None, "one box without a load limit counts calls only"
     assert load(1, min_fps=None, cpu=50).refusal(limit, 25) is None, "calls too new to have a frame rate do not refuse"
 
+    from agent.calls.contract import CallInfo
+
+    def mixed(video, drawn):  # max_sessions 3 (video), max_browser_sessions 10 (page-drawn): one room shared
+        calls = [CallInfo(f"v{i}", "demo", 5.0, 25.0) for i in range(video)] + [CallInfo(f"b{i}", "demo", 5.0, None, "browser") for i in range(drawn)]
+        return NodeLoad("n1", video + drawn, 3, 25.0, 10.0, tuple(calls), browser_capacity=10)
+
+    assert mixed(0, 9).refusal(None, 25, "browser") is None and mixed(0, 10).refusal(None, 25, "browser") is not None
+    assert mixed(2, 2).refusal(None, 25, "browser") is None, "2/3 + 2/10 + 1/10 of the room"
+    assert mixed(2, 3).refusal(None, 25, "browser") is not None, "2/3 + 3/10 + 1/10: over"
+    assert "no room for another server call" in mixed(2, 2).refusal(None, 25, "server")
+    assert mixed(3, 0).refusal(None, 25, "browser") is not None
+
 
 def test_an_unreachable_cluster_is_a_clear_start_up_error(tmp_path):
     pytest.importorskip("ray", reason="Ray is the optional 'cluster' extra")

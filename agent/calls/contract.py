@@ -69,21 +69,31 @@ class NodeLoad:
 
     node: str
     calls: int
-    capacity: int  # server.max_sessions of that node
+    capacity: int  # server.max_sessions of that node: calls with server video
     min_fps: float | None  # the slowest established call's frame rate over its last second; None without one
     cpu_percent: float  # the whole machine, over the last sampling interval
     call_info: tuple[CallInfo, ...] = field(default=())
     faq_versions: tuple[tuple[str, str], ...] = field(default=())  # (tenant, active FAQ version) pairs
     last_hour: tuple[TurnTally, ...] = field(default=())
+    browser_capacity: int = 0  # server.max_browser_sessions: calls whose page draws the face (0: counted as video)
+
+    @property
+    def occupancy(self) -> float:
+        """The share of the node's room in use: a video call takes 1/capacity of it, a page-drawn call 1/browser_capacity."""
+        drawn = sum(c.render == "browser" for c in self.call_info) if self.browser_capacity else 0
+        return (self.calls - drawn) / max(self.capacity, 1) + (drawn / self.browser_capacity if drawn else 0.0)
 
     @property
     def sessions(self) -> tuple[str, ...]:
         return tuple(call.session for call in self.call_info)
 
-    def refusal(self, limit: LoadLimit | None, target_fps: int) -> str | None:
-        """Why this node must not take another call, or None if it may."""
-        if self.calls >= self.capacity:
-            return f"{self.calls} of {self.capacity} calls"
+    def refusal(self, limit: LoadLimit | None, target_fps: int, where: str = "server") -> str | None:
+        """Why this node must not take another call (drawn where `where` says), or None if it may."""
+        share = 1 / self.browser_capacity if where == "browser" and self.browser_capacity else 1 / max(self.capacity, 1)
+        if self.occupancy + share > 1 + 1e-9:
+            drawn = sum(c.render == "browser" for c in self.call_info)
+            return (f"{self.calls} of {self.capacity} calls" if not drawn else
+                    f"{self.calls - drawn} video and {drawn} page-drawn calls: no room for another {where} call")
         if limit is None:
             return None
         if self.min_fps is not None and self.min_fps < limit.min_fps_ratio * target_fps:

@@ -17,6 +17,7 @@ from prometheus_client import generate_latest
 from .. import metrics
 from ..config import AgentConfig, LoadLimit, TenantSettings
 from ..engines import Engines
+from ..output.where import choose_render
 from .contract import BUSY_MESSAGE, CallInfo, CallsBusy, NodeLoad, NoSuchCall, OfferRefused, OpenedCall, TurnTally, live_view
 from .directory import CallDirectory
 
@@ -72,7 +73,8 @@ class LocalCalls:
         info = tuple(self._info(r, now) for r in records)
         versions = tuple((tenant, self.engines.answerers.active_version(tenant)) for tenant in self.config.tenants)
         return NodeLoad(self.node, len(records), self.config.server.max_sessions, min(rates) if rates else None,
-                        psutil.cpu_percent(interval=None), info, versions, self._last_hour(records, now))
+                        psutil.cpu_percent(interval=None), info, versions, self._last_hour(records, now),
+                        self.config.server.max_browser_sessions)
 
     @staticmethod
     def _info(record, now: float) -> CallInfo:
@@ -91,7 +93,8 @@ class LocalCalls:
                      for t in self.config.tenants)
 
     async def open(self, sdp: str, tenant: str, caller: str, page: dict | None = None) -> OpenedCall:
-        refusal = self.load().refusal(self.load_limit, self.config.render.fps)
+        where = choose_render(self.config.tenant(tenant).render_where, page, offers_video=True).where  # as the call will choose
+        refusal = self.load().refusal(self.load_limit, self.config.render.fps, where)
         if refusal is not None:
             metrics.SESSIONS_REJECTED.labels("busy").inc()
             log.info("refused a call from %s: %s", caller, refusal)

@@ -218,16 +218,21 @@ class RayCalls:
 
     # ---- calls (the Calls contract) ----------------------------------------------------------------------------
 
+    def _used(self, node: Node) -> float:
+        """The share of the node's room in use: its last report, plus calls placed since (counted as video) and opening."""
+        newer = max(0, self.directory.count(node.ray_id) - node.load.calls) + node.opening
+        return node.load.occupancy + newer / max(node.load.capacity, 1)
+
     def _room(self, node: Node) -> tuple[float, float]:
         """Sort key: the least loaded node first."""
-        return ((self.directory.count(node.ray_id) + node.opening) / max(node.load.capacity, 1), node.load.cpu_percent)
+        return (self._used(node), node.load.cpu_percent)
 
     async def open(self, sdp: str, tenant: str, caller: str, page: dict | None = None) -> OpenedCall:
         target_fps = self.config.render.fps
         candidates = sorted((n for n in self.nodes.values() if n.ready and n.load is not None), key=self._room)
         for node in candidates:
-            if self.directory.count(node.ray_id) + node.opening >= node.load.capacity:
-                continue  # known full: no round trip
+            if self._used(node) >= 1 - 1e-9:
+                continue  # known full: no round trip (the node decides for a page-drawn call that might fit)
             node.opening += 1
             try:
                 call = await node.actor.open.remote(sdp, tenant, caller, page)

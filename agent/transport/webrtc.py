@@ -10,7 +10,6 @@ import asyncio
 import json
 import logging
 import uuid
-from dataclasses import dataclass
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
@@ -22,35 +21,13 @@ from ..engines import Engines
 from ..events import ErrorEvent, PageEvent, to_json
 from ..output.poses import clock_message
 from ..output.sinks import BrowserPoses, ServerVideo
+from ..output.where import SERVER, RenderChoice, choose_render
 from ..people.desk import PERSON, PersonDesk, PersonTaken
 from ..render.frames import start_renderer
 from .operator_leg import OperatorLeg
 from .tracks import AvatarAudioTrack, AvatarVideoTrack, read_speech
 
 log = logging.getLogger(__name__)
-SERVER, BROWSER = "server", "browser"
-
-
-@dataclass(frozen=True)
-class RenderChoice:
-    where: str  # SERVER or BROWSER
-    reason: str  # why, in words for the page and the logs
-
-
-def choose_render(where: str, page: dict | None, offers_video: bool) -> RenderChoice:
-    """Where the face is drawn for this call: the tenant's `render.where` and what the page said it can do."""
-    page = page if isinstance(page, dict) else {}
-    can = page.get("webgl2") is True and page.get("avatar") is True
-    if where == SERVER:
-        return RenderChoice(SERVER, "this site shows the avatar as video")
-    if can:
-        return RenderChoice(BROWSER, "the page draws the avatar")
-    missing = "WebGL2" if page.get("webgl2") is not True else f"the avatar ({page.get('error') or 'not loaded'})"
-    if not offers_video:
-        raise ValueError(f"the page cannot draw the avatar (no {missing}) and asked for no video")
-    return RenderChoice(SERVER, f"the page cannot draw the avatar (no {missing}): video from the server instead")
-
-
 class WebRtcCall:
     def __init__(self, engines: Engines, config: AgentConfig, on_closed, tenant: TenantSettings) -> None:
         self.id = uuid.uuid4().hex[:12]
