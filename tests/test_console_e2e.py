@@ -14,6 +14,13 @@ from .test_operator import operator, versions  # noqa: F401  (fixtures)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed")]
+async def sign_in(page, url, tenant: str, token: str) -> None:
+    await page.goto(str(url))
+    await page.fill("#tenant", tenant)
+    await page.fill("#token", token)
+    await page.click("#sign-in button")
+
+
 HANDED = Answer("Let me connect you to a person.", "apologetic", 0.1, True, None)
 
 
@@ -84,10 +91,7 @@ async def test_an_edited_entry_is_fine_tuned_with_progress_and_report_activated_
         browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True)
         context = await browser.new_context(viewport={"width": 900, "height": 1000}, bypass_csp=True)
         page = await context.new_page()
-        await page.goto(str(operator.make_url("/operator")))
-        await page.fill("#tenant", "demo")
-        await page.fill("#token", "demo-secret")
-        await page.click("#sign-in button")
+        await sign_in(page, operator.make_url("/operator"), "demo", "demo-secret")
         await page.wait_for_selector("#live-calls tbody tr")  # the call in progress
         row = page.locator("#faq-entries tbody tr", has_text="opening hours")
         await row.locator("button.edit").click()

@@ -39,6 +39,16 @@ async def server(config, monkeypatch):
     engines.close()
 
 
+async def _collect(track, into: list[np.ndarray]) -> None:
+    """Every audio frame the track brings, as float samples, until it ends."""
+    while True:
+        try:
+            frame = await track.recv()
+        except Exception:
+            return
+        into.append(frame.to_ndarray().reshape(-1).astype(np.float32) / 32768)
+
+
 async def _customer(client, wav):
     pc = RTCPeerConnection()
     player = MediaPlayer(str(wav))
@@ -48,16 +58,7 @@ async def _customer(client, wav):
     events: list[dict] = []
     channel.on("message", lambda m: events.append(json.loads(m)))
     heard: list[np.ndarray] = []
-
-    async def listen(track):
-        while True:
-            try:
-                frame = await track.recv()
-            except Exception:
-                return
-            heard.append(frame.to_ndarray().reshape(-1).astype(np.float32) / 32768)
-
-    pc.on("track", lambda t: asyncio.ensure_future(listen(t)) if t.kind == "audio" else None)
+    pc.on("track", lambda t: asyncio.ensure_future(_collect(t, heard)) if t.kind == "audio" else None)
     await pc.setLocalDescription(await pc.createOffer())
     r = await client.post("/api/offer", json={"sdp": pc.localDescription.sdp, "type": "offer"})
     assert r.status == 200, await r.text()
@@ -76,17 +77,8 @@ async def _operator_offer(wav=None):
     channel = pc.createDataChannel("operator")
     events: list[dict] = []
     channel.on("message", lambda m: events.append(json.loads(m)))
-    customer_audio: list[float] = []
-
-    async def listen(track):
-        while True:
-            try:
-                frame = await track.recv()
-            except Exception:
-                return
-            customer_audio.append(float(np.abs(frame.to_ndarray()).max()))
-
-    pc.on("track", lambda t: asyncio.ensure_future(listen(t)))
+    customer_audio: list[np.ndarray] = []
+    pc.on("track", lambda t: asyncio.ensure_future(_collect(t, customer_audio)))
 
     async def ping():  # as the console does: the server takes a silent page for a lost one
         while pc.connectionState != "closed":
@@ -211,4 +203,30 @@ async def test_nobody_free_in_time_tells_the_customer_how_to_be_contacted(config
     assert any(getattr(e, "status", "") == "none_free" and "help@example.com" in e.message for e in sent), sent
     await conversation.settled()
     assert any("help@example.com" in r.text for r in conversation.history), "the customer hears it too"
+    await conversation.close()
+
+
+async def test_a_persons_voice_moves_the_face_in_both_sinks(config):
+    """The same output port serves a person's voice: the browser-poses sink sends poses whose mouth moves with it
+    (the server-video sink is the call test above)."""
+    from agent.conversation import Conversation
+    from agent.output.poses import read_message
+    from agent.output.sinks import BrowserPoses
+    from benchmarks.speech_sets import spoken
+
+    from .fakes import fake_stages
+
+    conversation = Conversation("t", fake_stages(), config.hear, lambda event: None)
+    sent: list[bytes] = []
+    conversation.output.attach(BrowserPoses(conversation.output, sent.append, lambda: 0))
+    conversation.person_joins()
+    voice = spoken("Hello, this is Sam from the support team, how can I help?", 16000)
+    for start in range(0, len(voice) + 16000, 320):
+        conversation.person_speaks(voice[start : start + 320] if start < len(voice) else np.zeros(320, np.float32))
+        await asyncio.sleep(0)
+    assert await until(lambda: conversation.person.voiced_blocks >= 3 and conversation.output.speaking, 30)  # off the event loop
+    for _ in range(200):
+        conversation.output.next_audio_frame()
+    jaw = [weights[INDEX["jawOpen"]] for kind, _, weights, _ in map(read_message, sent) if kind == "pose"]
+    assert conversation.person.voiced_blocks >= 3 and max(jaw) > 0.1, (conversation.person.voiced_blocks, max(jaw, default=0))
     await conversation.close()

@@ -10,6 +10,7 @@ from benchmarks.browser import chromium_args
 
 from .conftest import ARTIFACTS, espeak
 from .test_browser_e2e import MOUTH_CHANGE_JS
+from .test_console_e2e import sign_in
 from .test_takeover import server  # noqa: F401  (fixture)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -40,10 +41,7 @@ async def test_an_operator_takes_a_waiting_call_over_from_the_console_and_hands_
 
         context = await operator_browser.new_context(viewport={"width": 1000, "height": 1100}, bypass_csp=True)
         console = await context.new_page()
-        await console.goto(str(server.make_url("/operator")))
-        await console.fill("#tenant", "demo")
-        await console.fill("#token", "demo-secret")
-        await console.click("#sign-in button")
+        await sign_in(console, server.make_url("/operator"), "demo", "demo-secret")
         await console.wait_for_selector("#live-calls tbody tr.waiting", timeout=30_000)
         assert "1 waiting for a person" in await console.text_content("#live-summary")
         await console.screenshot(path=str(ARTIFACTS / "takeover-console-waiting.png"), full_page=True)
