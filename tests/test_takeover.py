@@ -67,7 +67,7 @@ async def _customer(client, wav):
     return pc, player, channel, events, heard, body["session"]
 
 
-async def _operator_offer(wav=None):
+async def _operator_offer(wav=None, ping: bool = True):
     pc = RTCPeerConnection()
     player = MediaPlayer(str(wav)) if wav is not None else None
     if player is not None:
@@ -80,13 +80,14 @@ async def _operator_offer(wav=None):
     customer_audio: list[np.ndarray] = []
     pc.on("track", lambda t: asyncio.ensure_future(_collect(t, customer_audio)))
 
-    async def ping():  # as the console does: the server takes a silent page for a lost one
+    async def keep_alive():  # as the console does: the server takes a silent page for a lost one
         while pc.connectionState != "closed":
             if channel.readyState == "open":
                 channel.send(json.dumps({"type": "ping"}))
             await asyncio.sleep(1.0)
 
-    asyncio.ensure_future(ping())
+    if ping:
+        asyncio.ensure_future(keep_alive())
     await pc.setLocalDescription(await pc.createOffer())
     return pc, player, channel, events, customer_audio
 
@@ -183,6 +184,26 @@ async def test_an_operator_who_drops_gives_the_call_back_and_a_customer_who_hang
     player.audio.stop()
     await customer.close()
     assert (await server.post(f"/operator/demo/calls/{session}/join", json={"sdp": "v=0", "type": "offer"}, headers=DEMO)).status == 404
+
+
+async def test_an_operator_page_that_falls_silent_is_taken_for_gone(server, speech_dir, monkeypatch):
+    """Its network lost without a goodbye: no ping within HEARTBEAT_S, and the assistant takes the call back."""
+    from agent.transport import operator_leg
+
+    monkeypatch.setattr(operator_leg, "HEARTBEAT_S", 2.0)
+    question = espeak("Can you explain the clause in my contract about liability?", speech_dir / "liability.wav", rate=48000,
+                      lead_s=2.5, tail_s=30.0)
+    customer, player, _, events, _, session = await _customer(server, question)
+    assert await until(lambda: any(e["type"] == "person" and e["status"] == "waiting" for e in events), 60), events
+    pc, _, _, _, _ = await _operator_offer(ping=False)
+    answer = await (await server.post(f"/operator/demo/calls/{session}/join", json={"sdp": pc.localDescription.sdp, "type": "offer"},
+                                      headers=DEMO)).json()
+    await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
+    assert await until(lambda: any(e["type"] == "person" and e["status"] == "joined" for e in events), 20)
+    assert await until(lambda: any(e["type"] == "person" and e["status"] == "left" and e["reason"] == "lost" for e in events), 30), events
+    player.audio.stop()
+    await pc.close()
+    await customer.close()
 
 
 async def test_nobody_free_in_time_tells_the_customer_how_to_be_contacted(config, monkeypatch):

@@ -219,9 +219,12 @@ class RayCalls:
     # ---- calls (the Calls contract) ----------------------------------------------------------------------------
 
     def _used(self, node: Node) -> float:
-        """The share of the node's room in use: its last report, plus calls placed since (counted as video) and opening."""
-        newer = max(0, self.directory.count(node.ray_id) - node.load.calls) + node.opening
-        return node.load.occupancy + newer / max(node.load.capacity, 1)
+        """The share of the node's room in use: the directory's calls (fresher than the node's last report: hang-ups and
+        placements since), page-drawn where the report says so, the rest and those opening counted as video."""
+        here = {r.session for r in self.directory.records(node.ray_id)}
+        drawn = sum(c.render == "browser" and c.session in here for c in node.load.call_info) if node.load.browser_capacity else 0
+        video = len(here) - drawn + node.opening
+        return video / max(node.load.capacity, 1) + (drawn / node.load.browser_capacity if drawn else 0.0)
 
     def _room(self, node: Node) -> tuple[float, float]:
         """Sort key: the least loaded node first."""
