@@ -174,10 +174,6 @@ class Conversation:
     def ask_text(self, text: str) -> None:
         """A typed question from the page."""
         self._interrupt()
-        if self.person is not None:
-            self._turn_counter += 1
-            self.send_event(UserSaid(text.strip()[:MAX_TYPED_CHARS], self._turn_counter))
-            return
         self._turn_counter += 1
         self._start_response(self._respond_to_text(Transcript(self._turn_counter, text.strip()[:MAX_TYPED_CHARS], time.monotonic())))
 
@@ -189,10 +185,7 @@ class Conversation:
         """Says `text` after the reply in progress, if any (a barge-in drops both)."""
         self._turn_counter += 1
         previous = self._responding if self.responding else None
-        self._responding = asyncio.get_running_loop().create_task(self._after(previous, Reply(self._turn_counter, text, emotion)),
-                                                                  name=f"respond-{self.session_id}")
-        self._responding.add_done_callback(self._response_done)
-        return self._responding
+        return self._start_response(self._after(previous, Reply(self._turn_counter, text, emotion)), replace=False)
 
     async def _after(self, previous: asyncio.Task | None, reply: Reply) -> None:
         if previous is not None:
@@ -225,8 +218,9 @@ class Conversation:
         self.output.flush()
         self._awaiting_first_audio.clear()
 
-    def _start_response(self, coro) -> asyncio.Task:
-        if self.responding:
+    def _start_response(self, coro, replace: bool = True) -> asyncio.Task:
+        """The call's one response task; `replace`: the one in progress is cancelled (else `coro` waits for it itself)."""
+        if replace and self.responding:
             self._responding.cancel()
         self._responding = asyncio.get_running_loop().create_task(coro, name=f"respond-{self.session_id}")
         self._responding.add_done_callback(self._response_done)
@@ -271,13 +265,13 @@ class Conversation:
             metrics.TURNS_TOTAL.labels("nothing_heard").inc()
             self._set_state(AgentState.IDLE)
             return
-        if self.person is not None:  # a person answers: the customer's words are their caption
-            self.send_event(UserSaid(text, turn.turn_id))
-            self._set_state(AgentState.IDLE)
-            return
         await self._respond_to_text(Transcript(turn.turn_id, text, turn.ended_at), answer, first)
 
     async def _respond_to_text(self, transcript: Transcript, answer=None, first=None) -> None:
+        if self.person is not None:  # a person answers: the customer's words (heard or typed) are their caption
+            self.send_event(UserSaid(transcript.text, transcript.turn_id))
+            self._set_state(AgentState.IDLE)
+            return
         self._set_state(AgentState.THINKING)
         self.send_event(UserSaid(transcript.text, transcript.turn_id))
         if answer is None:

@@ -77,11 +77,15 @@ class NodeLoad:
     last_hour: tuple[TurnTally, ...] = field(default=())
     browser_capacity: int = 0  # server.max_browser_sessions: calls whose page draws the face (0: counted as video)
 
-    @property
-    def occupancy(self) -> float:
-        """The share of the node's room in use: a video call takes 1/capacity of it, a page-drawn call 1/browser_capacity."""
-        drawn = sum(c.render == "browser" for c in self.call_info) if self.browser_capacity else 0
-        return (self.calls - drawn) / max(self.capacity, 1) + (drawn / self.browser_capacity if drawn else 0.0)
+    def drawn(self, sessions: set[str] | None = None) -> int:
+        """Its page-drawn calls (of `sessions` only, if given); 0 when they count as video (no browser_capacity)."""
+        if not self.browser_capacity:
+            return 0
+        return sum(c.render == "browser" and (sessions is None or c.session in sessions) for c in self.call_info)
+
+    def share(self, video: int, drawn: int) -> float:
+        """The share of the node's room that many calls take: a video call 1/capacity, a page-drawn call 1/browser_capacity."""
+        return video / max(self.capacity, 1) + (drawn / self.browser_capacity if drawn else 0.0)
 
     @property
     def sessions(self) -> tuple[str, ...]:
@@ -89,9 +93,9 @@ class NodeLoad:
 
     def refusal(self, limit: LoadLimit | None, target_fps: int, where: str = "server") -> str | None:
         """Why this node must not take another call (drawn where `where` says), or None if it may."""
-        share = 1 / self.browser_capacity if where == "browser" and self.browser_capacity else 1 / max(self.capacity, 1)
-        if self.occupancy + share > 1 + 1e-9:
-            drawn = sum(c.render == "browser" for c in self.call_info)
+        drawn = self.drawn()
+        another = (0, 1) if where == "browser" and self.browser_capacity else (1, 0)  # (video, page-drawn)
+        if self.share(self.calls - drawn + another[0], drawn + another[1]) > 1 + 1e-9:
             return (f"{self.calls} of {self.capacity} calls" if not drawn else
                     f"{self.calls - drawn} video and {drawn} page-drawn calls: no room for another {where} call")
         if limit is None:

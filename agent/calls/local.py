@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from typing import Callable, Protocol
 
 import psutil
@@ -66,14 +66,15 @@ class LocalCalls:
         record = self.directory.get(session)
         return record.call if record is not None else None
 
-    def load(self) -> NodeLoad:
+    def load(self, activity: bool = True) -> NodeLoad:
+        """What this node reports; `activity`: with the last hour's turns (the console's; admission needs none)."""
         now = time.monotonic()
         records = self.directory.records()
         rates = [r.call.recent_fps for r in records if now - r.since >= self.ESTABLISHED_S and r.call.recent_fps is not None]
         info = tuple(self._info(r, now) for r in records)
         versions = tuple((tenant, self.engines.answerers.active_version(tenant)) for tenant in self.config.tenants)
         return NodeLoad(self.node, len(records), self.config.server.max_sessions, min(rates) if rates else None,
-                        psutil.cpu_percent(interval=None), info, versions, self._last_hour(records, now),
+                        psutil.cpu_percent(interval=None), info, versions, self._last_hour(records, now) if activity else (),
                         self.config.server.max_browser_sessions)
 
     @staticmethod
@@ -87,14 +88,17 @@ class LocalCalls:
     def _last_hour(self, records, now: float) -> tuple[TurnTally, ...]:
         while self._ended_turns and self._ended_turns[0][0] < now - self.HOUR_S:
             self._ended_turns.popleft()
-        turns = [(tenant, handoff) for at, tenant, handoff in self._ended_turns if at >= now - self.HOUR_S]
-        turns += [(r.tenant, handoff) for r in records for at, handoff in r.call.replies() if at >= now - self.HOUR_S]
-        return tuple(TurnTally(t, sum(1 for tenant, _ in turns if tenant == t), sum(h for tenant, h in turns if tenant == t))
-                     for t in self.config.tenants)
+        since = now - self.HOUR_S
+        turns, handoffs = Counter(), Counter()
+        for tenant, handoff in [*((t, h) for at, t, h in self._ended_turns if at >= since),
+                                *((r.tenant, h) for r in records for at, h in r.call.replies() if at >= since)]:
+            turns[tenant] += 1
+            handoffs[tenant] += handoff
+        return tuple(TurnTally(t, turns[t], handoffs[t]) for t in self.config.tenants)
 
     async def open(self, sdp: str, tenant: str, caller: str, page: dict | None = None) -> OpenedCall:
         where = choose_render(self.config.tenant(tenant).render_where, page, offers_video=True).where  # as the call will choose
-        refusal = self.load().refusal(self.load_limit, self.config.render.fps, where)
+        refusal = self.load(activity=False).refusal(self.load_limit, self.config.render.fps, where)
         if refusal is not None:
             metrics.SESSIONS_REJECTED.labels("busy").inc()
             log.info("refused a call from %s: %s", caller, refusal)

@@ -222,9 +222,8 @@ class RayCalls:
         """The share of the node's room in use: the directory's calls (fresher than the node's last report: hang-ups and
         placements since), page-drawn where the report says so, the rest and those opening counted as video."""
         here = {r.session for r in self.directory.records(node.ray_id)}
-        drawn = sum(c.render == "browser" and c.session in here for c in node.load.call_info) if node.load.browser_capacity else 0
-        video = len(here) - drawn + node.opening
-        return video / max(node.load.capacity, 1) + (drawn / node.load.browser_capacity if drawn else 0.0)
+        drawn = node.load.drawn(here)
+        return node.load.share(len(here) - drawn + node.opening, drawn)
 
     def _room(self, node: Node) -> tuple[float, float]:
         """Sort key: the least loaded node first."""
