@@ -53,7 +53,7 @@ def _children_cpu_seconds() -> float:
 
 class _SessionHarness:
     """One customer's session without the network: the real conversation, playout, renderer and tracks,
-    paced in real time, with every frame encoded by aiortc's VP8 and Opus encoders as a call's sender does."""
+    paced in real time, with every video frame encoded by aiortc's VP8 encoder and the voice by the track, as a call's sender does."""
 
     def __init__(self, name: str, engines, config) -> None:
         from models.arkit import INDEX
@@ -68,21 +68,18 @@ class _SessionHarness:
         self.port.attach(ServerVideo(self.port, start_renderer(engines.avatar_for(tenant), config.render), name))
         self.video = AvatarVideoTrack(self.port.sinks[0], config.render.fps)
         self.jaw = INDEX["jawOpen"]
-        from aiortc.codecs.opus import OpusEncoder
         from aiortc.codecs.vpx import Vp8Encoder
 
         self.audio = AvatarAudioTrack(self.port)
-        self.video_encoder, self.audio_encoder = Vp8Encoder(), OpusEncoder()
+        self.video_encoder = Vp8Encoder()
         self.frames: list[tuple[float, float]] = []  # (time, jawOpen of the speech pose in that frame)
         self.video_bytes = 0
         self.speech_ends: list[float] = []
         self.stop = asyncio.Event()
 
-    async def play_audio(self) -> None:  # as aiortc's sender: pull a frame, encode it off the event loop
-        loop = asyncio.get_running_loop()
+    async def play_audio(self) -> None:  # as aiortc's sender: pull the next packet (the track encodes its voice)
         while not self.stop.is_set():
-            frame = await self.audio.recv()
-            await loop.run_in_executor(None, self.audio_encoder.encode, frame)
+            await self.audio.recv()
 
     async def play_video(self) -> None:
         loop = asyncio.get_running_loop()

@@ -60,14 +60,18 @@ def test_a_page_that_reads_nothing_costs_a_bounded_queue():
     for _ in range(250):  # five seconds of audio
         port.next_audio_frame()
     assert sent == [] and sink.dropped > 100, "old poses are dropped, never queued"
-    backlog = [0]
-    sink = BrowserPoses(AvatarOutput(), sent.append, buffered=lambda: backlog[0])
-    for step in range(50):
-        sink.on_audio(960 * (step + 1))
+    port = AvatarOutput()
+    port.attach(BrowserPoses(port, sent.append, buffered=lambda: 0))
+    for _ in range(50):
+        port.next_audio_frame()
     ahead = int(BrowserPoses.LEAD_S * OUTPUT_RATE)
-    assert len(sent) == (960 * 50 + ahead) // 1920 + 1, "one pose per video frame, LEAD_S ahead of its audio"
-    assert all(len(m) == POSE_BYTES for m in sent)
-    assert [read_message(m)[1] for m in sent] == sorted(read_message(m)[1] for m in sent)
+    poses = [record for m in sent for record in read_message(m)]
+    assert all(kind == "pose" for kind, *_ in poses)
+    clock = [pts for _, pts, *_ in poses]
+    assert clock[1:] == list(range(1920, len(poses) * 1920, 1920)) and clock[0] < 1920, "one pose per video frame, in clock order"
+    assert (960 * 50 + ahead) // 1920 + 1 <= len(poses) < (960 * 50 + ahead) // 1920 + 1 + BrowserPoses.PER_MESSAGE, \
+        "sent LEAD_S ahead of their audio"
+    assert all(len(m) == POSE_BYTES * BrowserPoses.PER_MESSAGE for m in sent), "a few poses a message"
 
 
 async def test_the_avatar_glb_is_cacheable(client):
@@ -102,7 +106,7 @@ async def test_a_page_that_can_draw_gets_poses_tied_to_its_audio(client):
     pc, events, poses, body, tracks = await _call(client, CAN_DRAW)
     assert body["render"]["where"] == BROWSER
     received, heard, said = [], [], []
-    poses.on("message", lambda m: received.append(read_message(m)))
+    poses.on("message", lambda m: received.extend(read_message(m)))
     events.on("message", lambda m: said.append(json.loads(m)))
     assert await until(lambda: any(kind == "clock" for kind, *_ in received) and tracks, 10)
     assert [t.kind for t in tracks] == ["audio"], "no video is sent to a page that draws"

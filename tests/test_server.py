@@ -176,3 +176,23 @@ def test_tenant_config_is_validated(tmp_path):
     (tmp_path / "b.yaml").write_text(f"answer:\n  faq_path: {faq}\ntenants:\n  Bad Name: {{}}\n")
     with pytest.raises(ConfigError, match="tenant id"):
         load_config(tmp_path / "b.yaml")
+
+
+def test_the_voice_goes_out_as_opus_stamped_with_the_port_clock():
+    import av
+    import numpy as np
+
+    from agent.transport.tracks import VoicePackets
+
+    voice = VoicePackets()
+    tone = (np.sin(np.arange(960 * 10) * 2 * np.pi * 200 / 48000) * 8000).astype(np.int16)
+    quiet = np.zeros(960, np.int16)
+    packets = [voice.packet(tone[i : i + 960], i) for i in range(0, len(tone), 960)]
+    packets += [voice.packet(quiet, len(tone) + 960 * k) for k in range(8)]
+    assert [p.pts for p in packets] == list(range(0, 960 * 18, 960)), "each packet carries its place on the clock"
+    assert len({bytes(p) for p in packets[-4:]}) == 1, "silence is one packet, encoded once"
+    decoder = av.CodecContext.create("libopus", "r")
+    per_frame = np.array([np.abs(f.to_ndarray().astype(np.float32)).mean() for p in packets for f in decoder.decode(av.Packet(bytes(p)))])
+    assert len(per_frame) == len(packets)
+    assert per_frame[2:9].min() > 2000, "the tone is heard"
+    assert per_frame[-4:].max() < 50, "and then silence"

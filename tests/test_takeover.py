@@ -248,6 +248,6 @@ async def test_a_persons_voice_moves_the_face_in_both_sinks(config):
     assert await until(lambda: conversation.person.voiced_blocks >= 3 and conversation.output.speaking, 30)  # off the event loop
     for _ in range(200):
         conversation.output.next_audio_frame()
-    jaw = [weights[INDEX["jawOpen"]] for kind, _, weights, _ in map(read_message, sent) if kind == "pose"]
+    jaw = [weights[INDEX["jawOpen"]] for m in sent for kind, _, weights, _ in read_message(m) if kind == "pose"]
     assert conversation.person.voiced_blocks >= 3 and max(jaw) > 0.1, (conversation.person.voiced_blocks, max(jaw, default=0))
     await conversation.close()

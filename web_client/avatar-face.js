@@ -8,6 +8,7 @@
 //
 // Wire format (little-endian), as agent/output/poses.py writes it:
 //   "P" | take u8 | pts u32 | 52 weights u8 | head pitch, yaw, roll i16 (1e-4 rad)    "C" | take u8 | pts u32    "K" | 0 | offset u32
+// A message holds one record or several back to back.
 // Poses are sent ahead, so a newer take (a sentence that starts sooner than the look-ahead, barge-in) replaces
 // what is queued from its first pose on; poses of older takes are ignored (the channel is unordered).
 import * as THREE from "./vendor/three/build/three.module.js";
@@ -16,6 +17,35 @@ import { GLTFLoader } from "./vendor/three/examples/jsm/loaders/GLTFLoader.js";
 const RATE = 48000;
 const HEAD_SCALE = 10000;
 const KEEP_BEHIND = RATE;  // poses older than a second of audio are dropped
+
+// Holds the page's frame rate by drawing fewer pixels when it falls (the canvas keeps its size on screen; the
+// browser scales the drawing up). A software GL (SwiftShader, a CPU) spends its time per pixel: 0.7 of the size
+// drew 58 fps where the full size drew 31. A GPU stays at full size.
+export class Resolution {
+  static LOW_FPS = 32;  // below this, draw smaller
+  static HIGH_FPS = 48;  // above this, draw larger again (apart, so the size does not swing)
+  static MIN_SCALE = 0.6;
+
+  constructor(apply) {
+    this.apply = apply;  // (scale) => void
+    this.scale = 1;
+    this.times = [];
+  }
+
+  // Called once a drawn frame; every second of drawing, looks at the frame rate and resizes.
+  frame(now) {
+    const times = this.times;
+    if (times.length && now - times[times.length - 1] > 250) times.length = 0;  // a hidden tab or a stall: not the GL
+    times.push(now);
+    if (now - times[0] < 1000) return;
+    const fps = (times.length - 1) * 1000 / (now - times[0]);
+    times.length = 0;
+    let scale = this.scale;
+    if (fps < Resolution.LOW_FPS) scale = Math.max(Resolution.MIN_SCALE, scale * Math.sqrt(fps / (Resolution.LOW_FPS + 4)));
+    else if (fps > Resolution.HIGH_FPS) scale = Math.min(1, scale * 1.1);
+    if (Math.abs(scale - this.scale) > 0.01) { this.scale = scale; this.apply(scale); }
+  }
+}
 
 function matrixFromRows(rows) {
   const m = new THREE.Matrix4();
@@ -155,9 +185,12 @@ export class Face {
     channel.binaryType = "arraybuffer";
     channel.onmessage = (m) => this.receive(m.data);
     this.running = true;
-    const loop = () => {
+    const view = this.view;
+    this.resolution = new Resolution((scale) => this.renderer.setSize(Math.round(view.width * scale), Math.round(view.height * scale), false));
+    const loop = (now) => {
       if (!this.running) return;
       this.draw();
+      if (this.frames > 30) this.resolution.frame(now);  // the first frames compile shaders: not the steady rate
       requestAnimationFrame(loop);
     };
     requestAnimationFrame(loop);
@@ -221,12 +254,22 @@ export class Face {
     this.camera = camera;
   }
 
+  // One message: one record or several back to back (poses come four to a message).
   receive(data) {
     const bytes = new DataView(data);
-    const kind = String.fromCharCode(bytes.getUint8(0));
-    const take = bytes.getUint8(1);
-    const value = bytes.getUint32(2, true);
+    const poseBytes = 6 + this.channels + 6;
+    for (let at = 0; at < bytes.byteLength;) {
+      const kind = String.fromCharCode(bytes.getUint8(at));
+      this.record(kind, bytes, at);
+      at += kind === "P" ? poseBytes : 6;
+    }
+  }
+
+  record(kind, bytes, at) {
+    const take = bytes.getUint8(at + 1);
+    const value = bytes.getUint32(at + 2, true);
     if (kind === "K") { this.offset = value; return; }
+    if (kind !== "P" && kind !== "C") throw new Error(`unknown pose record ${kind}`);
     if (this.take !== null && take !== this.take) {
       if (((take - this.take) & 255) > 127) return;  // an older take, overtaken on the way
       this.queue = this.queue.filter((p) => p.pts < value);  // a newer one: it replaces what is queued from here on
@@ -234,9 +277,9 @@ export class Face {
     this.take = take;
     if (kind === "P") {
       const weights = new Float32Array(this.channels);
-      for (let i = 0; i < this.channels; i++) weights[i] = bytes.getUint8(6 + i) / 255;
-      const at = 6 + this.channels;
-      const head = [0, 1, 2].map((i) => bytes.getInt16(at + 2 * i, true) / HEAD_SCALE);
+      for (let i = 0; i < this.channels; i++) weights[i] = bytes.getUint8(at + 6 + i) / 255;
+      const headAt = at + 6 + this.channels;
+      const head = [0, 1, 2].map((i) => bytes.getInt16(headAt + 2 * i, true) / HEAD_SCALE);
       const pose = { pts: value, weights, head };
       let i = this.queue.length;
       while (i > 0 && this.queue[i - 1].pts > pose.pts) i--;
