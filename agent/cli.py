@@ -94,7 +94,9 @@ def _benchmark(args) -> int:
         from benchmarks.calls import main as calls_main
 
         return calls_main(["--sessions", str(args.sessions), "--runs", str(args.runs), "--where", args.where or "browser"]
-                          + (["--config", str(args.config)] if args.config != DEFAULT_CONFIG else []))
+                          + (["--config", str(args.config)] if args.config != DEFAULT_CONFIG else [])
+                          + (["--nodes", str(args.nodes)] if args.nodes else [])
+                          + (["--packet-ms", str(args.packet_ms)] if args.packet_ms else []))
     if args.suite == "turns":
         from benchmarks.turns import main as turns_main
 
@@ -234,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--cold", action="store_true", help="latency: without speaking the FAQ's answers ahead")
     bench.add_argument("--where", choices=["server", "browser"], help="latency/calls: where the face is drawn (browser: "
                        "real calls that receive poses, `benchmark calls`); browser suite: the page draws it")
+    bench.add_argument("--nodes", type=int, default=0, help="calls: through the front to this many agent processes on this "
+                       "machine (a loopback Ray cluster); 0: one `avatar-agent serve` (default)")
+    bench.add_argument("--packet-ms", type=int, choices=[20, 40, 60], help="calls: server.audio_packet_ms (default: the config's)")
     bench.add_argument("--threads", type=int, default=1, help="asr: CPU threads per Whisper model (default: %(default)s)")
     bench.add_argument("--frames", type=int, default=200, help="render: frames to time (default: %(default)s)")
     bench.add_argument("--avatar", action="append", help="render: avatar to measure, a built-in name or a GLB (repeatable; default: default and stylised)")

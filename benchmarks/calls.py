@@ -5,8 +5,12 @@ in turn and waiting for the answers. With `--where browser` the server draws not
 the avatar's audio and its poses (as a page that draws the avatar would); with `--where server` they receive
 audio and video (VP8), which aiortc decodes on the clients' side (use `avatar-agent benchmark --sessions N`,
 which encodes in-process and decodes nothing, for the server-video capacity). Measured per call: end of customer speech -> first answer
-audio received, audio underruns (more than 100 ms without an audio frame), gaps in the pose stream, and the
-server's CPU (its process and its render workers). The clients run on the same cores: their CPU is printed too.
+audio received, audio underruns (a packet more than 100 ms later than its length after the last), gaps in the pose stream longer than the
+poses' look-ahead covers, and the server's CPU (its process and its render workers).
+
+The clients run on the same cores, so they are kept cheap: each encodes its microphone as the agent encodes its
+voice (mono Opus, inline) and decodes the agent's audio packets as they arrive, without aiortc's jitter buffer and
+decoder thread (a benchmark client needs levels and arrival times, not playback). Their CPU is printed too.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import argparse
 import asyncio
 import fractions
 import json
+import re
 import statistics
 import tempfile
 import time
@@ -28,11 +33,41 @@ from benchmarks.speech_sets import spoken
 RATE = 48_000
 FRAME = 960
 UNDERRUN_S = 0.1
-POSE_GAP_S = 0.2
+
+
+def _pose_gap_s() -> float:
+    """A gap between pose messages longer than this leaves the page without the pose for the sound it plays."""
+    from agent.output.sinks import BrowserPoses
+
+    return BrowserPoses.LEAD_S + BrowserPoses.PER_MESSAGE / 25
+
+
+def _listen_to_audio_packets() -> None:
+    """aiortc's receivers hand each audio packet to `receiver.on_packet(packet)` when a client set one (this process only)."""
+    from aiortc.rtcrtpreceiver import RTCRtpReceiver
+
+    if getattr(RTCRtpReceiver, "_benchmark_patched", False):
+        return
+    original = RTCRtpReceiver._handle_rtp_packet
+
+    async def handle(self, packet, arrival_time_ms):
+        listener = getattr(self, "on_packet", None)
+        if listener is None:
+            return await original(self, packet, arrival_time_ms)
+        listener(packet)
+
+    RTCRtpReceiver._handle_rtp_packet = handle
+    RTCRtpReceiver._benchmark_patched = True
 
 
 class Microphone:
-    """A customer's microphone: 20 ms frames of room noise, and a question when `say` is called."""
+    """A customer's microphone: 20 ms packets of room noise, and a question when `say` is called.
+
+    Encoded ahead, once per process (the noise) and once per question, as the agent encodes its voice: the
+    clients share the box's cores with the server, so they do little more than send packets."""
+
+    NOISE_S = 20
+    _encoded: dict[tuple[int, int], list[bytes]] = {}  # (id of the sound, packet size) -> its packets
 
     def __init__(self, seed: int) -> None:
         from aiortc import MediaStreamTrack
@@ -46,16 +81,35 @@ class Microphone:
                 return await outer._next()
 
         self.track = Track()
-        self._noise = np.random.default_rng(seed).normal(0, 0.001, RATE * 30).astype(np.float32)
-        self._queue = np.zeros(0, np.float32)
+        if not hasattr(Microphone, "_room"):
+            Microphone._room = np.random.default_rng(0).normal(0, 0.001, RATE * self.NOISE_S).astype(np.float32)
+        self.packet = FRAME  # samples a packet: what the agent's answer asks for (a=ptime), as a browser does
+        self._phase = seed * 97  # the callers' rooms are not in step
+        self._queue: list[bytes] = []
         self._pts = 0
         self._start: float | None = None
         self.speech_ends: list[float] = []
 
+    @classmethod
+    def _packets(cls, sound: np.ndarray, packet: int) -> list[bytes]:
+        """`sound` in the room (the room alone, or a question in it with a quarter second of the room after it)."""
+        if (id(sound), packet) not in cls._encoded:
+            from agent.transport.tracks import VoicePackets
+
+            if sound is cls._room:
+                heard = sound
+            else:
+                heard = np.concatenate([sound, np.zeros(RATE // 4, np.float32)])
+                heard += cls._room[: len(heard)]
+            pcm = (np.clip(heard, -1, 1) * 32767).astype(np.int16)[: len(heard) // packet * packet]
+            voice = VoicePackets(packet * 1000 // RATE)
+            cls._encoded[id(sound), packet] = [bytes(voice.packet(pcm[i : i + packet], i)) for i in range(0, len(pcm), packet)]
+        return cls._encoded[id(sound), packet]
+
     def say(self, speech: np.ndarray) -> None:
         loud = np.flatnonzero(np.abs(speech) > 0.01)
-        lead = len(self._queue)
-        self._queue = np.concatenate([self._queue, speech])
+        lead = len(self._queue) * self.packet
+        self._queue += self._packets(speech, self.packet)
         self._pending_end = (lead + (int(loud[-1]) if loud.size else len(speech))) / RATE
 
     async def _next(self):
@@ -63,28 +117,29 @@ class Microphone:
 
         if self._start is None:
             self._start = time.perf_counter()
-        self._pts += FRAME
+        self._pts += self.packet
         wait = self._start + self._pts / RATE - time.perf_counter()
         if wait > 0:
             await asyncio.sleep(wait)
-        chunk = self._noise[self._pts % (len(self._noise) - FRAME):][:FRAME].copy()
-        if len(self._queue):
+        if self._queue:
             if getattr(self, "_pending_end", None) is not None:
                 self.speech_ends.append(time.perf_counter() + self._pending_end)
                 self._pending_end = None
-            take = self._queue[:FRAME]
-            chunk[: len(take)] += take
-            self._queue = self._queue[FRAME:]
-        frame = av.AudioFrame.from_ndarray((np.clip(chunk, -1, 1) * 32767).astype(np.int16).reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate, frame.pts, frame.time_base = RATE, self._pts, fractions.Fraction(1, RATE)
-        return frame
+            data = self._queue.pop(0)
+        else:
+            noise = self._packets(self._room, self.packet)
+            data = noise[(self._pts // self.packet + self._phase) % len(noise)]
+        packet = av.Packet(data)
+        packet.pts, packet.time_base = self._pts, fractions.Fraction(1, RATE)
+        return packet
 
 
 class Client:
     def __init__(self, index: int, where: str) -> None:
         self.index, self.where = index, where
         self.mic = Microphone(index)
-        self.audio_times: list[tuple[float, float]] = []  # (arrival, level)
+        self.audio_packets: list[tuple[float, bytes]] = []  # (arrival, Opus payload)
+        self.audio_times: list[tuple[float, float]] = []  # (arrival, level), once decoded
         self.pose_times: list[float] = []
         self.events: list[dict] = []
         self.answered = asyncio.Event()
@@ -102,6 +157,8 @@ class Client:
         if self.where == "browser":
             poses = pc.createDataChannel("poses", ordered=False, maxRetransmits=0)
             poses.on("message", lambda m: self.pose_times.append(time.perf_counter()))
+            self.poses_received = 0
+            poses.on("message", self._count_poses)
         pc.on("track", self._on_track)
         await pc.setLocalDescription(await pc.createOffer())
         render = {"webgl2": True, "avatar": True} if self.where == "browser" else None
@@ -110,7 +167,30 @@ class Client:
                 body = await r.json()
                 if r.status != 200:
                     raise RuntimeError(f"call {self.index}: {r.status} {body}")
+        ptime = re.search(r"a=ptime:(\d+)", body["sdp"])
+        self.mic.packet = RATE * int(ptime.group(1)) // 1000 if ptime else FRAME
         await pc.setRemoteDescription(RTCSessionDescription(body["sdp"], body["type"]))
+        for receiver in pc.getReceivers():
+            if receiver.track.kind == "audio":
+                receiver.on_packet = lambda packet: self.audio_packets.append((time.perf_counter(), packet.payload))
+
+    def _count_poses(self, message) -> None:
+        from agent.output.poses import read_message
+
+        self.poses_received += sum(kind == "pose" for kind, *_ in read_message(message))
+
+    def decode_audio(self) -> None:
+        """The audio received, decoded after the calls (off the measured time): (arrival, level) per packet."""
+        import av
+
+        decoder = av.CodecContext.create("libopus", "r")
+        for arrival, payload in self.audio_packets:
+            level = 0.0
+            for frame in decoder.decode(av.Packet(payload)):
+                pcm = frame.to_ndarray().astype(np.float32) / 32768
+                level = float(np.sqrt(np.mean(pcm**2)))
+            self.audio_times.append((arrival, level))
+        self.audio_packets = []
 
     def _on_event(self, message) -> None:
         event = json.loads(message)
@@ -119,17 +199,17 @@ class Client:
             self.answered.set()
 
     def _on_track(self, track) -> None:
+        if track.kind == "audio":
+            return  # its packets go to audio_packets as they arrive
+
         async def read() -> None:
             from aiortc.mediastreams import MediaStreamError
 
             while True:
                 try:
-                    frame = await track.recv()
+                    await track.recv()
                 except MediaStreamError:
                     return
-                if track.kind == "audio":
-                    pcm = frame.to_ndarray().reshape(-1).astype(np.float32) / 32768
-                    self.audio_times.append((time.perf_counter(), float(np.sqrt(np.mean(pcm**2)))))
 
         asyncio.ensure_future(read())  # video frames are read and dropped (aiortc decodes them: client CPU)
 
@@ -153,17 +233,19 @@ class Client:
         return out
 
     def underruns(self, since: float) -> int:
+        """Packets that came more than UNDERRUN_S later than a packet's length after the one before: a jitter
+        buffer of UNDERRUN_S would have run dry."""
         times = [t for t, _ in self.audio_times if t >= since]
-        return int(np.sum(np.diff(times) > UNDERRUN_S)) if len(times) > 1 else 0
+        return int(np.sum(np.diff(times) > UNDERRUN_S + self.mic.packet / RATE)) if len(times) > 1 else 0
 
     def pose_gaps(self, since: float) -> int:
         times = [t for t in self.pose_times if t >= since]
-        return int(np.sum(np.diff(times) > POSE_GAP_S)) if len(times) > 1 else 0
+        return int(np.sum(np.diff(times) > _pose_gap_s())) if len(times) > 1 else 0
 
 
-def _cpu_seconds(process: psutil.Process) -> float:
+def _cpu_seconds(process: psutil.Process, children: bool = True) -> float:
     total = 0.0
-    for p in [process, *process.children(recursive=True)]:
+    for p in [process, *(process.children(recursive=True) if children else [])]:
         try:
             t = p.cpu_times()
             total += t.user + t.system
@@ -172,15 +254,27 @@ def _cpu_seconds(process: psutil.Process) -> float:
     return total
 
 
-async def measure(url: str, pid: int, sessions: int, runs: int, where: str) -> dict:
+def _machine_busy_seconds() -> float:
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
+
+
+async def measure(url: str, pid: int | None, sessions: int, runs: int, where: str) -> dict:
+    """`pid`: the server's process (its CPU and its children's); None: every process on the machine but this one."""
+    _listen_to_audio_packets()
     clients = [Client(i, where) for i in range(sessions)]
     for client in clients:  # one at a time, as callers arrive
         await client.connect(url)
         await asyncio.sleep(0.3)
     recorded = [spoken(q, RATE) for q in QUESTIONS]
-    server, here = psutil.Process(pid), psutil.Process()
+    for speech in recorded:
+        Microphone._packets(speech, clients[0].mic.packet)  # encoded before the calls are measured
+    here = psutil.Process()
+    server_cpu = (lambda: _cpu_seconds(psutil.Process(pid))) if pid is not None else \
+        (lambda: _machine_busy_seconds() - _cpu_seconds(here, children=False))
     await asyncio.sleep(2.0)
-    since, cpu0, here0 = time.perf_counter(), _cpu_seconds(server), _cpu_seconds(here)
+    since, cpu0, here0 = time.perf_counter(), server_cpu(), _cpu_seconds(here, children=False)
+    poses0 = [getattr(c, "poses_received", 0) for c in clients]
 
     async def customer(i: int, client: Client) -> None:
         await asyncio.sleep(0.7 * i % 6)  # customers do not all stop talking at the same instant
@@ -191,14 +285,16 @@ async def measure(url: str, pid: int, sessions: int, runs: int, where: str) -> d
     else:  # calls that only listen: the fixed cost of a call
         await asyncio.sleep(float(__import__('os').environ.get('CALLS_IDLE_S', '20')))
     wall = time.perf_counter() - since
-    server_cores, client_cores = (_cpu_seconds(server) - cpu0) / wall, (_cpu_seconds(here) - here0) / wall
+    server_cores, client_cores = (server_cpu() - cpu0) / wall, (_cpu_seconds(here, children=False) - here0) / wall
+    for client in clients:
+        client.decode_audio()
     result = {
-        "sessions": sessions, "where": where,
+        "sessions": sessions, "where": where, "nodes": None if pid is not None else True,
         "first_audio": [x for c in clients for x in c.first_audio()],
         "asked": sessions * runs,
         "underruns": [c.underruns(since) for c in clients],
         "pose_gaps": [c.pose_gaps(since) for c in clients] if where == "browser" else None,
-        "pose_rate": [len([t for t in c.pose_times if t >= since]) / wall for c in clients] if where == "browser" else None,
+        "pose_rate": [(c.poses_received - p0) / wall for c, p0 in zip(clients, poses0)] if where == "browser" else None,
         "server_cores": server_cores, "client_cores": client_cores,
     }
     for client in clients:
@@ -206,11 +302,24 @@ async def measure(url: str, pid: int, sessions: int, runs: int, where: str) -> d
     return result
 
 
-def run(sessions: int, runs: int, where: str, config: str | None) -> dict:
+def _pin(server_pid: int) -> None:
+    """The server (every thread) on the first core, this process's clients on the others: what the server's share
+    of a box holds when the pages that stand in for the customers' own devices do not share its cores."""
+    import os
+    import subprocess
+
+    cores = list(range(psutil.cpu_count()))
+    if len(cores) < 2:
+        raise SystemExit("--pin needs two cores or more")
+    subprocess.run(["taskset", "-apc", str(cores[0]), str(server_pid)], check=True, capture_output=True)
+    os.sched_setaffinity(0, set(cores[1:]))
+
+
+def run(sessions: int, runs: int, where: str, config: str | None, pin: bool = False, packet_ms: int | None = None) -> dict:
     import yaml
 
     from agent.config import DEFAULT_CONFIG
-    from benchmarks.browser import agent_server
+    from benchmarks.browser import LOGS, agent_server
 
     raw = yaml.safe_load(Path(config or DEFAULT_CONFIG).read_text())
     folder = Path(config or DEFAULT_CONFIG).resolve().parent
@@ -218,12 +327,62 @@ def run(sessions: int, runs: int, where: str, config: str | None) -> dict:
     raw["answer"].pop("versions_dir", None)
     raw.setdefault("render", {})["where"] = where
     raw.setdefault("server", {})["max_sessions"] = max(sessions, 1)  # the benchmark finds the limit; admission must not
+    raw["server"]["max_browser_sessions"] = max(sessions, 1)
+    if packet_ms:
+        raw["server"]["audio_packet_ms"] = packet_ms
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "agent.yaml"
         path.write_text(yaml.safe_dump(raw))
-        with agent_server(f"benchmark-calls-{where}.log", "--config", str(path)) as served:
-            time.sleep(3.0)  # the speech cache warms in the background at start-up
+        log_name = f"benchmark-calls-{where}.log"
+        with agent_server(log_name, "--config", str(path)) as served:
+            _wait_for_warm_speech(LOGS / log_name)
+            if pin:
+                _pin(served.process.pid)
             return asyncio.run(measure(served.url, served.process.pid, sessions, runs, where))
+
+
+def run_on_nodes(sessions: int, runs: int, where: str, nodes: int, packet_ms: int | None = None) -> dict:
+    """The same calls through the front to `nodes` agent processes on this machine (a loopback Ray cluster: each node
+    is its own process with its own event loop). Run inside a network namespace with loopback only."""
+    import aiohttp
+
+    from agent.cluster import loopback
+    from benchmarks.cluster import Front, free_port, loopback_config
+
+    folder = Path(tempfile.mkdtemp(prefix="calls-nodes-"))
+    address = loopback.start(nodes=nodes, port=free_port())
+    config = loopback_config(folder, address, render={"where": where},
+                             server={"max_sessions": sessions, "max_browser_sessions": sessions,
+                                     **({"audio_packet_ms": packet_ms} if packet_ms else {})},
+                             cluster={"admission": {"max_cpu_percent": 100}})  # the benchmark finds the limit
+    front = Front(config, folder / "front.log")
+
+    async def calls() -> dict:
+        async with aiohttp.ClientSession(front.url) as http:
+            health = await front.until_nodes(http, nodes, timeout=400)
+            for _ in range(300):  # the nodes speak their FAQ answers ahead first: measure calls, not that
+                if max(info["cpu_percent"] for info in health["nodes"].values()) < 30:
+                    break
+                await asyncio.sleep(1)
+                health = await (await http.get("/healthz")).json()
+        return await measure(front.url, None, sessions, runs, where)
+
+    try:
+        return asyncio.run(calls())
+    finally:
+        front.stop()
+        loopback.stop()
+
+
+def _wait_for_warm_speech(log: Path, limit_s: float = 300) -> None:
+    """The server speaks its tenants' answers into the speech cache at start-up, in the background: a cost of the
+    process, not of its calls, so the calls are measured once it is done (its log says so)."""
+    deadline = time.time() + limit_s
+    while time.time() < deadline:
+        text = log.read_text(errors="replace")
+        if "speech cache:" in text or "could not warm the speech cache" in text:
+            return
+        time.sleep(0.5)
 
 
 def report(r: dict) -> str:
@@ -231,11 +390,11 @@ def report(r: dict) -> str:
     lines = [f"{r['sessions']} call(s), face drawn in the {r['where']}: {len(audio)} of {r['asked']} questions answered"]
     if audio:
         lines.append(f"  end of speech -> first answer audio received: p50 {statistics.median(audio):5.0f} ms   p95 {pct(audio, 95):5.0f} ms")
-    lines.append(f"  audio underruns (>{UNDERRUN_S * 1000:.0f} ms without audio) per call: {r['underruns']}")
+    lines.append(f"  audio underruns (a packet >{UNDERRUN_S * 1000:.0f} ms late) per call: {r['underruns']}")
     if r["pose_gaps"] is not None:
-        lines.append(f"  pose stream gaps (>{POSE_GAP_S * 1000:.0f} ms) per call: {r['pose_gaps']}; poses a second per call: "
+        lines.append(f"  pose stream gaps (>{_pose_gap_s() * 1000:.0f} ms) per call: {r['pose_gaps']}; poses a second per call: "
                      f"{min(r['pose_rate']):.1f}-{max(r['pose_rate']):.1f}")
-    lines.append(f"  server CPU: {r['server_cores']:.2f} cores ({r['server_cores'] / r['sessions']:.3f} per call); "
+    lines.append(f"  {'server' if not r.get('nodes') else 'the machine (front, nodes, Ray)'} CPU: {r['server_cores']:.2f} cores ({r['server_cores'] / r['sessions']:.3f} per call); "
                  f"the aiortc clients on the same cores: {r['client_cores']:.2f} cores")
     return "\n".join(lines)
 
@@ -247,9 +406,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="questions per call; 0: 20 s of calls where nobody speaks (default: %(default)s)")
     parser.add_argument("--where", choices=["browser", "server"], default="browser")
     parser.add_argument("--config")
+    parser.add_argument("--pin", action="store_true",
+                        help="the server on one core, the clients on the rest (what one core of a server holds)")
+    parser.add_argument("--nodes", type=int, default=0,
+                        help="through the front to this many agent processes on this machine (a loopback Ray cluster; "
+                             "the shipped config otherwise); 0: one `avatar-agent serve` (default)")
+    parser.add_argument("--packet-ms", type=int, choices=[20, 40, 60], help="server.audio_packet_ms (default: the config's)")
     args = parser.parse_args(argv)
+    if args.nodes:
+        import os
+        import subprocess
+        import sys
+
+        from agent.cluster.loopback import in_private_network
+
+        if not in_private_network():  # Ray binds to the machine's address otherwise: a namespace with loopback only
+            namespace = ["unshare", "--net"] if os.geteuid() == 0 else ["unshare", "--net", "--map-root-user"]
+            return subprocess.call([*namespace, sys.executable, "-m", "benchmarks.calls", *(argv if argv is not None else sys.argv[1:])],
+                                   cwd=Path(__file__).resolve().parents[1])
     for sessions in args.sessions:
-        print(report(run(sessions, args.runs, args.where, args.config)), flush=True)
+        result = run_on_nodes(sessions, args.runs, args.where, args.nodes, args.packet_ms) if args.nodes else \
+            run(sessions, args.runs, args.where, args.config, args.pin, args.packet_ms)
+        print(report(result) + ("\n  (the server on one core, the clients on the other)" if args.pin else ""), flush=True)
     return 0
 
 

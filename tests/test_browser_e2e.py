@@ -215,3 +215,32 @@ def test_a_page_that_cannot_draw_the_avatar_gets_video_and_says_why(server):
             browser.close()
             assert render["where"] == "server" and expected in render["reason"], render
             assert f"Showing video: {expected}" in captions or expected == "no WebGL2", captions
+
+
+def test_the_page_draws_fewer_pixels_when_its_frame_rate_falls_and_more_when_it_recovers(server):
+    """The page's frame-rate governor (`Resolution` in avatar-face.js), fed frame times as a slow and then a fast GL would."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_args())
+        page = browser.new_page()
+        page.goto(server + "/")
+        scales = page.evaluate("""async () => {
+          const { Resolution } = await import('/client/avatar-face.js');
+          const applied = [];
+          const resolution = new Resolution((scale) => applied.push(scale));
+          let now = 0;
+          const run = (fps, seconds) => { for (let i = 0; i < fps * seconds; i++) { now += 1000 / fps; resolution.frame(now); } };
+          run(20, 4);  // a software GL that draws 20 fps at full size
+          const low = resolution.scale;
+          run(60, 8);  // the same page, now drawing quickly
+          const high = resolution.scale;
+          now += 5000; resolution.frame(now);  // a hidden tab: a long pause is not a slow GL
+          run(60, 0.5);
+          return { low, high, afterPause: resolution.scale, applied: applied.length };
+        }""")
+        browser.close()
+    assert scales["low"] < 0.9, f"a slow page draws fewer pixels: {scales}"
+    assert scales["low"] >= 0.6 - 1e-9, "never below 0.6 of the size"
+    assert scales["high"] == 1, f"and the full size again once it is quick: {scales}"
+    assert scales["afterPause"] == 1 and scales["applied"] >= 2, scales

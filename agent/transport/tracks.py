@@ -67,26 +67,27 @@ class VoicePackets:
 
     BITRATE = 32_000
     COMPLEXITY = 5  # of libopus's 0-10: 180 us a frame against 290 at 10, for a voice the ear cannot tell apart
-    FLUSH_FRAMES = 3
+    FLUSH_PACKETS = 3
 
-    def __init__(self) -> None:
-        self._codec = self._encoder()
-        self._silence = self._silent_packet()
-        self._quiet = self.FLUSH_FRAMES  # zero frames encoded since the last sound
+    def __init__(self, packet_ms: int = 20) -> None:
+        self.samples = OUTPUT_RATE * packet_ms // 1000
+        self._codec = self._encoder(packet_ms)
+        self._silence = self._silent_packet(packet_ms)
+        self._quiet = self.FLUSH_PACKETS  # zero packets encoded since the last sound
 
     @classmethod
-    def _encoder(cls) -> av.CodecContext:
+    def _encoder(cls, packet_ms: int) -> av.CodecContext:
         codec = av.CodecContext.create("libopus", "w")
         codec.bit_rate, codec.format, codec.layout, codec.sample_rate = cls.BITRATE, "s16", "mono", OUTPUT_RATE
         codec.time_base = AUDIO_TIME_BASE
-        codec.options = {"application": "voip", "compression_level": str(cls.COMPLEXITY)}
+        codec.options = {"application": "voip", "compression_level": str(cls.COMPLEXITY), "frame_duration": str(packet_ms)}
         return codec
 
     @classmethod
-    def _silent_packet(cls) -> bytes:
-        codec, packets = cls._encoder(), []
+    def _silent_packet(cls, packet_ms: int) -> bytes:
+        codec, packets, samples = cls._encoder(packet_ms), [], OUTPUT_RATE * packet_ms // 1000
         for i in range(5):  # past the encoder's start-up
-            packets += codec.encode(cls._frame(np.zeros(FRAME_SAMPLES, np.int16), i * FRAME_SAMPLES))
+            packets += codec.encode(cls._frame(np.zeros(samples, np.int16), i * samples))
         return bytes(packets[-1])
 
     @staticmethod
@@ -96,41 +97,45 @@ class VoicePackets:
         return frame
 
     def packet(self, pcm: np.ndarray, pts: int) -> av.Packet:
-        """The packet for 20 ms of int16 audio that starts at `pts` on the port's clock."""
+        """The packet for `samples` of int16 audio that start at `pts` on the port's clock."""
         silent = not pcm.any()
         self._quiet = self._quiet + 1 if silent else 0
-        if silent and self._quiet > self.FLUSH_FRAMES:
+        if silent and self._quiet > self.FLUSH_PACKETS:
             data = self._silence
         else:
             encoded = self._codec.encode(self._frame(pcm, pts))
-            data = bytes(encoded[0]) if encoded else self._silence  # libopus gives one packet a frame
+            data = bytes(encoded[0]) if encoded else self._silence  # libopus gives one packet a packet's worth
         packet = av.Packet(data)
         packet.pts, packet.time_base = pts, AUDIO_TIME_BASE
         return packet
 
 
 class AvatarAudioTrack(MediaStreamTrack):
-    """The port's voice, 20 ms a frame. With `on_clock`, it also says which RTP timestamp clock 0 became, once known
-    and whenever it changes, so the page can map the audio it plays back onto the port's clock."""
+    """The port's voice, `packet_ms` a packet (the port's 20 ms frames, a few to a packet: each packet costs the
+    event loop the same Python, whatever it holds). With `on_clock`, it also says which RTP timestamp clock 0
+    became, once known and whenever it changes, so the page can map the audio it plays back onto the port's clock."""
 
     kind = "audio"
 
-    def __init__(self, port: AvatarOutput, on_clock: Callable[[int], None] | None = None) -> None:
+    def __init__(self, port: AvatarOutput, on_clock: Callable[[int], None] | None = None, packet_ms: int = 20) -> None:
         super().__init__()
+        if packet_ms % (FRAME_SAMPLES * 1000 // OUTPUT_RATE):
+            raise ValueError(f"packet_ms must be a whole number of {FRAME_SAMPLES * 1000 // OUTPUT_RATE} ms frames, not {packet_ms}")
         self.port = port
         self.sender = None  # set once added to a peer connection
         self._pacer = _Pacer(OUTPUT_RATE)
         self._on_clock = on_clock
         self._clock_offset: int | None = None
         self._last_clock = 0  # the port clock at the end of the last frame handed to the sender
-        self._voice = VoicePackets()
+        self._voice = VoicePackets(packet_ms)
+        self.packet_ms = packet_ms
 
     def _check_clock(self) -> None:
         # The sender asks for this frame only once the last one is sent, so its timestamp is that frame's.
         rtp = last_rtp_timestamp(self.sender)
         if rtp is None or self._on_clock is None:
             return
-        offset = (rtp - (self._last_clock - FRAME_SAMPLES)) % 2**32
+        offset = (rtp - (self._last_clock - self._voice.samples)) % 2**32
         if offset != self._clock_offset:
             self._clock_offset = offset
             self._on_clock(offset)
@@ -138,11 +143,11 @@ class AvatarAudioTrack(MediaStreamTrack):
     async def recv(self) -> av.Packet:
         if self.readyState != "live":
             raise MediaStreamError()
-        await self._pacer.next(FRAME_SAMPLES)
+        await self._pacer.next(self._voice.samples)
         self._check_clock()
-        pcm = self.port.next_audio_frame()
+        pcm = np.concatenate([self.port.next_audio_frame() for _ in range(self._voice.samples // FRAME_SAMPLES)])
         self._last_clock = self.port.playout.samples_out
-        return self._voice.packet(pcm, self._last_clock - FRAME_SAMPLES)  # stamped with the port's clock
+        return self._voice.packet(pcm, self._last_clock - len(pcm))  # stamped with the port's clock
 
 
 class AvatarVideoTrack(MediaStreamTrack):

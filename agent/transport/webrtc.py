@@ -28,6 +28,27 @@ from .operator_leg import OperatorLeg
 from .tracks import AvatarAudioTrack, AvatarVideoTrack, read_speech
 
 log = logging.getLogger(__name__)
+
+
+def with_packet_time(sdp: str, ms: int) -> str:
+    """The answer's audio section asks the browser for `ms` of Opus a packet (`a=ptime`, which Chrome's encoder
+    follows); a page that keeps 20 ms still works."""
+    lines = sdp.split("\r\n")
+    out, in_audio = [], False
+    for line in lines:
+        if line.startswith("m="):
+            if in_audio:
+                out.append(f"a=ptime:{ms}")
+            in_audio = line.startswith("m=audio")
+        if not (in_audio and line.startswith("a=ptime:")):
+            out.append(line)
+    if in_audio:
+        while out and out[-1] == "":
+            out.pop()
+        out += [f"a=ptime:{ms}", ""]
+    return "\r\n".join(out)
+
+
 class WebRtcCall:
     def __init__(self, engines: Engines, config: AgentConfig, on_closed, tenant: TenantSettings) -> None:
         self.id = uuid.uuid4().hex[:12]
@@ -48,7 +69,7 @@ class WebRtcCall:
         self._ice_servers = config.server.ice_servers
         self._relay = MediaRelay()  # the customer's microphone: heard here, and by an operator who joins
         self._microphone = None
-        self.audio_out = AvatarAudioTrack(self.output, on_clock=self._on_clock)
+        self.audio_out = AvatarAudioTrack(self.output, on_clock=self._on_clock, packet_ms=config.server.audio_packet_ms)
         self.video_out: AvatarVideoTrack | None = None
         self.poses_out: BrowserPoses | None = None
         self.render: RenderChoice | None = None
@@ -124,7 +145,8 @@ class WebRtcCall:
             self.poses_out = BrowserPoses(self.output, self._send_pose, self._poses_buffered)
             self.output.attach(self.poses_out)
         await self.pc.setLocalDescription(await self.pc.createAnswer())
-        return self.pc.localDescription
+        answer = self.pc.localDescription
+        return RTCSessionDescription(sdp=with_packet_time(answer.sdp, self.audio_out.packet_ms), type=answer.type)
 
     # ---- poses -------------------------------------------------------------------------------------------------
     def _on_clock(self, offset: int) -> None:
