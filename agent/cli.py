@@ -96,7 +96,8 @@ def _benchmark(args) -> int:
         return calls_main(["--sessions", str(args.sessions), "--runs", str(args.runs), "--where", args.where or "browser"]
                           + (["--config", str(args.config)] if args.config != DEFAULT_CONFIG else [])
                           + (["--nodes", str(args.nodes)] if args.nodes else [])
-                          + (["--packet-ms", str(args.packet_ms)] if args.packet_ms else []))
+                          + (["--packet-ms", str(args.packet_ms)] if args.packet_ms else [])
+                          + (["--pause", str(args.pause)] if args.pause is not None else []))
     if args.suite == "turns":
         from benchmarks.turns import main as turns_main
 
@@ -239,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--nodes", type=int, default=0, help="calls: through the front to this many agent processes on this "
                        "machine (a loopback Ray cluster); 0: one `avatar-agent serve` (default)")
     bench.add_argument("--packet-ms", type=int, choices=[20, 40, 60], help="calls: server.audio_packet_ms (default: the config's)")
+    bench.add_argument("--pause", type=float, help="calls: seconds a customer waits after an answer (default: 0.5, never stops)")
     bench.add_argument("--threads", type=int, default=1, help="asr: CPU threads per Whisper model (default: %(default)s)")
     bench.add_argument("--frames", type=int, default=200, help="render: frames to time (default: %(default)s)")
     bench.add_argument("--avatar", action="append", help="render: avatar to measure, a built-in name or a GLB (repeatable; default: default and stylised)")

@@ -213,7 +213,7 @@ class Client:
 
         asyncio.ensure_future(read())  # video frames are read and dropped (aiortc decodes them: client CPU)
 
-    async def ask(self, questions: list[np.ndarray], answer_wait_s: float) -> None:
+    async def ask(self, questions: list[np.ndarray], answer_wait_s: float, pause_s: float = 0.5) -> None:
         await asyncio.wait_for(self.answered.wait(), 60)  # the greeting has been said
         for speech in questions:
             self.answered.clear()
@@ -222,7 +222,7 @@ class Client:
                 await asyncio.wait_for(self.answered.wait(), answer_wait_s)
             except asyncio.TimeoutError:
                 pass
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(pause_s)
 
     def first_audio(self) -> list[float]:
         out = []
@@ -259,7 +259,7 @@ def _machine_busy_seconds() -> float:
     return t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
 
 
-async def measure(url: str, pid: int | None, sessions: int, runs: int, where: str) -> dict:
+async def measure(url: str, pid: int | None, sessions: int, runs: int, where: str, pause_s: float = 0.5) -> dict:
     """`pid`: the server's process (its CPU and its children's); None: every process on the machine but this one."""
     _listen_to_audio_packets()
     clients = [Client(i, where) for i in range(sessions)]
@@ -278,7 +278,7 @@ async def measure(url: str, pid: int | None, sessions: int, runs: int, where: st
 
     async def customer(i: int, client: Client) -> None:
         await asyncio.sleep(0.7 * i % 6)  # customers do not all stop talking at the same instant
-        await client.ask([recorded[(i + k) % len(recorded)] for k in range(runs)], 20.0)
+        await client.ask([recorded[(i + k) % len(recorded)] for k in range(runs)], 20.0, pause_s)
 
     if runs:
         await asyncio.gather(*(customer(i, c) for i, c in enumerate(clients)))
@@ -291,7 +291,7 @@ async def measure(url: str, pid: int | None, sessions: int, runs: int, where: st
     result = {
         "sessions": sessions, "where": where, "nodes": None if pid is not None else True,
         "first_audio": [x for c in clients for x in c.first_audio()],
-        "asked": sessions * runs,
+        "asked": sessions * runs, "pause_s": pause_s,
         "underruns": [c.underruns(since) for c in clients],
         "pose_gaps": [c.pose_gaps(since) for c in clients] if where == "browser" else None,
         "pose_rate": [(c.poses_received - p0) / wall for c, p0 in zip(clients, poses0)] if where == "browser" else None,
@@ -315,7 +315,8 @@ def _pin(server_pid: int) -> None:
     os.sched_setaffinity(0, set(cores[1:]))
 
 
-def run(sessions: int, runs: int, where: str, config: str | None, pin: bool = False, packet_ms: int | None = None) -> dict:
+def run(sessions: int, runs: int, where: str, config: str | None, pin: bool = False, packet_ms: int | None = None,
+        pause_s: float = 0.5) -> dict:
     import yaml
 
     from agent.config import DEFAULT_CONFIG
@@ -338,10 +339,10 @@ def run(sessions: int, runs: int, where: str, config: str | None, pin: bool = Fa
             _wait_for_warm_speech(LOGS / log_name)
             if pin:
                 _pin(served.process.pid)
-            return asyncio.run(measure(served.url, served.process.pid, sessions, runs, where))
+            return asyncio.run(measure(served.url, served.process.pid, sessions, runs, where, pause_s))
 
 
-def run_on_nodes(sessions: int, runs: int, where: str, nodes: int, packet_ms: int | None = None) -> dict:
+def run_on_nodes(sessions: int, runs: int, where: str, nodes: int, packet_ms: int | None = None, pause_s: float = 0.5) -> dict:
     """The same calls through the front to `nodes` agent processes on this machine (a loopback Ray cluster: each node
     is its own process with its own event loop). Run inside a network namespace with loopback only."""
     import aiohttp
@@ -365,7 +366,7 @@ def run_on_nodes(sessions: int, runs: int, where: str, nodes: int, packet_ms: in
                     break
                 await asyncio.sleep(1)
                 health = await (await http.get("/healthz")).json()
-        return await measure(front.url, None, sessions, runs, where)
+        return await measure(front.url, None, sessions, runs, where, pause_s)
 
     try:
         return asyncio.run(calls())
@@ -387,7 +388,8 @@ def _wait_for_warm_speech(log: Path, limit_s: float = 300) -> None:
 
 def report(r: dict) -> str:
     audio = [x * 1000 for x in r["first_audio"]]
-    lines = [f"{r['sessions']} call(s), face drawn in the {r['where']}: {len(audio)} of {r['asked']} questions answered"]
+    lines = [f"{r['sessions']} call(s), face drawn in the {r['where']}: {len(audio)} of {r['asked']} questions answered "
+             f"(each customer waits {r['pause_s']:g} s after an answer)"]
     if audio:
         lines.append(f"  end of speech -> first answer audio received: p50 {statistics.median(audio):5.0f} ms   p95 {pct(audio, 95):5.0f} ms")
     lines.append(f"  audio underruns (a packet >{UNDERRUN_S * 1000:.0f} ms late) per call: {r['underruns']}")
@@ -412,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="through the front to this many agent processes on this machine (a loopback Ray cluster; "
                              "the shipped config otherwise); 0: one `avatar-agent serve` (default)")
     parser.add_argument("--packet-ms", type=int, choices=[20, 40, 60], help="server.audio_packet_ms (default: the config's)")
+    parser.add_argument("--pause", type=float, default=0.5, help="seconds a customer waits after an answer before the next "
+                        "question (default: %(default)s, customers who never stop)")
     args = parser.parse_args(argv)
     if args.nodes:
         import os
@@ -425,8 +429,8 @@ def main(argv: list[str] | None = None) -> int:
             return subprocess.call([*namespace, sys.executable, "-m", "benchmarks.calls", *(argv if argv is not None else sys.argv[1:])],
                                    cwd=Path(__file__).resolve().parents[1])
     for sessions in args.sessions:
-        result = run_on_nodes(sessions, args.runs, args.where, args.nodes, args.packet_ms) if args.nodes else \
-            run(sessions, args.runs, args.where, args.config, args.pin, args.packet_ms)
+        result = run_on_nodes(sessions, args.runs, args.where, args.nodes, args.packet_ms, args.pause) if args.nodes else \
+            run(sessions, args.runs, args.where, args.config, args.pin, args.packet_ms, args.pause)
         print(report(result) + ("\n  (the server on one core, the clients on the other)" if args.pin else ""), flush=True)
     return 0
 
