@@ -140,7 +140,8 @@ class Client:
         self.mic = Microphone(index)
         self.audio_packets: list[tuple[float, bytes]] = []  # (arrival, Opus payload)
         self.audio_times: list[tuple[float, float]] = []  # (arrival, level), once decoded
-        self.pose_times: list[float] = []
+        self.pose_times: list[float] = []  # arrival of each pose message
+        self.poses_received = 0
         self.events: list[dict] = []
         self.answered = asyncio.Event()
 
@@ -156,9 +157,7 @@ class Client:
         events.on("message", self._on_event)
         if self.where == "browser":
             poses = pc.createDataChannel("poses", ordered=False, maxRetransmits=0)
-            poses.on("message", lambda m: self.pose_times.append(time.perf_counter()))
-            self.poses_received = 0
-            poses.on("message", self._count_poses)
+            poses.on("message", self._on_poses)
         pc.on("track", self._on_track)
         await pc.setLocalDescription(await pc.createOffer())
         render = {"webgl2": True, "avatar": True} if self.where == "browser" else None
@@ -174,9 +173,10 @@ class Client:
             if receiver.track.kind == "audio":
                 receiver.on_packet = lambda packet: self.audio_packets.append((time.perf_counter(), packet.payload))
 
-    def _count_poses(self, message) -> None:
+    def _on_poses(self, message) -> None:
         from agent.output.poses import read_message
 
+        self.pose_times.append(time.perf_counter())
         self.poses_received += sum(kind == "pose" for kind, *_ in read_message(message))
 
     def decode_audio(self) -> None:
@@ -274,7 +274,7 @@ async def measure(url: str, pid: int | None, sessions: int, runs: int, where: st
         (lambda: _machine_busy_seconds() - _cpu_seconds(here, children=False))
     await asyncio.sleep(2.0)
     since, cpu0, here0 = time.perf_counter(), server_cpu(), _cpu_seconds(here, children=False)
-    poses0 = [getattr(c, "poses_received", 0) for c in clients]
+    poses0 = [c.poses_received for c in clients]
 
     async def customer(i: int, client: Client) -> None:
         await asyncio.sleep(0.7 * i % 6)  # customers do not all stop talking at the same instant
@@ -289,7 +289,7 @@ async def measure(url: str, pid: int | None, sessions: int, runs: int, where: st
     for client in clients:
         client.decode_audio()
     result = {
-        "sessions": sessions, "where": where, "nodes": None if pid is not None else True,
+        "sessions": sessions, "where": where, "whole_machine": pid is None,
         "first_audio": [x for c in clients for x in c.first_audio()],
         "asked": sessions * runs, "pause_s": pause_s,
         "underruns": [c.underruns(since) for c in clients],
@@ -360,12 +360,7 @@ def run_on_nodes(sessions: int, runs: int, where: str, nodes: int, packet_ms: in
 
     async def calls() -> dict:
         async with aiohttp.ClientSession(front.url) as http:
-            health = await front.until_nodes(http, nodes, timeout=400)
-            for _ in range(300):  # the nodes speak their FAQ answers ahead first: measure calls, not that
-                if max(info["cpu_percent"] for info in health["nodes"].values()) < 30:
-                    break
-                await asyncio.sleep(1)
-                health = await (await http.get("/healthz")).json()
+            await front.until_quiet(http, await front.until_nodes(http, nodes, timeout=400), 30)
         return await measure(front.url, None, sessions, runs, where, pause_s)
 
     try:
@@ -396,7 +391,7 @@ def report(r: dict) -> str:
     if r["pose_gaps"] is not None:
         lines.append(f"  pose stream gaps (>{_pose_gap_s() * 1000:.0f} ms) per call: {r['pose_gaps']}; poses a second per call: "
                      f"{min(r['pose_rate']):.1f}-{max(r['pose_rate']):.1f}")
-    lines.append(f"  {'server' if not r.get('nodes') else 'the machine (front, nodes, Ray)'} CPU: {r['server_cores']:.2f} cores ({r['server_cores'] / r['sessions']:.3f} per call); "
+    lines.append(f"  {'the machine (front, nodes, Ray)' if r['whole_machine'] else 'server'} CPU: {r['server_cores']:.2f} cores ({r['server_cores'] / r['sessions']:.3f} per call); "
                  f"the aiortc clients on the same cores: {r['client_cores']:.2f} cores")
     return "\n".join(lines)
 
@@ -418,15 +413,13 @@ def main(argv: list[str] | None = None) -> int:
                         "question (default: %(default)s, customers who never stop)")
     args = parser.parse_args(argv)
     if args.nodes:
-        import os
         import subprocess
         import sys
 
-        from agent.cluster.loopback import in_private_network
+        from agent.cluster.loopback import in_private_network, private_network_command
 
         if not in_private_network():  # Ray binds to the machine's address otherwise: a namespace with loopback only
-            namespace = ["unshare", "--net"] if os.geteuid() == 0 else ["unshare", "--net", "--map-root-user"]
-            return subprocess.call([*namespace, sys.executable, "-m", "benchmarks.calls", *(argv if argv is not None else sys.argv[1:])],
+            return subprocess.call([*private_network_command(), sys.executable, "-m", "benchmarks.calls", *(argv if argv is not None else sys.argv[1:])],
                                    cwd=Path(__file__).resolve().parents[1])
     for sessions in args.sessions:
         result = run_on_nodes(sessions, args.runs, args.where, args.nodes, args.packet_ms, args.pause) if args.nodes else \

@@ -130,6 +130,15 @@ class Front:
             raise RuntimeError(f"{nodes} nodes not ready in {timeout:.0f} s: {health}\n{self.log_path.read_text()[-3000:]}")
         return health
 
+    async def until_quiet(self, http: aiohttp.ClientSession, health: dict, cpu_percent: float, timeout: float = 300) -> dict:
+        """Waits while any node is busier than `cpu_percent` (at start-up each speaks its FAQ's answers ahead), so
+        what follows measures calls, not that; returns the last health report."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and max(info["cpu_percent"] for info in health["nodes"].values()) >= cpu_percent:
+            await asyncio.sleep(1)
+            health = await (await http.get("/healthz")).json()
+        return health
+
     def _stop_process(self) -> None:
         self.process.send_signal(signal.SIGINT)
         try:
@@ -247,12 +256,7 @@ async def bench_cluster(max_calls: int, settle_s: float, nodes: int, max_cpu: fl
     rows = []
     try:
         async with aiohttp.ClientSession(front.url) as http:
-            health = await front.until_nodes(http, nodes, timeout=400)
-            for _ in range(120):  # the nodes speak their FAQ answers ahead first; measure calls, not that
-                if max(info["cpu_percent"] for info in health["nodes"].values()) < 50:
-                    break
-                await asyncio.sleep(1)
-                health = await (await http.get("/healthz")).json()
+            health = await front.until_quiet(http, await front.until_nodes(http, nodes, timeout=400), 50, timeout=120)
             from agent.config import load_config
 
             admission = load_config(config).cluster.admission.model_dump()
@@ -303,11 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.suite == "front":
         asyncio.run(bench_front(args.seconds, args.concurrency))
         return 0
-    from agent.cluster.loopback import in_private_network
+    from agent.cluster.loopback import in_private_network, private_network_command
 
     if not in_private_network():  # Ray binds to the machine's address otherwise: run in a namespace with loopback only
-        namespace = ["unshare", "--net"] if os.geteuid() == 0 else ["unshare", "--net", "--map-root-user"]
-        return subprocess.call([*namespace, sys.executable, "-m", "benchmarks.cluster", *(argv if argv is not None else sys.argv[1:])], cwd=ROOT)
+        return subprocess.call([*private_network_command(), sys.executable, "-m", "benchmarks.cluster", *(argv if argv is not None else sys.argv[1:])], cwd=ROOT)
     asyncio.run(bench_cluster(args.max_calls, args.settle, args.nodes, args.max_cpu))
     return 0
 

@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_ray_cluster_places_calls_survives_node_loss_and_swaps_faq_versions(tmp_path):
     pytest.importorskip("ray", reason="Ray is the optional 'cluster' extra (WITH_CLUSTER=1 bash scripts/setup.sh)")
     assert shutil.which("unshare") and shutil.which("ip"), "the cluster test needs unshare (util-linux) and ip (iproute2)"
-    namespace = ["unshare", "--net"] if os.geteuid() == 0 else ["unshare", "--net", "--map-root-user"]
+    from agent.cluster.loopback import private_network_command
+
+    namespace = private_network_command()
     probe = subprocess.run([*namespace, "true"], capture_output=True, text=True)
     if probe.returncode != 0:
         pytest.skip(f"this machine does not allow a network namespace ({probe.stderr.strip()}); Ray would bind to its network address")

@@ -16,7 +16,6 @@ import { GLTFLoader } from "./vendor/three/examples/jsm/loaders/GLTFLoader.js";
 
 const RATE = 48000;
 const HEAD_SCALE = 10000;
-const KEEP_BEHIND = RATE;  // poses older than a second of audio are dropped
 
 // Holds the page's frame rate by drawing fewer pixels when it falls (the canvas keeps its size on screen; the
 // browser scales the drawing up). A software GL (SwiftShader, a CPU) spends its time per pixel: 0.7 of the size

@@ -23,6 +23,11 @@ def in_private_network() -> bool:
     return [name for _, name in socket.if_nameindex()] == ["lo"]  # /sys/class/net shows the namespace sysfs was mounted in
 
 
+def private_network_command() -> list[str]:
+    """The command prefix that runs a program in a new network namespace with loopback only (root or not)."""
+    return ["unshare", "--net"] if os.geteuid() == 0 else ["unshare", "--net", "--map-root-user"]
+
+
 def _ray(*args: str) -> None:
     result = subprocess.run([RAY, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=180)
     if result.returncode != 0:

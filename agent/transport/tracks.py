@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import functools
 import time
 from typing import Callable
 
@@ -84,7 +85,9 @@ class VoicePackets:
         return codec
 
     @classmethod
+    @functools.cache
     def _silent_packet(cls, packet_ms: int) -> bytes:
+        """Encoded once per process and packet size, not once per call."""
         codec, packets, samples = cls._encoder(packet_ms), [], OUTPUT_RATE * packet_ms // 1000
         for i in range(5):  # past the encoder's start-up
             packets += codec.encode(cls._frame(np.zeros(samples, np.int16), i * samples))
