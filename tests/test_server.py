@@ -196,3 +196,44 @@ def test_the_voice_goes_out_as_opus_stamped_with_the_port_clock():
     assert len(per_frame) == len(packets)
     assert per_frame[2:9].min() > 2000, "the tone is heard"
     assert per_frame[-4:].max() < 50, "and then silence"
+
+
+async def test_the_microphone_hears_packets_in_order_fills_losses_and_survives_garbage(caplog):
+    """The caller's packets are decoded as they arrive: in order, a lost packet as silence of its length, a late
+    one dropped, an undecodable one logged and skipped; an operator's listener gets the Opus packets as they came."""
+    import numpy as np
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+    from aiortc.rtp import RtpPacket
+
+    from agent.transport.microphone import Microphone
+    from agent.transport.tracks import VoicePackets
+
+    pc = RTCPeerConnection()
+    receiver = pc.addTransceiver("audio", direction="recvonly").receiver
+    receiver._RTCRtpReceiver__codecs[111] = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111)
+    heard, forwarded = [], []
+    microphone = Microphone(receiver, heard.append)
+    microphone.listen(lambda payload, timestamp: forwarded.append(timestamp))
+    voice = VoicePackets()
+    tone = (np.sin(np.arange(960) * 2 * np.pi * 300 / 48000) * 8000).astype(np.int16)
+    payloads = [bytes(voice.packet(tone, 960 * i)) for i in range(8)]
+
+    def send(sequence: int, payload: bytes, payload_type: int = 111):
+        receiver_packet = RtpPacket(payload_type=payload_type, sequence_number=sequence, timestamp=5000 + 960 * sequence, ssrc=1234)
+        receiver_packet.payload = payload
+        return receiver._handle_rtp_packet(receiver_packet, arrival_time_ms=0)
+
+    for sequence in (0, 1, 2, 4, 3, 5):  # 3 comes after 4: late
+        await send(sequence, payloads[sequence])
+    await send(6, b"\xff\xfe not opus at all")
+    await send(7, payloads[7])
+    await send(8, payloads[0], payload_type=99)  # a payload type the call never agreed: ignored
+    lengths = [len(chunk) for chunk in heard]
+    assert all(chunk.dtype == np.float32 for chunk in heard)
+    assert 300 <= lengths[0] <= 320 and lengths[1:3] == [320, 320], "20 ms at 16 kHz a packet, as it comes"
+    assert lengths[3] == 320 and not heard[3].any(), "the packet after a lost one brings the lost one's time as silence first"
+    assert np.abs(heard[4]).max() > 0.05, "and then its own sound"
+    assert abs(sum(lengths) - 16_000 * 0.02 * 8) <= 20, "8 packets' time heard (3 late and dropped, 6 undecodable: both silence)"
+    assert forwarded == [5000 + 960 * s for s in (0, 1, 2, 4, 5, 6, 7)], "the operator gets what came, in order"
+    assert "undecodable opus audio" in caplog.text
+    await pc.close()

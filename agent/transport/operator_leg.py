@@ -16,7 +16,7 @@ from typing import Callable
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 
-from .tracks import read_speech
+from .microphone import Microphone
 
 MAX_SAY_CHARS = 500
 HEARTBEAT_S = 6.0  # the page pings every 2 s
@@ -31,6 +31,7 @@ class OperatorLeg:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[RTCIceServer(urls=s.urls, username=s.username, credential=s.credential)
                                                                  for s in ice_servers]))
         self._customer_audio = customer_audio
+        self._microphone: Microphone | None = None  # the operator's own
         self._channel = None
         self._pending: list[str] = []
         self._tasks: set[asyncio.Task] = set()
@@ -40,8 +41,9 @@ class OperatorLeg:
 
         @self.pc.on("track")
         def on_track(track):
-            if track.kind == "audio":
-                self._spawn(read_speech(track, self._on_audio))
+            if track.kind == "audio" and self._microphone is None:
+                receiver = next(t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track)
+                self._microphone = Microphone(receiver, self._on_audio, self.log)
 
         @self.pc.on("datachannel")
         def on_datachannel(channel):
@@ -124,4 +126,5 @@ class OperatorLeg:
         for task in list(self._tasks):
             if task is not current:
                 task.cancel()
+        self._customer_audio.stop()  # the customer's packets stop coming here
         await self.pc.close()

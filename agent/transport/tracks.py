@@ -188,17 +188,3 @@ class AvatarVideoTrack(MediaStreamTrack):
             self._fps_window = (now, self.frames_sent)
         metrics.VIDEO_FRAMES.inc()
         return frame
-
-
-async def read_speech(track: MediaStreamTrack, on_audio: Callable) -> None:
-    """A browser's microphone track -> 16 kHz mono float32 chunks for `on_audio`, until the track ends."""
-    from models.audio import SPEECH_RATE, from_pcm16
-
-    resampler = av.AudioResampler(format="s16", layout="mono", rate=SPEECH_RATE)
-    while True:
-        try:
-            frame = await track.recv()
-        except MediaStreamError:
-            return
-        for out in resampler.resample(frame):
-            on_audio(from_pcm16(out.to_ndarray().reshape(-1)))

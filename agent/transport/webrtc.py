@@ -12,7 +12,6 @@ import logging
 import uuid
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
-from aiortc.contrib.media import MediaRelay
 
 from .. import metrics
 from ..config import AgentConfig, TenantSettings
@@ -25,7 +24,8 @@ from ..output.where import SERVER, RenderChoice, choose_render
 from ..people.desk import PERSON, PersonDesk, PersonTaken
 from ..render.frames import start_renderer
 from .operator_leg import OperatorLeg
-from .tracks import AvatarAudioTrack, AvatarVideoTrack, read_speech
+from .microphone import CallerVoice, Microphone
+from .tracks import AvatarAudioTrack, AvatarVideoTrack
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,7 @@ class WebRtcCall:
         self.desk = PersonDesk(self.conversation, tenant.handoff, self.send_event, self.log)
         self.operator: OperatorLeg | None = None
         self._ice_servers = config.server.ice_servers
-        self._relay = MediaRelay()  # the customer's microphone: heard here, and by an operator who joins
-        self._microphone = None
+        self._microphone: Microphone | None = None  # the customer's: heard here, and by an operator who joins
         self.audio_out = AvatarAudioTrack(self.output, on_clock=self._on_clock, packet_ms=config.server.audio_packet_ms)
         self.video_out: AvatarVideoTrack | None = None
         self.poses_out: BrowserPoses | None = None
@@ -83,8 +82,8 @@ class WebRtcCall:
         @self.pc.on("track")
         def on_track(track):
             if track.kind == "audio" and self._microphone is None:
-                self._microphone = track
-                self._spawn(read_speech(self._relay.subscribe(track), self.conversation.hear), "mic")
+                receiver = next(t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track)
+                self._microphone = Microphone(receiver, self.conversation.hear, self.log)
 
         @self.pc.on("datachannel")
         def on_datachannel(channel):
@@ -192,7 +191,9 @@ class WebRtcCall:
             raise PersonTaken("a person is already on this call")
         if self._microphone is None:
             raise PersonTaken("the customer's microphone is not connected yet")
-        leg = OperatorLeg(self._relay.subscribe(self._microphone, buffered=False), self.conversation.person_speaks,
+        if self._microphone.codec_name not in (None, "opus"):
+            raise PersonTaken(f"the customer's microphone sends {self._microphone.codec_name}: an operator hears Opus only")
+        leg = OperatorLeg(CallerVoice(self._microphone), self.conversation.person_speaks,
                           self._operator_says, self._operator_gone, self._ice_servers, self.log)
         try:
             answer = await leg.answer(sdp)
