@@ -138,8 +138,8 @@ class Client:
     def __init__(self, index: int, where: str) -> None:
         self.index, self.where = index, where
         self.mic = Microphone(index)
-        self.audio_packets: list[tuple[float, bytes]] = []  # (arrival, Opus payload)
-        self.audio_times: list[tuple[float, float]] = []  # (arrival, level), once decoded
+        self.audio_packets: list[tuple[float, int, bytes]] = []  # (arrival, RTP timestamp, Opus payload)
+        self.audio_times: list[tuple[float, int, float]] = []  # (arrival, RTP timestamp, level), once decoded
         self.pose_times: list[float] = []  # arrival of each pose message
         self.poses_received = 0
         self.events: list[dict] = []
@@ -171,7 +171,7 @@ class Client:
         await pc.setRemoteDescription(RTCSessionDescription(body["sdp"], body["type"]))
         for receiver in pc.getReceivers():
             if receiver.track.kind == "audio":
-                receiver.on_packet = lambda packet: self.audio_packets.append((time.perf_counter(), packet.payload))
+                receiver.on_packet = lambda packet: self.audio_packets.append((time.perf_counter(), packet.timestamp, packet.payload))
 
     def _on_poses(self, message) -> None:
         from agent.output.poses import read_message
@@ -184,12 +184,12 @@ class Client:
         import av
 
         decoder = av.CodecContext.create("libopus", "r")
-        for arrival, payload in self.audio_packets:
+        for arrival, timestamp, payload in self.audio_packets:
             level = 0.0
             for frame in decoder.decode(av.Packet(payload)):
                 pcm = frame.to_ndarray().astype(np.float32) / 32768
                 level = float(np.sqrt(np.mean(pcm**2)))
-            self.audio_times.append((arrival, level))
+            self.audio_times.append((arrival, timestamp, level))
         self.audio_packets = []
 
     def _on_event(self, message) -> None:
@@ -227,16 +227,20 @@ class Client:
     def first_audio(self) -> list[float]:
         out = []
         for end in self.mic.speech_ends:
-            first = next((t for t, level in self.audio_times if t > end + 0.05 and level > 0.01), None)
+            first = next((t for t, _, level in self.audio_times if t > end + 0.05 and level > 0.01), None)
             if first is not None and first - end < 10:
                 out.append(first - end)
         return out
 
     def underruns(self, since: float) -> int:
-        """Packets that came more than UNDERRUN_S later than a packet's length after the one before: a jitter
-        buffer of UNDERRUN_S would have run dry."""
-        times = [t for t, _ in self.audio_times if t >= since]
-        return int(np.sum(np.diff(times) > UNDERRUN_S + self.mic.packet / RATE)) if len(times) > 1 else 0
+        """Packets that came more than UNDERRUN_S later after the one before than their timestamps are apart (a
+        jitter buffer of UNDERRUN_S would have run dry; the silence between DTX packets is not late)."""
+        packets = [(t, ts) for t, ts, _ in self.audio_times if t >= since]
+        if len(packets) < 2:
+            return 0
+        arrival, timestamp = (np.array(x, np.float64) for x in zip(*packets))
+        apart = np.mod(np.diff(timestamp), 2**32) / 48_000  # Opus's RTP clock
+        return int(np.sum(np.diff(arrival) - apart > UNDERRUN_S))
 
     def pose_gaps(self, since: float) -> int:
         times = [t for t in self.pose_times if t >= since]
