@@ -186,7 +186,11 @@ class Client:
         decoder = av.CodecContext.create("libopus", "r")
         for arrival, timestamp, payload in self.audio_packets:
             level = 0.0
-            for frame in decoder.decode(av.Packet(payload)):
+            try:
+                frames = decoder.decode(av.Packet(payload))
+            except av.FFmpegError as exc:
+                raise RuntimeError(f"call {self.index}: the agent sent an undecodable audio packet {payload[:4].hex()}") from exc
+            for frame in frames:
                 pcm = frame.to_ndarray().astype(np.float32) / 32768
                 level = float(np.sqrt(np.mean(pcm**2)))
             self.audio_times.append((arrival, timestamp, level))

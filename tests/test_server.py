@@ -192,7 +192,10 @@ def test_the_voice_goes_out_as_opus_stamped_with_the_port_clock():
     sent = [p for p in packets if p is not None]
     assert [p.pts for p in sent[:13]] == list(range(0, 960 * 13, 960)), "each packet carries its place on the clock"
     assert [packets.index(p) for p in sent[13:]] == [13, 33, 53], "then silence: a DTX packet every 400 ms, nothing between"
-    assert {len(bytes(p)) for p in sent[13:]} == {1}, "the TOC byte alone"
+    assert {len(bytes(p)) for p in sent[13:]} == {1}, "the TOC byte alone: one empty frame"
+    for ms in (40, 60):  # two and three empty frames, as long as the packets they stand for
+        dtx = VoicePackets(ms)._dtx
+        assert len(dtx) <= 2 and sum(f.samples for f in av.CodecContext.create("libopus", "r").decode(av.Packet(dtx))) == 48 * ms
     assert voice.packet(tone[:960], 960 * 58) is not None, "sound goes out at once"
     decoder = av.CodecContext.create("libopus", "r")
     per_frame = np.array([np.abs(f.to_ndarray().astype(np.float32)).mean() for p in sent for f in decoder.decode(av.Packet(bytes(p)))])

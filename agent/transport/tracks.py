@@ -65,7 +65,7 @@ class VoicePackets:
     takes a thread hop a frame). Mono at 32 kbps is a voice's usual rate in WebRTC; the packets carry the port's
     clock as their timestamps. While the avatar is silent (most of a call), a few zero frames flush what the encoder
     held of the last sound, and then it is discontinuous transmission (RFC 7587's DTX, as libwebrtc sends it): a
-    packet of the TOC byte alone, which receivers take for silence, every DTX_MS, and nothing between. Each packet
+    packet of empty frames (one or two bytes), which receivers take for silence, every DTX_MS, and nothing between. Each packet
     sent costs the event loop the same Python, so a quiet avatar costs a twentieth of the packets."""
 
     BITRATE = 32_000
@@ -77,7 +77,7 @@ class VoicePackets:
         self.samples = OUTPUT_RATE * packet_ms // 1000
         self._codec = self._encoder(packet_ms)
         self._silence = self._silent_packet(packet_ms)
-        self._dtx = self._silence[:1]  # the TOC byte: this packet's mode and length, and no frame (RFC 6716 3.2.1)
+        self._dtx = self._dtx_packet(self._silence, packet_ms)
         self._dtx_every = max(1, self.DTX_MS // packet_ms)
         self._quiet = self.FLUSH_PACKETS  # silent packets since the last sound
 
@@ -97,6 +97,15 @@ class VoicePackets:
         for i in range(5):  # past the encoder's start-up
             packets += codec.encode(cls._frame(np.zeros(samples, np.int16), i * samples))
         return bytes(packets[-1])
+
+    @staticmethod
+    def _dtx_packet(silent: bytes, packet_ms: int) -> bytes:
+        """A packet of the silent one's mode and length whose frames are empty (RFC 6716 3.1-3.2): the TOC byte alone
+        for one frame, with code 1 for two, and code 3 and a frame count for more (60 ms is three 20 ms frames)."""
+        config = silent[0] >> 3
+        frame_ms = (10, 20, 40, 60)[config % 4] if config < 12 else (10, 20)[config % 2] if config < 16 else (2.5, 5, 10, 20)[config % 4]
+        frames, toc = round(packet_ms / frame_ms), silent[0] & 0xFC
+        return bytes([toc]) if frames == 1 else bytes([toc | 1]) if frames == 2 else bytes([toc | 3, frames])
 
     @staticmethod
     def _frame(pcm: np.ndarray, pts: int) -> av.AudioFrame:
