@@ -5,7 +5,7 @@ in turn and waiting for the answers. With `--where browser` the server draws not
 the avatar's audio and its poses (as a page that draws the avatar would); with `--where server` they receive
 audio and video (VP8), which aiortc decodes on the clients' side (use `avatar-agent benchmark --sessions N`,
 which encodes in-process and decodes nothing, for the server-video capacity). Measured per call: end of customer speech -> first answer
-audio received, audio underruns (a packet more than 100 ms later than its length after the last), gaps in the pose stream longer than the
+audio received, audio underruns (a packet more than 100 ms later after the last than their RTP timestamps are apart), gaps in the pose stream longer than the
 poses' look-ahead covers, and the server's CPU (its process and its render workers).
 
 The clients run on the same cores, so they are kept cheap: each encodes its microphone as the agent encodes its
@@ -33,6 +33,9 @@ from benchmarks.speech_sets import spoken
 RATE = 48_000
 FRAME = 960
 UNDERRUN_S = 0.1
+
+
+LISTEN_ONLY_S = 30.0  # --runs 0: how long the calls only listen (the fixed cost of a call)
 
 
 def _pose_gap_s() -> float:
@@ -291,7 +294,7 @@ async def measure(url: str, pid: int | None, sessions: int, runs: int, where: st
     if runs:
         await asyncio.gather(*(customer(i, c) for i, c in enumerate(clients)))
     else:  # calls that only listen: the fixed cost of a call
-        await asyncio.sleep(float(__import__('os').environ.get('CALLS_IDLE_S', '20')))
+        await asyncio.sleep(LISTEN_ONLY_S)
     wall = time.perf_counter() - since
     server_cores, client_cores = (server_cpu() - cpu0) / wall, (_cpu_seconds(here, children=False) - here0) / wall
     for client in clients:
@@ -408,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="avatar-agent benchmark calls", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, nargs="+", default=[1], help="concurrent calls; several numbers run one after the other")
-    parser.add_argument("--runs", type=int, default=3, help="questions per call; 0: 20 s of calls where nobody speaks (default: %(default)s)")
+    parser.add_argument("--runs", type=int, default=3, help=f"questions per call; 0: {LISTEN_ONLY_S:g} s of calls where nobody speaks (default: %(default)s)")
     parser.add_argument("--where", choices=["browser", "server"], default="browser")
     parser.add_argument("--config")
     parser.add_argument("--pin", action="store_true",

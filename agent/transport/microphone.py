@@ -81,6 +81,11 @@ class Microphone:
     def unlisten(self, callback: Callable[[bytes, int], None]) -> None:
         self._listeners.discard(callback)
 
+    def stop(self) -> None:
+        """Hears no more (the call is closing: its conversation must not be fed while it closes)."""
+        self._on_audio = lambda audio: None
+        self._listeners.clear()
+
     @property
     def codec_name(self) -> str | None:
         return self._codec_name

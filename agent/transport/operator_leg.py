@@ -127,4 +127,6 @@ class OperatorLeg:
             if task is not current:
                 task.cancel()
         self._customer_audio.stop()  # the customer's packets stop coming here
+        if self._microphone is not None:
+            self._microphone.stop()
         await self.pc.close()

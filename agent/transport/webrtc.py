@@ -242,6 +242,8 @@ class WebRtcCall:
             return
         self._closed = True
         self.log.info("closing (%d turns answered)", len(self.conversation.history))
+        if self._microphone is not None:
+            self._microphone.stop()
         self.desk.close()
         if self.operator is not None:
             leg, self.operator = self.operator, None
