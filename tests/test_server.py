@@ -188,20 +188,14 @@ def test_the_voice_goes_out_as_opus_stamped_with_the_port_clock():
     tone = (np.sin(np.arange(960 * 10) * 2 * np.pi * 200 / 48000) * 8000).astype(np.int16)
     quiet = np.zeros(960, np.int16)
     packets = [voice.packet(tone[i : i + 960], i) for i in range(0, len(tone), 960)]
-    packets += [voice.packet(quiet, len(tone) + 960 * k) for k in range(48)]
-    sent = [p for p in packets if p is not None]
-    assert [p.pts for p in sent[:13]] == list(range(0, 960 * 13, 960)), "each packet carries its place on the clock"
-    assert [packets.index(p) for p in sent[13:]] == [13, 33, 53], "then silence: a DTX packet every 400 ms, nothing between"
-    assert {len(bytes(p)) for p in sent[13:]} == {1}, "the TOC byte alone: one empty frame"
-    for ms in (40, 60):  # two and three empty frames, as long as the packets they stand for
-        dtx = VoicePackets(ms)._dtx
-        assert len(dtx) <= 2 and sum(f.samples for f in av.CodecContext.create("libopus", "r").decode(av.Packet(dtx))) == 48 * ms
-    assert voice.packet(tone[:960], 960 * 58) is not None, "sound goes out at once"
+    packets += [voice.packet(quiet, len(tone) + 960 * k) for k in range(8)]
+    assert [p.pts for p in packets] == list(range(0, 960 * 18, 960)), "each packet carries its place on the clock"
+    assert len({bytes(p) for p in packets[-4:]}) == 1, "silence is one packet, encoded once"
     decoder = av.CodecContext.create("libopus", "r")
-    per_frame = np.array([np.abs(f.to_ndarray().astype(np.float32)).mean() for p in sent for f in decoder.decode(av.Packet(bytes(p)))])
-    assert len(per_frame) == len(sent)
+    per_frame = np.array([np.abs(f.to_ndarray().astype(np.float32)).mean() for p in packets for f in decoder.decode(av.Packet(bytes(p)))])
+    assert len(per_frame) == len(packets)
     assert per_frame[2:9].min() > 2000, "the tone is heard"
-    assert per_frame[-3:].max() < 50, "and DTX decodes to silence"
+    assert per_frame[-4:].max() < 50, "and then silence"
 
 
 async def test_the_microphone_hears_packets_in_order_fills_losses_and_survives_garbage(caplog):

@@ -63,23 +63,18 @@ def last_rtp_timestamp(sender) -> int | None:
 class VoicePackets:
     """The avatar's voice as Opus packets, encoded here rather than by aiortc (its encoder is stereo at 96 kbps, and
     takes a thread hop a frame). Mono at 32 kbps is a voice's usual rate in WebRTC; the packets carry the port's
-    clock as their timestamps. While the avatar is silent (most of a call), a few zero frames flush what the encoder
-    held of the last sound, and then it is discontinuous transmission (RFC 7587's DTX, as libwebrtc sends it): a
-    packet of empty frames (one or two bytes), which receivers take for silence, every DTX_MS, and nothing between. Each packet
-    sent costs the event loop the same Python, so a quiet avatar costs a twentieth of the packets."""
+    clock as their timestamps. While the avatar is silent (most of a call), every frame is the same packet: encoded
+    once, sent as it is, after a few zero frames have flushed what the encoder held of the last sound."""
 
     BITRATE = 32_000
     COMPLEXITY = 5  # of libopus's 0-10: 180 us a frame against 290 at 10, for a voice the ear cannot tell apart
     FLUSH_PACKETS = 3
-    DTX_MS = 400  # libwebrtc's own interval between DTX packets
 
     def __init__(self, packet_ms: int = 20) -> None:
         self.samples = OUTPUT_RATE * packet_ms // 1000
         self._codec = self._encoder(packet_ms)
         self._silence = self._silent_packet(packet_ms)
-        self._dtx = self._dtx_packet(self._silence, packet_ms)
-        self._dtx_every = max(1, self.DTX_MS // packet_ms)
-        self._quiet = self.FLUSH_PACKETS  # silent packets since the last sound
+        self._quiet = self.FLUSH_PACKETS  # zero packets encoded since the last sound
 
     @classmethod
     def _encoder(cls, packet_ms: int) -> av.CodecContext:
@@ -99,31 +94,20 @@ class VoicePackets:
         return bytes(packets[-1])
 
     @staticmethod
-    def _dtx_packet(silent: bytes, packet_ms: int) -> bytes:
-        """A packet of the silent one's mode and length whose frames are empty (RFC 6716 3.1-3.2): the TOC byte alone
-        for one frame, with code 1 for two, and code 3 and a frame count for more (60 ms is three 20 ms frames)."""
-        config = silent[0] >> 3
-        frame_ms = (10, 20, 40, 60)[config % 4] if config < 12 else (10, 20)[config % 2] if config < 16 else (2.5, 5, 10, 20)[config % 4]
-        frames, toc = round(packet_ms / frame_ms), silent[0] & 0xFC
-        return bytes([toc]) if frames == 1 else bytes([toc | 1]) if frames == 2 else bytes([toc | 3, frames])
-
-    @staticmethod
     def _frame(pcm: np.ndarray, pts: int) -> av.AudioFrame:
         frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate, frame.pts, frame.time_base = OUTPUT_RATE, pts, AUDIO_TIME_BASE
         return frame
 
-    def packet(self, pcm: np.ndarray, pts: int) -> av.Packet | None:
-        """The packet for `samples` of int16 audio that start at `pts` on the port's clock; None: send nothing."""
+    def packet(self, pcm: np.ndarray, pts: int) -> av.Packet:
+        """The packet for `samples` of int16 audio that start at `pts` on the port's clock."""
         silent = not pcm.any()
         self._quiet = self._quiet + 1 if silent else 0
-        if not silent or self._quiet <= self.FLUSH_PACKETS:
+        if silent and self._quiet > self.FLUSH_PACKETS:
+            data = self._silence
+        else:
             encoded = self._codec.encode(self._frame(pcm, pts))
             data = bytes(encoded[0]) if encoded else self._silence  # libopus gives one packet a packet's worth
-        elif (self._quiet - self.FLUSH_PACKETS - 1) % self._dtx_every == 0:
-            data = self._dtx
-        else:
-            return None
         packet = av.Packet(data)
         packet.pts, packet.time_base = pts, AUDIO_TIME_BASE
         return packet
@@ -145,31 +129,28 @@ class AvatarAudioTrack(MediaStreamTrack):
         self._pacer = _Pacer(OUTPUT_RATE)
         self._on_clock = on_clock
         self._clock_offset: int | None = None
-        self._sent_pts: int | None = None  # the port clock of the last packet handed to the sender
+        self._last_clock = 0  # the port clock at the end of the last frame handed to the sender
         self._voice = VoicePackets(packet_ms)
         self.packet_ms = packet_ms
 
     def _check_clock(self) -> None:
-        # The sender asks for the next packet only once the last one is sent, so its timestamp is that packet's.
+        # The sender asks for this frame only once the last one is sent, so its timestamp is that frame's.
         rtp = last_rtp_timestamp(self.sender)
-        if rtp is None or self._on_clock is None or self._sent_pts is None:
+        if rtp is None or self._on_clock is None:
             return
-        offset = (rtp - self._sent_pts) % 2**32
+        offset = (rtp - (self._last_clock - self._voice.samples)) % 2**32
         if offset != self._clock_offset:
             self._clock_offset = offset
             self._on_clock(offset)
 
     async def recv(self) -> av.Packet:
-        while True:  # until there is a packet to send: none while the avatar has long been silent (DTX)
-            if self.readyState != "live":
-                raise MediaStreamError()
-            await self._pacer.next(self._voice.samples)
-            self._check_clock()
-            pcm = np.concatenate([self.port.next_audio_frame() for _ in range(self._voice.samples // FRAME_SAMPLES)])
-            packet = self._voice.packet(pcm, self.port.playout.samples_out - len(pcm))  # stamped with the port's clock
-            if packet is not None:
-                self._sent_pts = packet.pts
-                return packet
+        if self.readyState != "live":
+            raise MediaStreamError()
+        await self._pacer.next(self._voice.samples)
+        self._check_clock()
+        pcm = np.concatenate([self.port.next_audio_frame() for _ in range(self._voice.samples // FRAME_SAMPLES)])
+        self._last_clock = self.port.playout.samples_out
+        return self._voice.packet(pcm, self._last_clock - len(pcm))  # stamped with the port's clock
 
 
 class AvatarVideoTrack(MediaStreamTrack):
