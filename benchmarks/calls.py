@@ -33,8 +33,6 @@ from benchmarks.speech_sets import spoken
 RATE = 48_000
 FRAME = 960
 UNDERRUN_S = 0.1
-
-
 LISTEN_ONLY_S = 30.0  # --runs 0: how long the calls only listen (the fixed cost of a call)
 
 

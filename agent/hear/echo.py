@@ -45,7 +45,7 @@ class EchoCanceller:
     def far_end(self, audio48k: np.ndarray) -> None:
         """What the avatar just played: 48 kHz float in -1..1."""
         if self._far_quiet >= QUIET_FRAMES and not np.any(audio48k):
-            self._far_quiet += len(audio48k) // (3 * FRAME)  # long silent, still silent: nothing for the canceller to learn
+            self._far_quiet += len(audio48k) * SPEECH_RATE // 48_000 // FRAME  # long silent, still silent: nothing to learn
             return
         self._far = np.concatenate([self._far, self._to_16k.resample_chunk(np.asarray(audio48k, np.float32))])
         while len(self._far) >= FRAME:

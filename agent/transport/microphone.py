@@ -62,7 +62,6 @@ class Microphone:
             self._streams = receiver._RTCRtpReceiver__remote_streams  # what its RTCP receiver reports say
         except AttributeError as exc:  # a different aiortc: fail the call loudly, not deafly
             raise RuntimeError(f"this aiortc has no receiver internals the microphone needs ({exc}); use aiortc 1.9-1.x") from exc
-        self.receiver = receiver
         self._on_audio = on_audio
         self.log = log
         self._decoder = None
@@ -72,8 +71,12 @@ class Microphone:
         self._last_sequence: int | None = None
         self._bad_packets = 0
         self._listeners: set[Callable[[bytes, int], None]] = set()
-        self.packets = 0
         receiver._handle_rtp_packet = self._handle_rtp_packet  # what the transport calls, instead of aiortc's own
+
+    @classmethod
+    def of_track(cls, pc, track, on_audio: Callable[[np.ndarray], None], log: logging.LoggerAdapter | logging.Logger = log) -> "Microphone":
+        """The microphone behind `track`, a remote audio track of `pc` (what its "track" event gives)."""
+        return cls(next(t.receiver for t in pc.getTransceivers() if t.receiver.track is track), on_audio, log)
 
     def listen(self, callback: Callable[[bytes, int], None]) -> None:
         self._listeners.add(callback)
@@ -103,13 +106,13 @@ class Microphone:
         if self._last_sequence is not None and _later(packet.sequence_number, self._last_sequence, 16) <= 0:
             return  # late or repeated: its place was already filled
         self._last_sequence = packet.sequence_number
-        self.packets += 1
         if codec.name != self._codec_name:
             self._decoder, self._codec_name = (_OpusMono() if codec.name == "opus" else get_decoder(codec)), codec.name
             self._resampler = av.AudioResampler(format="s16", layout="mono", rate=SPEECH_RATE)
             self._next_timestamp = None
-        for listener in list(self._listeners) if codec.name == "opus" else ():
-            listener(packet.payload, packet.timestamp)
+        if codec.name == "opus":  # forwarded as they came; other codecs would need encoding again
+            for listener in list(self._listeners):
+                listener(packet.payload, packet.timestamp)
         self._decode(packet, codec.clockRate)
 
     def _decode(self, packet, clock_rate: int) -> None:

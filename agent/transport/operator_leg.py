@@ -42,8 +42,7 @@ class OperatorLeg:
         @self.pc.on("track")
         def on_track(track):
             if track.kind == "audio" and self._microphone is None:
-                receiver = next(t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track)
-                self._microphone = Microphone(receiver, self._on_audio, self.log)
+                self._microphone = Microphone.of_track(self.pc, track, self._on_audio, self.log)
 
         @self.pc.on("datachannel")
         def on_datachannel(channel):
