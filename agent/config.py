@@ -81,7 +81,14 @@ class HearConfig(StrictModel):
     min_speech_ms: int = Field(250, ge=50)
     max_turn_s: float = Field(20.0, gt=1)
     barge_in: bool = True
-    echo_cancellation: bool = Field(True, description="remove the avatar's own voice from the mic on the server too (WebRTC AEC3)")
+    echo_cancellation: Literal["auto", "always", "never"] = Field(
+        "auto", description="remove the avatar's own voice from the mic on the server too (WebRTC AEC3): auto (only for a "
+                            "microphone whose page does not say its browser cancels echo), always, never (true/false: always/never)")
+
+    @field_validator("echo_cancellation", mode="before")
+    @classmethod
+    def _echo_switch(cls, value):
+        return {True: "always", False: "never"}.get(value, value) if isinstance(value, bool) else value
 
 
 class AnswerConfig(StrictModel):

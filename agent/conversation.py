@@ -58,7 +58,8 @@ class Conversation:
         self.barge_in = hear.barge_in
         self.language = hear.language
         self.send_event = send_event
-        self.echo = EchoCanceller() if hear.echo_cancellation else None
+        self.echo = EchoCanceller() if hear.echo_cancellation != "never" else None
+        self._echo_mode = hear.echo_cancellation
         self.output = AvatarOutput(on_event=self._on_playout, on_audio=self.echo.far_end if self.echo else None, fps=fps)
         # With the end-of-turn model, a short pause asks it whether the customer is done, and only a long one ends the
         # turn by itself; without it, a fixed silence does.
@@ -90,6 +91,13 @@ class Conversation:
             self.send_event(StateChanged(state))
 
     # ----- input ---------------------------------------------------------------
+    def microphone_said(self, cancels_echo: bool | None) -> None:
+        """What the page said of its microphone: with `echo_cancellation: auto`, a browser's own canceller stands alone."""
+        if self.echo is not None and self._echo_mode == "auto" and cancels_echo is True:
+            self.echo.trust_microphone()
+        self.log.info("echo: %s", "cancelled here too" if self.echo is not None and self.echo.cancelling else
+                      "the browser's canceller and the residue gate" if self.echo is not None else "not cancelled here")
+
     def hear(self, audio_16k: np.ndarray) -> None:
         """Feed customer audio (16 kHz mono float32) as it arrives."""
         listen = None

@@ -26,6 +26,8 @@ VIDEO_FPS = Gauge("avatar_video_fps", "Video frames per second over the last sec
 TURNS_ENDED = Counter("avatar_turns_ended_total", "Customer turns ended, by what ended them (model, silence)", ["by"], registry=REGISTRY)
 INTERRUPTIONS = Counter("avatar_interruptions_total", "Replies cut short by the customer speaking (barge-in)", registry=REGISTRY)
 ERRORS = Counter("avatar_errors_total", "Errors by kind", ["kind"], registry=REGISTRY)
+AUDIO_LATE = Counter("avatar_audio_late_total", "Voice packets sent more than 100 ms later after the one before than that one "
+                     "lasted (the event loop fell behind: the page's jitter buffer may have run dry)", registry=REGISTRY)
 POSES_DROPPED = Counter("avatar_poses_dropped_total", "Poses not sent to a page that was not reading them", registry=REGISTRY)
 SPEECH_CACHE = Counter("avatar_speech_cache_total", "Sentences spoken from the speech cache (hit) or synthesised (miss)", ["result"], registry=REGISTRY)
 

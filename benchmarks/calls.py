@@ -136,8 +136,8 @@ class Microphone:
 
 
 class Client:
-    def __init__(self, index: int, where: str) -> None:
-        self.index, self.where = index, where
+    def __init__(self, index: int, where: str, browser_cancels_echo: bool = True) -> None:
+        self.index, self.where, self.browser_cancels_echo = index, where, browser_cancels_echo
         self.mic = Microphone(index)
         self.audio_packets: list[tuple[float, int, bytes]] = []  # (arrival, RTP timestamp, Opus payload)
         self.audio_times: list[tuple[float, int, float]] = []  # (arrival, RTP timestamp, level), once decoded
@@ -162,8 +162,10 @@ class Client:
         pc.on("track", self._on_track)
         await pc.setLocalDescription(await pc.createOffer())
         render = {"webgl2": True, "avatar": True} if self.where == "browser" else None
+        microphone = {"echoCancellation": self.browser_cancels_echo}  # what the widget's page says of Chromium's microphone
         async with aiohttp.ClientSession() as http:
-            async with http.post(f"{url}/api/offer", json={"sdp": pc.localDescription.sdp, "type": "offer", "render": render}) as r:
+            async with http.post(f"{url}/api/offer", json={"sdp": pc.localDescription.sdp, "type": "offer", "render": render,
+                                                           "microphone": microphone}) as r:
                 body = await r.json()
                 if r.status != 200:
                     raise RuntimeError(f"call {self.index}: {r.status} {body}")
@@ -268,10 +270,11 @@ def _machine_busy_seconds() -> float:
     return t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
 
 
-async def measure(url: str, pid: int | None, sessions: int, runs: int, where: str, pause_s: float = 0.5) -> dict:
+async def measure(url: str, pid: int | None, sessions: int, runs: int, where: str, pause_s: float = 0.5,
+                  browser_cancels_echo: bool = True) -> dict:
     """`pid`: the server's process (its CPU and its children's); None: every process on the machine but this one."""
     _listen_to_audio_packets()
-    clients = [Client(i, where) for i in range(sessions)]
+    clients = [Client(i, where, browser_cancels_echo) for i in range(sessions)]
     for client in clients:  # one at a time, as callers arrive
         await client.connect(url)
         await asyncio.sleep(0.3)
@@ -282,6 +285,7 @@ async def measure(url: str, pid: int | None, sessions: int, runs: int, where: st
     server_cpu = (lambda: _cpu_seconds(psutil.Process(pid))) if pid is not None else \
         (lambda: _machine_busy_seconds() - _cpu_seconds(here, children=False))
     await asyncio.sleep(2.0)
+    late0 = await _late_voice_packets(url) if pid is not None else None
     since, cpu0, here0 = time.perf_counter(), server_cpu(), _cpu_seconds(here, children=False)
     poses0 = [c.poses_received for c in clients]
 
@@ -295,6 +299,7 @@ async def measure(url: str, pid: int | None, sessions: int, runs: int, where: st
         await asyncio.sleep(LISTEN_ONLY_S)
     wall = time.perf_counter() - since
     server_cores, client_cores = (server_cpu() - cpu0) / wall, (_cpu_seconds(here, children=False) - here0) / wall
+    late = await _late_voice_packets(url) - late0 if late0 is not None else None
     for client in clients:
         client.decode_audio()
     result = {
@@ -304,11 +309,21 @@ async def measure(url: str, pid: int | None, sessions: int, runs: int, where: st
         "underruns": [c.underruns(since) for c in clients],
         "pose_gaps": [c.pose_gaps(since) for c in clients] if where == "browser" else None,
         "pose_rate": [(c.poses_received - p0) / wall for c, p0 in zip(clients, poses0)] if where == "browser" else None,
-        "server_cores": server_cores, "client_cores": client_cores,
+        "server_cores": server_cores, "client_cores": client_cores, "server_late": late,
     }
     for client in clients:
         await client.pc.close()
     return result
+
+
+async def _late_voice_packets(url: str) -> float:
+    """The server's own count of voice packets it sent late (`avatar_audio_late_total`): an underrun the clients
+    see that the server does not count arose on their side of the socket."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/metrics") as r:
+        text = await r.text()
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("avatar_audio_late_total "))
 
 
 def _pin(server_pid: int) -> None:
@@ -325,7 +340,7 @@ def _pin(server_pid: int) -> None:
 
 
 def run(sessions: int, runs: int, where: str, config: str | None, pin: bool = False, packet_ms: int | None = None,
-        pause_s: float = 0.5) -> dict:
+        pause_s: float = 0.5, browser_cancels_echo: bool = True) -> dict:
     import yaml
 
     from agent.config import DEFAULT_CONFIG
@@ -348,10 +363,11 @@ def run(sessions: int, runs: int, where: str, config: str | None, pin: bool = Fa
             _wait_for_warm_speech(LOGS / log_name)
             if pin:
                 _pin(served.process.pid)
-            return asyncio.run(measure(served.url, served.process.pid, sessions, runs, where, pause_s))
+            return asyncio.run(measure(served.url, served.process.pid, sessions, runs, where, pause_s, browser_cancels_echo))
 
 
-def run_on_nodes(sessions: int, runs: int, where: str, nodes: int, packet_ms: int | None = None, pause_s: float = 0.5) -> dict:
+def run_on_nodes(sessions: int, runs: int, where: str, nodes: int, packet_ms: int | None = None, pause_s: float = 0.5,
+                 browser_cancels_echo: bool = True) -> dict:
     """The same calls through the front to `nodes` agent processes on this machine (a loopback Ray cluster: each node
     is its own process with its own event loop). Run inside a network namespace with loopback only."""
     import aiohttp
@@ -370,7 +386,7 @@ def run_on_nodes(sessions: int, runs: int, where: str, nodes: int, packet_ms: in
     async def calls() -> dict:
         async with aiohttp.ClientSession(front.url) as http:
             await front.until_quiet(http, await front.until_nodes(http, nodes, timeout=400), 30)
-        return await measure(front.url, None, sessions, runs, where, pause_s)
+        return await measure(front.url, None, sessions, runs, where, pause_s, browser_cancels_echo)
 
     try:
         return asyncio.run(calls())
@@ -400,6 +416,8 @@ def report(r: dict) -> str:
     if r["pose_gaps"] is not None:
         lines.append(f"  pose stream gaps (>{_pose_gap_s() * 1000:.0f} ms) per call: {r['pose_gaps']}; poses a second per call: "
                      f"{min(r['pose_rate']):.1f}-{max(r['pose_rate']):.1f}")
+    if r.get("server_late") is not None:
+        lines.append(f"  voice packets the server itself sent late (avatar_audio_late_total): {r['server_late']:.0f} in all calls")
     lines.append(f"  {'the machine (front, nodes, Ray)' if r['whole_machine'] else 'server'} CPU: {r['server_cores']:.2f} cores ({r['server_cores'] / r['sessions']:.3f} per call); "
                  f"the aiortc clients on the same cores: {r['client_cores']:.2f} cores")
     return "\n".join(lines)
@@ -420,6 +438,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--packet-ms", type=int, choices=[20, 40, 60], help="server.audio_packet_ms (default: the config's)")
     parser.add_argument("--pause", type=float, default=0.5, help="seconds a customer waits after an answer before the next "
                         "question (default: %(default)s, customers who never stop)")
+    parser.add_argument("--raw-microphone", action="store_true",
+                        help="the clients say their microphone is not echo-cancelled (the widget says Chromium's is), so "
+                             "the server cancels echo too, as hear.echo_cancellation: auto then does")
     args = parser.parse_args(argv)
     if args.nodes:
         import subprocess
@@ -431,8 +452,9 @@ def main(argv: list[str] | None = None) -> int:
             return subprocess.call([*private_network_command(), sys.executable, "-m", "benchmarks.calls", *(argv if argv is not None else sys.argv[1:])],
                                    cwd=Path(__file__).resolve().parents[1])
     for sessions in args.sessions:
-        result = run_on_nodes(sessions, args.runs, args.where, args.nodes, args.packet_ms, args.pause) if args.nodes else \
-            run(sessions, args.runs, args.where, args.config, args.pin, args.packet_ms, args.pause)
+        cancels = not args.raw_microphone
+        result = run_on_nodes(sessions, args.runs, args.where, args.nodes, args.packet_ms, args.pause, cancels) if args.nodes else \
+            run(sessions, args.runs, args.where, args.config, args.pin, args.packet_ms, args.pause, cancels)
         print(report(result) + ("\n  (the server on one core, the clients on the other)" if args.pin else ""), flush=True)
     return 0
 

@@ -122,7 +122,7 @@ def echo_of_step(far_end: list[np.ndarray], step: int, delay_s: float = 0.08, ga
     return echo[(step - first) * 320 : (step - first + 1) * 320]
 
 
-async def talk_over_the_avatar(conversation, interruption: np.ndarray | None, onset_s: float = 2.0) -> float | None:
+async def talk_over_the_avatar(conversation, interruption: np.ndarray | None, onset_s: float = 2.0, echo_gain: float = 0.3) -> float | None:
     """Runs the call's clock in 20 ms steps: the avatar speaks, its echo (and then maybe the customer) reach the mic.
 
     Returns the milliseconds, on that audio clock, from the customer's first sound to the avatar's output
@@ -135,7 +135,7 @@ async def talk_over_the_avatar(conversation, interruption: np.ndarray | None, on
     for step in range(onset + 40):
         far_end.append(from_pcm16(conversation.output.next_audio_frame()))  # the audio track's 20 ms
         mic = noise[step * 320 : (step + 1) * 320].copy()
-        echo = echo_of_step(far_end, step)
+        echo = echo_of_step(far_end, step, gain=echo_gain)
         mic[: len(echo)] += echo
         if interruption is not None and step >= onset:
             part = interruption[(step - onset) * 320 : (step - onset + 1) * 320]
@@ -168,10 +168,59 @@ async def test_echo_does_not_interrupt_but_the_customer_does_at_once(speech_dir)
 
 
 async def test_without_echo_cancellation_the_echo_would_interrupt():
-    conversation = Conversation("echo-off", fake_stages(), HearConfig(echo_cancellation=False), lambda event: None)
+    conversation = Conversation("echo-off", fake_stages(), HearConfig(echo_cancellation="never"), lambda event: None)
     await conversation.say(LONG_ANSWER)
     assert await talk_over_the_avatar(conversation, None) == -1.0, "the simulated echo is loud enough to matter"
     await conversation.close()
+
+
+async def test_a_page_whose_browser_cancels_echo_keeps_the_residue_gate_and_the_barge_in(speech_dir):
+    """echo_cancellation: auto. The widget says Chromium cancels echo: the server's canceller stands down (a loud
+    raw echo now interrupts, as with none), while the weak echo a browser's canceller lets through is still gated
+    and the customer still interrupts at once."""
+    said_nothing = Conversation("unsaid", fake_stages(), HearConfig(), lambda event: None)
+    said_nothing.microphone_said(None)
+    assert said_nothing.echo.cancelling, "a page that does not say gets the server's canceller"
+    await said_nothing.close()
+    always = Conversation("always", fake_stages(), HearConfig(echo_cancellation="always"), lambda event: None)
+    always.microphone_said(True)
+    assert always.echo.cancelling
+    await always.close()
+
+    def trusting():
+        conversation = Conversation("trusted", fake_stages(), HearConfig(), events.append)
+        conversation.microphone_said(True)
+        assert not conversation.echo.cancelling
+        return conversation
+
+    events = []
+    raw = trusting()
+    await raw.say(LONG_ANSWER)
+    assert await talk_over_the_avatar(raw, None, echo_gain=0.6) == -1.0, "the server's canceller is off (it holds this echo)"
+    await raw.close()
+    ungated = Conversation("ungated", fake_stages(), HearConfig(echo_cancellation="never"), lambda event: None)
+    await ungated.say(LONG_ANSWER)
+    assert await talk_over_the_avatar(ungated, None, echo_gain=0.08) == -1.0, "this leak interrupts with no gate"
+    await ungated.close()
+    leaky = trusting()
+    await leaky.say(LONG_ANSWER)
+    assert await talk_over_the_avatar(leaky, None, echo_gain=0.08) is None, "the gate holds back a weak leak"
+    await leaky.close()
+    events.clear()
+    customer = trusting()
+    await customer.say(LONG_ANSWER)
+    interruption, _ = read_wav(espeak("Sorry, wait a moment please.", speech_dir / "interrupt.wav", lead_s=0.0, tail_s=0.6))
+    latency_ms = await talk_over_the_avatar(customer, 0.8 * interruption, echo_gain=0.08)
+    assert latency_ms is not None and latency_ms > 0 and [e.turn for e in events if e.type == "interrupted"] == [1]
+    await customer.close()
+
+
+def test_echo_cancellation_takes_its_old_switch_and_refuses_nonsense():
+    assert HearConfig(echo_cancellation=True).echo_cancellation == "always"
+    assert HearConfig(echo_cancellation=False).echo_cancellation == "never"  # YAML's off reads as false
+    assert HearConfig().echo_cancellation == "auto"
+    with pytest.raises(ValueError, match="auto"):
+        HearConfig(echo_cancellation="sometimes")
 
 
 @pytest.mark.parametrize("gain,delay_s", [(0.3, 0.08), (0.6, 0.2)])

@@ -75,6 +75,9 @@ async def test_bad_requests_get_clear_4xx(client):
     assert r.status == 400 and "SDP" in (await r.json())["error"]
     r = await client.post("/api/offer", json={"sdp": "m=audio m=video " + "x" * 100_000, "type": "offer"})
     assert r.status == 413
+    for microphone in ("cancelled", {"echoCancellation": "yes"}):
+        r = await client.post("/api/offer", json={"sdp": "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n", "type": "offer", "microphone": microphone})
+        assert r.status == 400 and "echoCancellation" in (await r.json())["error"]
     r = await client.get("/no/such/route")
     assert r.status == 404 and "error" in await r.json()
     r = await client.delete("/api/sessions/unknown")
@@ -196,6 +199,27 @@ def test_the_voice_goes_out_as_opus_stamped_with_the_port_clock():
     assert len(per_frame) == len(packets)
     assert per_frame[2:9].min() > 2000, "the tone is heard"
     assert per_frame[-4:].max() < 50, "and then silence"
+
+
+async def test_a_voice_packet_sent_late_is_counted_where_an_operator_can_scrape_it():
+    import time
+
+    from agent import metrics
+    from agent.output.port import AvatarOutput
+    from agent.transport.tracks import AvatarAudioTrack
+
+    track = AvatarAudioTrack(AvatarOutput())
+    before = metrics.AUDIO_LATE._value.get()
+    for _ in range(3):
+        await track.recv()
+    assert metrics.AUDIO_LATE._value.get() == before, "packets on time are not late"
+    time.sleep(0.3)  # the event loop held up, as a busy one is
+    await track.recv()
+    assert metrics.AUDIO_LATE._value.get() == before + 1
+    from prometheus_client import generate_latest
+
+    assert "avatar_audio_late_total" in generate_latest(metrics.REGISTRY).decode()
+    track.stop()
 
 
 async def test_the_microphone_hears_packets_in_order_fills_losses_and_survives_garbage(caplog):

@@ -78,6 +78,8 @@ def test_widget_on_an_allowed_site_calls_and_answers(shop, agent_for_shop, speec
         events = page.evaluate("window.avatarEvents")
         mic = page.evaluate("window.avatarCall.micSettings()")
         assert mic["echoCancellation"] is True, "the browser's echo cancellation keeps the avatar's voice from barging in"
+        assert "echo: the browser's canceller and the residue gate" in (ARTIFACTS / "e2e-widget-server.log").read_text(), \
+            "the page said so, and the server's own canceller stood down (echo_cancellation: auto)"
         assert events[0]["type"] == "avatar" and events[0]["text"].startswith("Welcome to the example shop"), "tenant greeting"
         page.fill("#ask-text", "Do you ship internationally?")
         page.click("#ask-send")

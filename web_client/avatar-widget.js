@@ -232,7 +232,8 @@
       await waitForIce(pc);
       const body = await fetchJson("/api/offer", {
         method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ sdp: pc.localDescription.sdp, type: pc.localDescription.type, render: prepared.page }),
+        body: JSON.stringify({ sdp: pc.localDescription.sdp, type: pc.localDescription.type, render: prepared.page,
+          microphone: { echoCancellation: localStream.getAudioTracks()[0].getSettings().echoCancellation === true } }),
       });
       sessionId = body.session;
       await pc.setRemoteDescription({ sdp: body.sdp, type: body.type });

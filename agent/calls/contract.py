@@ -119,7 +119,8 @@ def live_view(tenant: str, loads: Iterable[NodeLoad]) -> dict:
 
 class Calls(Protocol):
     async def open(self, sdp: str, tenant: str, caller: str, page: dict | None = None) -> OpenedCall:
-        """Starts a call from a browser's offer (`page`: what the page can draw); raises CallsBusy or OfferRefused."""
+        """Starts a call from a browser's offer (`page`: what the page said of itself: what it can draw, whether its
+        microphone is echo-cancelled); raises CallsBusy or OfferRefused."""
 
     async def hang_up(self, session: str, tenant: str) -> bool:
         """Ends the tenant's call; False when there is no such call."""

@@ -110,9 +110,12 @@ async def offer(request: web.Request) -> web.Response:
     sdp = body["sdp"]
     if "m=audio" not in sdp:
         return json_error(400, "the offer must include an audio media section")
-    page = body.get("render")
-    if page is not None and not isinstance(page, dict):
+    render, microphone = body.get("render"), body.get("microphone")
+    if render is not None and not isinstance(render, dict):
         return json_error(400, 'optional "render" must be an object like {"webgl2": true, "avatar": true}')
+    if microphone is not None and not (isinstance(microphone, dict) and isinstance(microphone.get("echoCancellation", False), bool)):
+        return json_error(400, 'optional "microphone" must be an object like {"echoCancellation": true}')
+    page = {**(render or {}), "echo_cancellation": (microphone or {}).get("echoCancellation")}  # what the page said of itself
     tenant_id = request[TENANT]
     try:
         call = await request.app[CALLS].open(body["sdp"], tenant_id, caller=f"{request.remote} (origin {request.headers.get('Origin', '-')})",

@@ -18,6 +18,7 @@ from ..output.port import AvatarOutput
 from ..output.sinks import ServerVideo
 
 VIDEO_CLOCK = 90_000
+LATE_S = 0.1  # a voice packet this much later than its time after the one before: what a page hears as a gap
 AUDIO_TIME_BASE = fractions.Fraction(1, OUTPUT_RATE)
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK)
 
@@ -132,6 +133,7 @@ class AvatarAudioTrack(MediaStreamTrack):
         self._last_clock = 0  # the port clock at the end of the last frame handed to the sender
         self._voice = VoicePackets(packet_ms)
         self.packet_ms = packet_ms
+        self._last_sent: float | None = None
 
     def _check_clock(self) -> None:
         # The sender asks for this frame only once the last one is sent, so its timestamp is that frame's.
@@ -147,6 +149,10 @@ class AvatarAudioTrack(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError()
         await self._pacer.next(self._voice.samples)
+        now = time.monotonic()
+        if self._last_sent is not None and now - self._last_sent > self.packet_ms / 1000 + LATE_S:
+            metrics.AUDIO_LATE.inc()
+        self._last_sent = now
         self._check_clock()
         pcm = np.concatenate([self.port.next_audio_frame() for _ in range(self._voice.samples // FRAME_SAMPLES)])
         self._last_clock = self.port.playout.samples_out

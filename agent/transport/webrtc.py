@@ -128,8 +128,10 @@ class WebRtcCall:
         return task
 
     async def answer(self, sdp: str, kind: str, page: dict | None = None) -> RTCSessionDescription:
-        """Answers the page's offer; `page` is what the page said it can do (`{"webgl2": bool, "avatar": bool}`)."""
+        """Answers the page's offer; `page` is what the page said of itself (`{"webgl2": bool, "avatar": bool,
+        "echo_cancellation": bool}`: what it can draw, whether its microphone is echo-cancelled)."""
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
+        self.conversation.microphone_said((page or {}).get("echo_cancellation"))
         offers_video = any(t.kind == "video" for t in self.pc.getTransceivers())
         self.render = choose_render(self.render_where, page, offers_video)
         self.log.info("face drawn in the %s: %s", self.render.where, self.render.reason)
