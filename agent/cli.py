@@ -44,7 +44,7 @@ def _serve(args) -> int:
         close = lambda: None  # noqa: E731  (the nodes keep their models; the front holds none)
     else:
         from .calls.local import LocalCalls
-        from .engines import Engines
+        from .engines import Engines, models_below_this_thread
         from .render.gl import use_gl_backend
         from .transport.tracks import use_video_bitrate
         from .transport.webrtc import WebRtcCall
@@ -54,6 +54,7 @@ def _serve(args) -> int:
         use_video_bitrate(config.render.video_kbps)
         engines = Engines.load(config)
         engines.warm_speech_in_background([config.tenant(t) for t in config.tenants])
+        models_below_this_thread(config.models_nice)  # this thread runs the event loop; the speech warms below it
         app = create_app(config, LocalCalls(engines, config, WebRtcCall))
         close = engines.close
     logging.getLogger("agent").info("serving on http://%s:%d", config.server.host, config.server.port)

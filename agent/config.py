@@ -302,6 +302,8 @@ class AgentConfig(StrictModel):
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     handoff: HandoffConfig = Field(default_factory=HandoffConfig)
     threads: int = Field(1, ge=1, description="torch / onnxruntime threads per model")
+    models_nice: int = Field(5, ge=0, le=19, description="OS priority of the model threads below the event loop's, which "
+                                                          "paces every call's audio (0: the same)")
     _source: Path | None = PrivateAttr(None)  # the file it was loaded from, handed to helper processes
 
     @property

@@ -232,3 +232,14 @@ def test_speech_cache_speaks_each_sentence_once_and_stays_bounded():
     voice.synthesize("We close at six.")
     voice.synthesize("Bye, see you now")  # said in a call: it is kept, the least recently used goes
     assert "Bye, see you now" in voice and "We close at six." in voice and "We open at nine." not in voice
+
+
+def test_model_work_runs_below_the_event_loop_in_the_os_priority(engines, config):
+    """The event loop sends every call's audio on time; the models' threads yield a core to it when both want one."""
+    import os
+    import threading
+
+    assert config.models_nice > 0
+    here = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    there = engines.executor.submit(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())).result()
+    assert there == min(19, here + config.models_nice)
