@@ -52,12 +52,12 @@ class ServerConfig(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     max_sessions: int = Field(4, ge=1, description="calls with server video (the server draws and encodes every frame)")
-    max_browser_sessions: int = Field(6, ge=1, description="calls whose page draws the face (render.where browser or auto): "
+    max_browser_sessions: int = Field(10, ge=1, description="calls whose page draws the face (render.where browser or auto): "
                                                             "a fraction of a video call's CPU; both kinds share the room")
     audio_packet_ms: Literal[20, 40, 60] = Field(
         20, description="the avatar's voice and the customer's microphone (asked of the browser), this many ms of Opus "
-                        "a packet: each packet costs the agent's one event loop the same, so 60 holds more page-drawn calls "
-                        "a box, and Chromium then answers ~200 ms later glass to glass (README)")
+                        "a packet: each packet costs the agent's one event loop the same, so 60 holds twice the page-drawn "
+                        "calls a box; in Chromium barge-in then takes ~70 ms longer (README)")
     max_offer_bytes: int = Field(64_000, ge=1_000)
     ice_servers: list[IceServer] = Field(default_factory=list)
 
