@@ -57,7 +57,7 @@ class ServerConfig(StrictModel):
     audio_packet_ms: Literal[20, 40, 60] = Field(
         20, description="the avatar's voice and the customer's microphone (asked of the browser), this many ms of Opus "
                         "a packet: each packet costs the agent's one event loop the same, so 60 holds twice the page-drawn "
-                        "calls a box; in Chromium barge-in then takes ~70 ms longer (README)")
+                        "calls a box; in Chromium the page's mouth then lags the sound more (+70 ms against +40, README)")
     max_offer_bytes: int = Field(64_000, ge=1_000)
     ice_servers: list[IceServer] = Field(default_factory=list)
 
