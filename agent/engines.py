@@ -59,26 +59,32 @@ class TenantQuestions:
             return None
 
 
-def _below_the_event_loop(nice: int, threads: list[int] | None = None) -> None:
-    """Lowers the OS priority of `threads` (thread ids; default: the calling thread) by `nice`. Linux gives each thread
-    its own priority, so the event loop, which sends every call's audio on time, gets a core before the models when
-    both want one."""
-    for tid in threads or [threading.get_native_id()]:
+def _below_the_event_loop(nice: int, threads: list[int]) -> None:
+    """Lowers the OS priority of `threads` (thread ids) by `nice`. Linux gives each thread its own priority, so the
+    event loop, which sends every call's audio on time, gets a core before the models when both want one."""
+    for tid in threads:
         try:
             os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
         except (AttributeError, OSError) as exc:  # not Linux, the thread has ended, or not allowed: the same priority
             log.debug("thread %d keeps its priority (%s)", tid, exc)
 
 
+def _model_thread_started(nice: int) -> None:
+    """The executor's initializer: each model thread lowers its own priority as it starts."""
+    if nice:
+        _below_the_event_loop(nice, [threading.get_native_id()])
+
+
 def models_below_this_thread(nice: int) -> None:
     """Called by the thread that will run the event loop, once the models are loaded: every other thread of the process
     so far (CTranslate2's workers for Whisper among them) runs `nice` lower; the executor's threads do so as they start."""
+    if not nice:
+        return
     try:
         others = [int(t) for t in os.listdir("/proc/self/task") if int(t) != threading.get_native_id()]
     except OSError:
         return
-    if nice:
-        _below_the_event_loop(nice, others)
+    _below_the_event_loop(nice, others)
 
 
 def _end_of_turn_model(config: AgentConfig) -> SmartTurn | None:
@@ -124,7 +130,7 @@ class Engines:
             voices={(name, rate): CachedVoice(make_voice(name, config.threads, rate)) for name, rate in voices},
             face_model=AudioToFace(config.render.fps, config.animate.model_dir, config.animate.device, config.threads, face_whisper),
             avatars={spec: load_avatar(spec) for spec in specs},
-            executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="models", initializer=_below_the_event_loop,
+            executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="models", initializer=_model_thread_started,
                                         initargs=(config.models_nice,)),  # the models' threads, when they start
             end_of_turn=_end_of_turn_model(config),
         )

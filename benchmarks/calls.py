@@ -320,10 +320,12 @@ async def _late_voice_packets(url: str) -> float:
     """The server's own count of voice packets it sent late (`avatar_audio_late_total`): an underrun the clients
     see that the server does not count arose on their side of the socket."""
     import aiohttp
+    from prometheus_client.parser import text_string_to_metric_families
 
     async with aiohttp.ClientSession() as http, http.get(f"{url}/metrics") as r:
         text = await r.text()
-    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("avatar_audio_late_total "))
+    return sum(sample.value for family in text_string_to_metric_families(text) if family.name == "avatar_audio_late"
+               for sample in family.samples if sample.name == "avatar_audio_late_total")
 
 
 def _pin(server_pid: int) -> None:
