@@ -180,7 +180,10 @@ def test_the_page_draws_the_avatar_in_time_with_its_voice_and_barge_in_stops_it(
         speaking = page.evaluate(CANVAS_MOUTH_JS)
         clock = page.evaluate("(() => { const f = window.avatarFace, q = f.queue; return [f.playingPts(), q[0].pts, q[q.length - 1].pts]; })()")
         page.screenshot(path=str(ARTIFACTS / "e2e-browser-mode.png"))
-        page.wait_for_function("() => (window.avatarEvents || []).some(e => e.type === 'interrupted')", timeout=60_000)
+        # The answer's own interruption: on a slow machine the question itself may have cut the greeting short.
+        page.wait_for_function("""() => { const events = window.avatarEvents || [];
+          const answer = events.find(e => e.type === 'avatar' && e.text.startsWith('Click on forgot password'));
+          return events.some(e => e.type === 'interrupted' && e.turn === answer.turn); }""", timeout=60_000)
         page.wait_for_timeout(300)
         resting = page.evaluate(CANVAS_MOUTH_JS)
         frames = page.evaluate("window.avatarFace.frames")
