@@ -87,6 +87,21 @@ async def test_the_avatar_glb_is_cacheable(client):
     assert (await client.get("/api/avatar.glb?tenant=nobody")).status == 404
 
 
+async def test_a_page_can_light_the_avatar_as_the_server_does_on_software_gl(client):
+    from agent.avatars.library import load_avatar
+    from agent.render.lean import SHADERS
+
+    info = await (await client.get("/api/avatar")).json()
+    surfaces = {s["name"]: s for s in info["view"]["surfaces"]}
+    skin = next(s for s in load_avatar("default").surfaces if s.wrap > 0)
+    assert surfaces[skin.name]["wrap"] == skin.wrap and 0 < surfaces[skin.name]["roughness"] <= 1, surfaces
+    for name in ("face_vertex.vert", "face_vertex.frag"):
+        served = await client.get(f"/client/shaders/{name}")
+        assert served.status == 200 and await served.text() == (SHADERS / name).read_text()
+        assert served.headers.get("Access-Control-Allow-Origin") == "*", "embedding sites load it too"
+    assert (await client.get("/client/shaders/../lean.py")).status in (403, 404)
+
+
 async def _call(client, render: dict | None):
     pc = RTCPeerConnection()
     pc.addTransceiver("audio", direction="sendrecv")

@@ -131,15 +131,59 @@ function backdrop(colours, width, height) {
   return canvas;
 }
 
-// On software GL (SwiftShader, llvmpipe) the standard material's per-pixel specular with a roughness map drew the
-// textured head at 11 fps; the same textures lit diffusely cost a fraction (as our server renderer lights by vertex there).
-function diffuseOnly(material) {
-  const lambert = new THREE.MeshLambertMaterial({
-    map: material.map, color: material.color, vertexColors: material.vertexColors, transparent: material.transparent,
-    alphaTest: material.alphaTest, side: material.side, depthWrite: material.depthWrite, name: material.name,
+// On software GL (SwiftShader, llvmpipe) a lit pixel is what costs: three's standard material drew the textured
+// head at 11 fps. There the page lights by vertex with the server's own shaders (the lean renderer's,
+// render.lighting: vertex), fetched from the agent: as cheap as three's diffuse-only Lambert (measured side by
+// side), and the same picture as the server's (0.5 grey levels of 255 apart, against 1.7 for Lambert).
+async function vertexLitShaders(server) {
+  const read = async (name) => {
+    const resp = await fetch(new URL(`client/shaders/${name}`, server + "/").href);
+    if (!resp.ok) throw new Error(`${name}: ${resp.status}`);
+    // The server's GLSL 330 as WebGL2's GLSL ES 300 (three writes the #version line)
+    return (await resp.text()).replace(/^#version 330 core\n/, "precision highp float;\n");
+  };
+  const [vertex, fragment] = await Promise.all([read("face_vertex.vert"), read("face_vertex.frag")]);
+  return { vertex, fragment };
+}
+
+const WHITE = new THREE.DataTexture(new Uint8Array([255, 255, 255, 255]), 1, 1);
+WHITE.needsUpdate = true;
+
+// One mesh's material as the lean renderer draws its surface (agent/render/lean.py: cut-outs, blending, the uniforms).
+function vertexLit(mesh, shaders, view, camera) {
+  const material = mesh.material;
+  const surface = (view.surfaces || []).find((s) => s.name === material.name) || {};
+  const cutout = material.transparent || material.alphaTest > 0;
+  const lights = [0, 1, 2].map((i) => view.lights[i]);  // the shaders take three; missing ones give no light
+  const geometry = mesh.geometry;
+  if (!geometry.attributes.color) {  // the shaders multiply by vertex colour: none given is white
+    geometry.setAttribute("color", new THREE.Float32BufferAttribute(new Float32Array(4 * geometry.attributes.position.count).fill(1), 4));
+  }
+  const lit = new THREE.RawShaderMaterial({
+    glslVersion: THREE.GLSL3,
+    vertexShader: shaders.vertex,
+    fragmentShader: shaders.fragment,
+    defines: cutout ? { CUTOUT: "" } : {},
+    transparent: material.transparent,
+    depthWrite: true,
+    side: material.side,
+    uniforms: {
+      model: { value: new THREE.Matrix4() },
+      view_projection: { value: new THREE.Matrix4().multiplyMatrices(camera.projectionMatrix, camera.matrixWorldInverse) },
+      camera_position: { value: new THREE.Vector3().setFromMatrixPosition(camera.matrixWorld) },
+      light_directions: { value: lights.map((l) => new THREE.Vector3(...(l ? l.direction : [0, -1, 0]))) },
+      light_radiance: { value: lights.map((l) => (l ? new THREE.Vector3(...l.color).multiplyScalar(l.intensity) : new THREE.Vector3())) },
+      ambient_light: { value: new THREE.Vector3(...view.ambient) },
+      wrap: { value: surface.wrap ?? material.userData.wrap ?? 0 },
+      roughness: { value: surface.roughness ?? (material.roughnessMap ? 0.65 : material.roughness) },
+      alpha_cut: { value: material.transparent ? 0.02 : 0.5 },
+      albedo_map: { value: material.map || WHITE },
+    },
   });
+  lit.name = material.name;
+  mesh.onBeforeRender = () => lit.uniforms.model.value.copy(mesh.matrixWorld);  // the head's turn included
   material.dispose();
-  return lambert;
+  return lit;
 }
 
 function softwareGL() {
@@ -157,12 +201,13 @@ export async function loadFace(server, info) {
     if (node.isMesh && node.geometry.morphAttributes.position) meshes.push(new MorphedMesh(node, info.channels));
   });
   if (!meshes.length) throw new Error("the avatar has no ARKit shapes");
-  return new Face(gltf.scene, meshes, info.view, info.channels);
+  return new Face(gltf.scene, meshes, info.view, info.channels, softwareGL() ? await vertexLitShaders(server) : null);
 }
 
 export class Face {
-  constructor(scene, meshes, view, names) {
+  constructor(scene, meshes, view, names, vertexShaders = null) {
     this.root = scene;
+    this.vertexShaders = vertexShaders;  // {vertex, fragment}: lit by vertex as the server does on software GL; null: three's standard material
     this.meshes = meshes;
     this.view = view;
     this.names = names;
@@ -184,15 +229,30 @@ export class Face {
     channel.binaryType = "arraybuffer";
     channel.onmessage = (m) => this.receive(m.data);
     this.running = true;
-    const view = this.view;
-    this.resolution = new Resolution((scale) => this.renderer.setSize(Math.round(view.width * scale), Math.round(view.height * scale), false));
+    // A canvas resized is blank until drawn again: resized only just before a drawing, never between one and its display.
+    let refit = true;
+    this.resolution = new Resolution(() => { refit = true; });
+    this.resized = new ResizeObserver(() => { refit = true; });
+    this.resized.observe(canvas);
     const loop = (now) => {
       if (!this.running) return;
-      this.draw();
       if (this.frames > 30) this.resolution.frame(now);  // the first frames compile shaders: not the steady rate
+      if (refit) { this.fit(canvas); refit = false; }
+      this.draw();
       requestAnimationFrame(loop);
     };
     requestAnimationFrame(loop);
+  }
+
+  // Draws no more pixels than the canvas shows (a floating widget shows ~350 px of a 512 px view: half the pixels),
+  // and fewer while the frame rate is low (`Resolution`).
+  fit(canvas) {
+    const view = this.view;
+    const shown = canvas.clientWidth ? Math.min(1, canvas.clientWidth / view.width) : 1;
+    const scale = shown * this.resolution.scale;
+    const width = Math.round(view.width * scale), height = Math.round(view.height * scale);
+    const size = this.renderer.getSize(new THREE.Vector2());
+    if (size.x !== width || size.y !== height) this.renderer.setSize(width, height, false);
   }
 
   // One picture of a pose given by name ({jawOpen: 0.6, ...}), e.g. to compare with the server's renderer.
@@ -207,7 +267,7 @@ export class Face {
   attach(canvas, options = {}) {
     const view = this.view;
     // Multisampling is cheap on a GPU and halves the frame rate of a software one (SwiftShader: 24 fps with it, 48 without).
-    const software = softwareGL();
+    const software = !!this.vertexShaders;
     const antialias = options.antialias ?? !software;
     this.renderer = new THREE.WebGLRenderer({ canvas, antialias, alpha: true, preserveDrawingBuffer: !!options.readable });
     this.renderer.setPixelRatio(software ? 1 : Math.min(window.devicePixelRatio || 1, 2));
@@ -241,7 +301,10 @@ export class Face {
     this.head.add(this.root);
     this.root.traverse((node) => {
       if (!node.isMesh || !node.material) return;
-      if (software) node.material = diffuseOnly(node.material);
+      if (software) {
+        node.material = vertexLit(node, this.vertexShaders, view, camera);
+        return;
+      }
       node.material.metalness = 0;
       if (node.material.transparent) {  // hair cards: drawn in order, inner layers first, writing depth as ours do
         node.material.depthWrite = true;
@@ -325,6 +388,7 @@ export class Face {
 
   stop() {
     this.running = false;
+    if (this.resized) this.resized.disconnect();
     this.queue = [];
     if (this.renderer) this.renderer.dispose();
   }

@@ -38,6 +38,11 @@ class Surface:
     wrap: float = 0.0  # light wrapping round the terminator (0 hard, ~0.4 skin-like)
 
     @property
+    def typical_roughness(self) -> float:
+        """One roughness for the whole surface (its map's median): what lighting by vertex uses."""
+        return float(np.median(self.roughness_map)) / 255 if self.roughness_map is not None else self.roughness
+
+    @property
     def face_slice(self) -> slice:
         return slice(self.first_face, self.first_face + self.face_count)
 

@@ -251,8 +251,7 @@ class _Draw:
     def __init__(self, surface: Surface, albedo_texture: int, roughness_texture: int) -> None:
         self.surface, self.albedo_texture, self.roughness_texture = surface, albedo_texture, roughness_texture
         self.cutout = surface.blend or (surface.albedo is not None and int(surface.albedo[..., 3].min()) < 255)
-        # Lit per vertex, a surface has one roughness: its map's typical value.
-        self.roughness = float(np.median(surface.roughness_map)) / 255 if surface.roughness_map is not None else surface.roughness
+        self.roughness = surface.typical_roughness  # lit per vertex, a surface has one
 
 
 def _runs(indices: np.ndarray) -> list[tuple[int, int]]:

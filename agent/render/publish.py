@@ -4,7 +4,8 @@ Built-in heads are exported once per process (`avatars.gltf.glb_bytes`: position
 shapes with their normals' change, the textures and materials); a custom GLB is served as it is. The
 backdrop is the tenant's (`/api/avatar` adds it). The view (camera, lights, the head's
 pivot) is the one `view.FaceView` gives every renderer, so the page frames and lights the same
-person the same way.
+person the same way; on software GL the page lights by vertex with our own shaders (`SHADERS`, served
+at /client/shaders/), as the lean renderer does there.
 """
 from __future__ import annotations
 
@@ -27,13 +28,16 @@ class PublishedAvatar:
     channels: tuple[str, ...] = tuple(ARKIT_NAMES)  # the order of the pose channel's weights
 
 
-def view_json(view: FaceView, width: int, height: int) -> dict:
+def view_json(view: FaceView, width: int, height: int, surfaces=()) -> dict:
     return {
         "width": width, "height": height, "yfov": YFOV, "znear": view.znear, "zfar": view.zfar,
         "camera": view.camera_pose.tolist(),  # camera-to-world, row-major 4x4
         "pivot": view.pivot.tolist(),  # the head turns about this point
         "lights": [{"direction": light.direction.tolist(), "color": list(light.color), "intensity": light.intensity} for light in view.lights],
         "ambient": list(AMBIENT),
+        # What the server's shaders light each surface with beyond the GLB's own materials (by material name): the
+        # roughness lighting by vertex uses, and the skin's wrap (a page on software GL lights as the server does there).
+        "surfaces": [{"name": surface.name, "roughness": surface.typical_roughness, "wrap": surface.wrap} for surface in surfaces],
     }
 
 
@@ -55,6 +59,6 @@ class PublishedAvatars:
         avatar = load_avatar(spec)
         glb = glb_bytes(avatar) if is_built_in(spec) else Path(spec).read_bytes()
         width, height = self._settings.width, self._settings.height
-        view = view_json(FaceView.for_avatar(avatar, width, height), width, height)
+        view = view_json(FaceView.for_avatar(avatar, width, height), width, height, avatar.surfaces)
         return PublishedAvatar(glb, hashlib.sha256(glb).hexdigest()[:20], view)
 

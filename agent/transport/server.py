@@ -14,6 +14,7 @@ from .. import metrics
 from ..calls.contract import Calls, CallsBusy, OfferRefused
 from ..calls.jobs import JobRunner, LocalJobs
 from ..config import AgentConfig
+from ..render.lean import SHADERS
 from ..render.publish import PublishedAvatars
 from ..render.view import Backdrop
 from .operator import add_operator_routes
@@ -188,6 +189,7 @@ def create_app(config: AgentConfig, calls: Calls, jobs: JobRunner | None = None)
     app.router.add_get("/healthz", health)
     app.router.add_get("/metrics", metrics_endpoint)
     app.router.add_get("/metrics/nodes/{node}", node_metrics)
+    app.router.add_static("/client/shaders/", SHADERS)  # the lean renderer's, for pages that light as it does
     app.router.add_static("/client/", WEB_CLIENT)
     origins = {origin for t in config.tenants for origin in config.tenant(t).allowed_origins}
     options = aiohttp_cors.ResourceOptions(allow_headers=("Content-Type",), expose_headers=("ETag",), max_age=600)
