@@ -5,7 +5,8 @@ pauses for the answers, and interruptions spoken over long answers). The page
 measures everything on its own clock (performance.now()):
 - the microphone's level (what the customer says) and the level of the audio
   received from the agent, every 10 ms, with WebAudio analysers;
-- the mouth region of every received video frame (requestVideoFrameCallback).
+- the mouth region of every received video frame (requestVideoFrameCallback), or of every frame the page
+  draws itself (--where browser: the page as customers get it, read back as it draws).
 From these: end of customer speech -> first answer audio heard, -> first frame
 with the mouth moving, and for each interruption, the customer's first sound ->
 the avatar's audio silent and its mouth at rest.
@@ -76,30 +77,31 @@ PROBE_JS = """
     const canvas = document.createElement('canvas');
     canvas.width = 48; canvas.height = 32;
     const g = canvas.getContext('2d', { willReadFrequently: true });
+    const sampleMouth = (source, width, height, at) => {
+      g.drawImage(source, width * 0.35, height * 0.58, width * 0.3, height * 0.2, 0, 0, 48, 32);
+      const px = g.getImageData(0, 0, 48, 32).data;
+      const grey = new Array(48 * 32);
+      for (let i = 0; i < grey.length; i++) grey[i] = (px[4 * i] + px[4 * i + 1] + px[4 * i + 2]) / 3;
+      window.probe.mouth.push([at, grey]);
+    };
     const onFrame = (now, meta) => {
-      if (video.videoWidth) {
-        g.drawImage(video, video.videoWidth * 0.35, video.videoHeight * 0.58, video.videoWidth * 0.3, video.videoHeight * 0.2, 0, 0, 48, 32);
-        const px = g.getImageData(0, 0, 48, 32).data;
-        const grey = new Array(48 * 32);
-        for (let i = 0; i < grey.length; i++) grey[i] = (px[4 * i] + px[4 * i + 1] + px[4 * i + 2]) / 3;
-        window.probe.mouth.push([meta.presentationTime || now, grey]);
-      }
+      if (video.videoWidth) sampleMouth(video, video.videoWidth, video.videoHeight, meta.presentationTime || now);
       video.requestVideoFrameCallback(onFrame);
     };
     video.requestVideoFrameCallback(onFrame);
-    // A page that draws the avatar itself: its canvas, sampled once a displayed frame.
-    const drawn = document.getElementById('avatar-canvas');
-    const onPaint = (now) => {
-      if (!drawn.hidden && drawn.width) {
-        g.drawImage(drawn, drawn.width * 0.35, drawn.height * 0.58, drawn.width * 0.3, drawn.height * 0.2, 0, 0, 48, 32);
-        const px = g.getImageData(0, 0, 48, 32).data;
-        const grey = new Array(48 * 32);
-        for (let i = 0; i < grey.length; i++) grey[i] = (px[4 * i] + px[4 * i + 1] + px[4 * i + 2]) / 3;
-        window.probe.mouth.push([now, grey]);
-      }
-      requestAnimationFrame(onPaint);
-    };
-    requestAnimationFrame(onPaint);
+    // A page that draws the avatar itself: its canvas, read right after each drawing (the page as customers get it:
+    // the drawing buffer is not kept for reading back, so it is read in the same task).
+    const waitForFace = setInterval(() => {
+      const face = window.avatarFace;
+      if (!face) return;
+      clearInterval(waitForFace);
+      const drawn = document.getElementById('avatar-canvas');
+      const draw = face.draw.bind(face);
+      face.draw = () => {
+        draw();
+        sampleMouth(drawn, drawn.width, drawn.height, performance.now());
+      };
+    }, 50);
   }, 50);
 })();
 """ % {"tick": TICK_MS}
@@ -288,17 +290,20 @@ def run(turns: int, config: str | None, where: str = "server") -> dict:
                 browser = p.chromium.launch(executable_path=chromium, headless=True, args=chromium_args(wav))
                 page = browser.new_page()
                 page.add_init_script(PROBE_JS)
-                page.goto(url + ("/?readable=1" if where == "browser" else ""))
+                page.goto(url)
                 page.click("#call")
                 page.wait_for_timeout(int(seconds * 1000))
                 probe = page.evaluate("({ mic: window.probe.mic, remote: window.probe.remote, mouth: window.probe.mouth, "
-                                      "drawn: window.avatarFace ? window.avatarFace.log : [] })")
+                                      "drawn: window.avatarFace ? window.avatarFace.log : [], render: window.avatarRender })")
                 if os.environ.get("BENCHMARK_PROBE_DUMP"):
                     import json
 
                     Path(os.environ["BENCHMARK_PROBE_DUMP"]).write_text(json.dumps(probe))
                 page.click("#hangup")
                 browser.close()
+    chosen = (probe.get("render") or {}).get("where")
+    if chosen != where:  # e.g. a page that could not load three.js gets video: its numbers would be another mode's
+        raise SystemExit(f"asked for the face drawn in the {where}, the call drew it in the {chosen}: {probe.get('render')}")
     result = analyse(probe, turns)
     result["where"] = where
     return result
@@ -321,7 +326,9 @@ def main(argv: list[str] | None = None) -> int:
                        ("audio-to-mouth offset, pixels of the mouth (+ = mouth late)", "offsets"),
                        ("audio-to-mouth offset, jawOpen of each drawn pose", "drawn_offsets")):
         values = r[key]
-        if values:
+        if values and key.endswith("offsets"):  # signed: its middle, and how far out it goes either way
+            print(f"  {label:<58} p50 {statistics.median(values):5.0f} ms   p95 of |offset| {pct([abs(v) for v in values], 95):4.0f} ms   n={len(values)}")
+        elif values:
             print(f"  {label:<58} p50 {statistics.median(values):5.0f} ms   p95 {pct(values, 95):5.0f} ms   n={len(values)}")
         else:
             print(f"  {label:<58} no samples")
