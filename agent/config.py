@@ -48,18 +48,35 @@ class IceServer(StrictModel):
     credential: str | None = None
 
 
+PacketMs = Literal[20, 40, 60]
+
+
+class PacketTimes(StrictModel):
+    """Opus per packet, by where the call's face is drawn. One number in the config sets both."""
+    server: PacketMs = Field(20, description="calls with server video")
+    browser: PacketMs = Field(60, description="calls whose page draws the face: each packet costs the agent's one event "
+                                               "loop the same, so 60 holds twice the calls a box (README)")
+
+    def for_render(self, where: str) -> int:
+        return self.browser if where == "browser" else self.server
+
+
 class ServerConfig(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     max_sessions: int = Field(4, ge=1, description="calls with server video (the server draws and encodes every frame)")
-    max_browser_sessions: int = Field(10, ge=1, description="calls whose page draws the face (render.where browser or auto): "
+    max_browser_sessions: int = Field(20, ge=1, description="calls whose page draws the face (render.where browser or auto): "
                                                             "a fraction of a video call's CPU; both kinds share the room")
-    audio_packet_ms: Literal[20, 40, 60] = Field(
-        20, description="the avatar's voice and the customer's microphone (asked of the browser), this many ms of Opus "
-                        "a packet: each packet costs the agent's one event loop the same, so 60 holds twice the page-drawn "
-                        "calls a box; in Chromium the page's mouth then lags the sound more (+70 ms against +40, README)")
+    audio_packet_ms: PacketTimes = Field(
+        default_factory=PacketTimes, description="the avatar's voice and the customer's microphone (asked of the browser), "
+                                                 "this many ms of Opus a packet, for each kind of call")
     max_offer_bytes: int = Field(64_000, ge=1_000)
     ice_servers: list[IceServer] = Field(default_factory=list)
+
+    @field_validator("audio_packet_ms", mode="before")
+    @classmethod
+    def _one_packet_time_for_both(cls, value):
+        return {"server": value, "browser": value} if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class HearConfig(StrictModel):

@@ -305,7 +305,7 @@ async def measure(url: str, pid: int | None, sessions: int, runs: int, where: st
     result = {
         "sessions": sessions, "where": where, "whole_machine": pid is None,
         "first_audio": [x for c in clients for x in c.first_audio()],
-        "asked": sessions * runs, "pause_s": pause_s,
+        "asked": sessions * runs, "pause_s": pause_s, "packet_ms": clients[0].mic.packet * 1000 // RATE if clients else None,
         "underruns": [c.underruns(since) for c in clients],
         "pose_gaps": [c.pose_gaps(since) for c in clients] if where == "browser" else None,
         "pose_rate": [(c.poses_received - p0) / wall for c, p0 in zip(clients, poses0)] if where == "browser" else None,
@@ -411,7 +411,7 @@ def _wait_for_warm_speech(log: Path, limit_s: float = 300) -> None:
 def report(r: dict) -> str:
     audio = [x * 1000 for x in r["first_audio"]]
     lines = [f"{r['sessions']} call(s), face drawn in the {r['where']}: {len(audio)} of {r['asked']} questions answered "
-             f"(each customer waits {r['pause_s']:g} s after an answer)"]
+             f"(each customer waits {r['pause_s']:g} s after an answer; {r['packet_ms']} ms Opus packets, as the agent asked)"]
     if audio:
         lines.append(f"  end of speech -> first answer audio received: p50 {statistics.median(audio):5.0f} ms   p95 {pct(audio, 95):5.0f} ms")
     lines.append(f"  audio underruns (a packet >{UNDERRUN_S * 1000:.0f} ms late) per call: {r['underruns']}")

@@ -70,7 +70,7 @@ class _SessionHarness:
         self.jaw = INDEX["jawOpen"]
         from aiortc.codecs.vpx import Vp8Encoder
 
-        self.audio = AvatarAudioTrack(self.port, packet_ms=config.server.audio_packet_ms)
+        self.audio = AvatarAudioTrack(self.port, packet_ms=config.server.audio_packet_ms.server)
         self.video_encoder = Vp8Encoder()
         self.frames: list[tuple[float, float]] = []  # (time, jawOpen of the speech pose in that frame)
         self.video_bytes = 0

@@ -34,7 +34,6 @@ CAN_DRAW = {"webgl2": True, "avatar": True}
 async def client(config):
     cfg = config.model_copy(deep=True)
     cfg.tenants["demo"] = cfg.tenants["demo"].model_copy(update={"render_where": "auto"})
-    cfg.server.audio_packet_ms = 60  # the packets for more calls a box; the Chromium tests keep the default 20
     engines = FakeEngines(FakeTranscriber(""))
     async with TestClient(TestServer(create_app(cfg, LocalCalls(engines, cfg, WebRtcCall)))) as client:
         yield client
@@ -122,7 +121,7 @@ async def test_a_page_that_can_draw_gets_poses_tied_to_its_audio(client):
     pc, events, poses, body, tracks = await _call(client, CAN_DRAW)
     assert body["render"]["where"] == BROWSER
     audio_section = body["sdp"].split("m=audio")[1].split("m=")[0]
-    assert "a=ptime:60" in audio_section, "the answer asks the page for 60 ms packets (server.audio_packet_ms)"
+    assert "a=ptime:60" in audio_section, "the answer asks a drawing page for 60 ms packets (server.audio_packet_ms.browser)"
     received, heard, said = [], [], []
     poses.on("message", lambda m: received.extend(read_message(m)))
     events.on("message", lambda m: said.append(json.loads(m)))
@@ -162,4 +161,17 @@ async def test_a_page_that_can_draw_gets_poses_tied_to_its_audio(client):
 async def test_a_page_that_cannot_draw_gets_video(client):
     pc, _, _, body, _ = await _call(client, {"webgl2": True, "avatar": False, "error": "could not load the 3D avatar: 404"})
     assert body["render"]["where"] == SERVER and "could not load the 3D avatar" in body["render"]["reason"]
+    audio_section = body["sdp"].split("m=audio")[1].split("m=")[0]
+    assert "a=ptime:20" in audio_section, "a video call keeps 20 ms packets (server.audio_packet_ms.server)"
     await pc.close()
+
+
+def test_one_packet_time_in_the_config_is_both_kinds_of_call(config):
+    from agent.config import ServerConfig
+
+    assert ServerConfig(audio_packet_ms=40).audio_packet_ms.for_render(BROWSER) == 40
+    assert ServerConfig(audio_packet_ms=40).audio_packet_ms.for_render(SERVER) == 40
+    both = ServerConfig(audio_packet_ms={"browser": 20})
+    assert (both.audio_packet_ms.server, both.audio_packet_ms.browser) == (20, 20)
+    with pytest.raises(ValueError, match="audio_packet_ms"):
+        ServerConfig(audio_packet_ms=30)

@@ -68,7 +68,8 @@ class WebRtcCall:
         self.operator: OperatorLeg | None = None
         self._ice_servers = config.server.ice_servers
         self._microphone: Microphone | None = None  # the customer's: heard here, and by an operator who joins
-        self.audio_out = AvatarAudioTrack(self.output, on_clock=self._on_clock, packet_ms=config.server.audio_packet_ms)
+        self._packet_times = config.server.audio_packet_ms
+        self.audio_out: AvatarAudioTrack | None = None  # once the answer knows where the face is drawn (its packet size)
         self.video_out: AvatarVideoTrack | None = None
         self.poses_out: BrowserPoses | None = None
         self.render: RenderChoice | None = None
@@ -135,6 +136,7 @@ class WebRtcCall:
         offers_video = any(t.kind == "video" for t in self.pc.getTransceivers())
         self.render = choose_render(self.render_where, page, offers_video)
         self.log.info("face drawn in the %s: %s", self.render.where, self.render.reason)
+        self.audio_out = AvatarAudioTrack(self.output, on_clock=self._on_clock, packet_ms=self._packet_times.for_render(self.render.where))
         self.audio_out.sender = self.pc.addTrack(self.audio_out)
         if self.render.where == SERVER:
             video = ServerVideo(self.output, start_renderer(self._avatar, self._render_settings), self.id)
@@ -256,7 +258,8 @@ class WebRtcCall:
             if task is not current:
                 task.cancel()
         await asyncio.gather(*(t for t in self._tasks if t is not current), return_exceptions=True)
-        self.audio_out.stop()
+        if self.audio_out is not None:
+            self.audio_out.stop()
         if self.video_out is not None:
             self.video_out.stop()
         try:
