@@ -65,7 +65,7 @@ class ServerConfig(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     max_sessions: int = Field(4, ge=1, description="calls with server video (the server draws and encodes every frame)")
-    max_browser_sessions: int = Field(20, ge=1, description="calls whose page draws the face (render.where browser or auto): "
+    max_browser_sessions: int = Field(16, ge=1, description="calls whose page draws the face (render.where browser or auto): "
                                                             "a fraction of a video call's CPU; both kinds share the room")
     audio_packet_ms: PacketTimes = Field(
         default_factory=PacketTimes, description="the avatar's voice and the customer's microphone (asked of the browser), "
