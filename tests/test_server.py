@@ -261,3 +261,38 @@ async def test_the_microphone_hears_packets_in_order_fills_losses_and_survives_g
     assert forwarded == [5000 + 960 * s for s in (0, 1, 2, 4, 5, 6, 7)], "the operator gets what came, in order"
     assert "undecodable opus audio" in caplog.text
     await pc.close()
+
+
+async def test_a_video_frame_awaited_as_the_call_ends_leaves_no_per_call_series():
+    """The call's close removes its fps series; a frame that was being drawn meanwhile must not put it back."""
+    import time
+
+    import numpy as np
+    from aiortc.mediastreams import MediaStreamError
+
+    from agent import metrics
+    from agent.transport.tracks import AvatarVideoTrack
+
+    class SlowVideo:
+        def __init__(self):
+            self.drawn = asyncio.Event()
+
+        async def next_image(self):
+            await self.drawn.wait()
+            return np.zeros((16, 16, 3), np.uint8)
+
+        def cancel_pending(self):
+            pass
+
+    video = SlowVideo()
+    track = AvatarVideoTrack(video, session="ending-call")
+    track._fps_window = (time.perf_counter() - 2.0, 0)  # the next frame sent would report a second of fps
+    frame = asyncio.create_task(track.recv())
+    await asyncio.sleep(0.1)
+    track.stop()  # the call ends while the frame is drawn
+    video.drawn.set()
+    with pytest.raises(MediaStreamError):
+        await frame
+    from prometheus_client import generate_latest
+
+    assert 'session="ending-call"' not in generate_latest(metrics.REGISTRY).decode()

@@ -182,7 +182,10 @@ class AvatarVideoTrack(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError()
         pts = await self._pacer.next(VIDEO_CLOCK // self.fps)
-        frame = av.VideoFrame.from_ndarray(await self.video.next_image(), format="rgb24")
+        image = await self.video.next_image()
+        if self.readyState != "live":  # the call ended while this frame was awaited: its per-call series are gone
+            raise MediaStreamError()
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
         frame.pts = pts
         frame.time_base = VIDEO_TIME_BASE
         self.frames_sent += 1
