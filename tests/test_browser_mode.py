@@ -92,8 +92,13 @@ async def test_a_page_can_light_the_avatar_as_the_server_does_on_software_gl(cli
 
     info = await (await client.get("/api/avatar")).json()
     surfaces = {s["name"]: s for s in info["view"]["surfaces"]}
-    skin = next(s for s in load_avatar("default").surfaces if s.wrap > 0)
+    avatar = load_avatar("default")
+    skin = next(s for s in avatar.surfaces if s.wrap > 0)
     assert surfaces[skin.name]["wrap"] == skin.wrap and 0 < surfaces[skin.name]["roughness"] <= 1, surfaces
+    assert any(s.blend for s in avatar.surfaces), "the default head has blended hair cards"
+    for surface in avatar.surfaces:  # the page cuts texels away where, and as, the server's shaders do
+        served = surfaces[surface.name]
+        assert (served["cutout"], served["alpha_cut"]) == (surface.cutout, surface.alpha_cut), (surface.name, served)
     for name in ("face_vertex.vert", "face_vertex.frag"):
         served = await client.get(f"/client/shaders/{name}")
         assert served.status == 200 and await served.text() == (SHADERS / name).read_text()

@@ -149,11 +149,17 @@ async function vertexLitShaders(server) {
 const WHITE = new THREE.DataTexture(new Uint8Array([255, 255, 255, 255]), 1, 1);
 WHITE.needsUpdate = true;
 
+// What the server draws a material's surface with (GET /api/avatar's view.surfaces, by material name); a material
+// the server named otherwise keeps the GLB's own alpha mode and cut-off.
+function surfaceOf(view, material) {
+  const own = { cutout: material.transparent || material.alphaTest > 0, alpha_cut: material.alphaTest };
+  return { ...own, ...((view.surfaces || []).find((s) => s.name === material.name) || {}) };
+}
+
 // One mesh's material as the lean renderer draws its surface (agent/render/lean.py: cut-outs, blending, the uniforms).
 function vertexLit(mesh, shaders, view, camera) {
   const material = mesh.material;
-  const surface = (view.surfaces || []).find((s) => s.name === material.name) || {};
-  const cutout = material.transparent || material.alphaTest > 0;
+  const surface = surfaceOf(view, material);
   const lights = [0, 1, 2].map((i) => view.lights[i]);  // the shaders take three; missing ones give no light
   const geometry = mesh.geometry;
   if (!geometry.attributes.color) {  // the shaders multiply by vertex colour: none given is white
@@ -163,7 +169,7 @@ function vertexLit(mesh, shaders, view, camera) {
     glslVersion: THREE.GLSL3,
     vertexShader: shaders.vertex,
     fragmentShader: shaders.fragment,
-    defines: cutout ? { CUTOUT: "" } : {},
+    defines: surface.cutout ? { CUTOUT: "" } : {},
     transparent: material.transparent,
     depthWrite: true,
     side: material.side,
@@ -176,7 +182,7 @@ function vertexLit(mesh, shaders, view, camera) {
       ambient_light: { value: new THREE.Vector3(...view.ambient) },
       wrap: { value: surface.wrap ?? material.userData.wrap ?? 0 },
       roughness: { value: surface.roughness ?? (material.roughnessMap ? 0.65 : material.roughness) },
-      alpha_cut: { value: material.transparent ? 0.02 : 0.5 },
+      alpha_cut: { value: surface.alpha_cut },
       albedo_map: { value: material.map || WHITE },
     },
   });
@@ -308,7 +314,7 @@ export class Face {
       node.material.metalness = 0;
       if (node.material.transparent) {  // hair cards: drawn in order, inner layers first, writing depth as ours do
         node.material.depthWrite = true;
-        node.material.alphaTest = 0.02;
+        node.material.alphaTest = surfaceOf(view, node.material).alpha_cut;
       }
     });
     scene.add(this.head);

@@ -38,6 +38,17 @@ class Surface:
     wrap: float = 0.0  # light wrapping round the terminator (0 hard, ~0.4 skin-like)
 
     @property
+    def cutout(self) -> bool:
+        """Drawn with its texels' coverage cutting it (hair, lashes): blended, or a texture with holes."""
+        return self.blend or (self.albedo is not None and int(self.albedo[..., 3].min()) < 255)
+
+    @property
+    def alpha_cut(self) -> float:
+        """Coverage below which a texel is not drawn: a blended surface's empty texels must write no depth, so
+        almost any coverage is kept; a cut-out one's edge (lashes' gaps) sits halfway."""
+        return 0.02 if self.blend else 0.5
+
+    @property
     def typical_roughness(self) -> float:
         """One roughness for the whole surface (its map's median): what lighting by vertex uses."""
         return float(np.median(self.roughness_map)) / 255 if self.roughness_map is not None else self.roughness

@@ -19,8 +19,6 @@ from .gl import create_platform
 from .view import AMBIENT, Backdrop, FaceView
 
 SHADERS = Path(__file__).resolve().parent / "shaders"
-OPAQUE_ALPHA_CUT = 0.5  # lashes' gaps
-BLEND_ALPHA_CUT = 0.02  # hair's empty texels write no depth
 # Flipping y in clip space makes glReadPixels return rows top-first, as video frames are
 # stored, so no flip is needed after the read-back; it also mirrors the triangle winding.
 FLIP_Y = np.diag([1.0, -1.0, 1.0, 1.0])
@@ -218,7 +216,7 @@ class LeanRenderer:
         (GL.glEnable if surface.blend else GL.glDisable)(GL.GL_BLEND)
         GL.glUniform1f(uniforms["wrap"], surface.wrap)
         GL.glUniform1f(uniforms["roughness"], draw.roughness)
-        GL.glUniform1f(uniforms["alpha_cut"], BLEND_ALPHA_CUT if surface.blend else OPAQUE_ALPHA_CUT)
+        GL.glUniform1f(uniforms["alpha_cut"], surface.alpha_cut)
         for unit, name in ((GL.GL_TEXTURE0, draw.albedo_texture), (GL.GL_TEXTURE1, draw.roughness_texture)):
             GL.glActiveTexture(unit)
             GL.glBindTexture(GL.GL_TEXTURE_2D, name)
@@ -250,7 +248,7 @@ class _Draw:
 
     def __init__(self, surface: Surface, albedo_texture: int, roughness_texture: int) -> None:
         self.surface, self.albedo_texture, self.roughness_texture = surface, albedo_texture, roughness_texture
-        self.cutout = surface.blend or (surface.albedo is not None and int(surface.albedo[..., 3].min()) < 255)
+        self.cutout = surface.cutout  # worked out once: it reads the whole texture
         self.roughness = surface.typical_roughness  # lit per vertex, a surface has one
 
 

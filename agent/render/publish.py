@@ -36,8 +36,10 @@ def view_json(view: FaceView, width: int, height: int, surfaces=()) -> dict:
         "lights": [{"direction": light.direction.tolist(), "color": list(light.color), "intensity": light.intensity} for light in view.lights],
         "ambient": list(AMBIENT),
         # What the server's shaders light each surface with beyond the GLB's own materials (by material name): the
-        # roughness lighting by vertex uses, and the skin's wrap (a page on software GL lights as the server does there).
-        "surfaces": [{"name": surface.name, "roughness": surface.typical_roughness, "wrap": surface.wrap} for surface in surfaces],
+        # roughness lighting by vertex uses, the skin's wrap, and which texels are cut away and below what coverage
+        # (a page on software GL lights and cuts as the server does there).
+        "surfaces": [{"name": surface.name, "roughness": surface.typical_roughness, "wrap": surface.wrap,
+                      "cutout": surface.cutout, "alpha_cut": surface.alpha_cut} for surface in surfaces],
     }
 
 
