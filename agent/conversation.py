@@ -158,8 +158,27 @@ class Conversation:
 
     def _ask_if_done(self, pause: TurnPaused) -> None:
         """The end-of-turn model hears the turn so far while it is transcribed; if the model says the customer is done
-        and the words do not go on (`turn_model.turn_is_done`), the turn ends at this pause."""
-        probability = asyncio.get_running_loop().run_in_executor(self.stages.executor, self.stages.end_of_turn.complete, pause.audio)
+        and the words do not go on (`turn_model.turn_is_done`), the turn ends at this pause.
+
+        One question at a time, and none that is stale when its turn in the queue comes: on a busy box model work
+        waits, and a pause is rechecked every `turn_recheck_ms`, so asking again while the last answer is still to
+        come would queue a question a recheck per call, each one ahead of the transcriptions and answers queued after
+        it. The first recheck after the answer asks again, with the longer pause."""
+        if self._judging:
+            metrics.TURN_QUESTIONS.labels("busy").inc()
+            return
+        turns, model = self.turns, self.stages.end_of_turn
+
+        def unless_over(audio: np.ndarray) -> float | None:
+            # Read on a model thread: a stale read only runs the model once for nothing, or skips a pause the
+            # next recheck asks about anyway.
+            if not turns.in_turn or turns.speech_windows != pause.speech_windows:
+                metrics.TURN_QUESTIONS.labels("over").inc()
+                return None  # the customer went on, or the silence ended the turn, while this waited
+            metrics.TURN_QUESTIONS.labels("asked").inc()
+            return model.complete(audio)
+
+        probability = asyncio.get_running_loop().run_in_executor(self.stages.executor, unless_over, pause.audio)
         heard = self._speculation.heard if self._speculation is not None and self._speculation.speech_windows == pause.speech_windows else None
         decision = asyncio.ensure_future(self._decide(pause, probability, heard))
         self._judging.add(decision)
@@ -168,6 +187,8 @@ class Conversation:
     async def _decide(self, pause: TurnPaused, probability: asyncio.Future, heard: asyncio.Future | None) -> None:
         try:
             p = await probability
+            if p is None:
+                return
             words = await heard if heard is not None and p >= END_OF_TURN_PROBABILITY else None
         except Exception as exc:  # the fixed wait (hear.turn_wait_ms) still ends the turn
             self.log.error("end-of-turn decision failed: %r", exc)

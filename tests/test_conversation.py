@@ -298,3 +298,45 @@ async def test_a_customer_who_never_pauses_is_answered_after_max_turn_s(speech_d
         answered[max_turn_s] = len(conversation.history)
         await conversation.close()
     assert answered == {20.0: 0, 2.0: answered[2.0]} and answered[2.0] >= 1, "only the limit ends a turn that never pauses"
+
+
+async def test_a_busy_end_of_turn_model_is_asked_again_only_once_it_has_answered(speech_dir):
+    """On a busy box a judgment waits its turn in the model queue: the rechecks of the same pause must not queue a
+    question each (five in a 1.6 s wait at 300 ms), ahead of the transcriptions and answers of every call."""
+    import threading
+    import time
+
+    class SlowUnsureModel:
+        def __init__(self) -> None:
+            self.asked, self.at_once, self._running, self._lock = 0, 0, 0, threading.Lock()
+
+        def complete(self, audio: np.ndarray) -> float:
+            with self._lock:
+                self.asked += 1
+                self._running += 1
+                self.at_once = max(self.at_once, self._running)
+            time.sleep(1.0)  # behind other calls' work
+            with self._lock:
+                self._running -= 1
+            return 0.1  # not done: only the long silence ends the turn
+
+    from agent import metrics
+
+    def questions(outcome: str) -> float:
+        return metrics.REGISTRY.get_sample_value("avatar_end_of_turn_questions_total", {"outcome": outcome}) or 0.0
+
+    busy = questions("busy")
+    model = SlowUnsureModel()
+    stages = fake_stages(FakeTranscriber("What are your opening hours?"), end_of_turn=model)
+    hear = HearConfig(turn_pause_ms=300, turn_recheck_ms=300, turn_wait_ms=1600)
+    conversation = Conversation("slow-judge", stages, hear, lambda event: None)
+    audio, _ = read_wav(espeak("What are your opening hours?", speech_dir / "slow-judge.wav", lead_s=0.2, tail_s=0.0))
+    start = time.perf_counter()
+    for i in range(0, len(audio) + 32000, 320):  # in real time, with 2 s of silence after the question
+        conversation.hear(audio[i : i + 320] if i < len(audio) else np.zeros(320, np.float32))
+        await asyncio.sleep(max(0.0, start + (i + 320) / 16000 - time.perf_counter()))
+    await conversation.settled()
+    assert len(conversation.history) == 1, "the long silence still ends the turn, and it is answered"
+    assert model.at_once == 1 and 1 <= model.asked <= 2, f"asked {model.asked} times, {model.at_once} at once"
+    assert questions("busy") > busy, "the rechecks it let pass are counted on /metrics"
+    await conversation.close()
