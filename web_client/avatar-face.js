@@ -23,7 +23,7 @@ const HEAD_SCALE = 10000;
 export class Resolution {
   static LOW_FPS = 32;  // below this, draw smaller
   static HIGH_FPS = 48;  // above this, draw larger again (apart, so the size does not swing)
-  static MIN_SCALE = 0.6;
+  static MIN_SCALE = 0.5;
 
   constructor(apply) {
     this.apply = apply;  // (scale) => void
