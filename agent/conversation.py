@@ -78,6 +78,7 @@ class Conversation:
         self._previous_question: str | None = None  # for follow-ups such as "and on Saturdays?"
         self._speculation: Speculation | None = None
         self._judging: set[asyncio.Future] = set()  # the end-of-turn model's answers still to come
+        self._waiting_pause: TurnPaused | None = None  # the latest recheck that came while one was still to come
         self.person: LiveSpeech | None = None  # a person speaking through the avatar (people/desk.py): the assistant is silent
         self._person_blocks: asyncio.Queue | None = None
         self._person_task: asyncio.Task | None = None
@@ -161,17 +162,19 @@ class Conversation:
         and the words do not go on (`turn_model.turn_is_done`), the turn ends at this pause.
 
         One question at a time, and none that is stale when its turn in the queue comes: on a busy box model work
-        waits, and a pause is rechecked every `turn_recheck_ms`, so asking again while the last answer is still to
-        come would queue a question a recheck per call, each one ahead of the transcriptions and answers queued after
-        it. The first recheck after the answer asks again, with the longer pause."""
+        waits, and a pause is rechecked every `turn_recheck_ms`, so asking at each recheck while the last answer is
+        still to come would queue a question a recheck per call, each one ahead of the transcriptions and answers
+        queued after it. A recheck that comes meanwhile waits instead, the latest only, and is asked when the answer
+        comes (the audio may have stopped coming by then: a later recheck may never come)."""
         if self._judging:
             metrics.TURN_QUESTIONS.labels("busy").inc()
+            self._waiting_pause = pause
             return
         turns, model = self.turns, self.stages.end_of_turn
 
         def unless_over(audio: np.ndarray) -> float | None:
-            # Read on a model thread: a stale read only runs the model once for nothing, or skips a pause the
-            # next recheck asks about anyway.
+            # Read on a model thread: a stale read only runs the model once for nothing, or drops a pause whose
+            # answer would have been too late to end the turn.
             if not turns.in_turn or turns.speech_windows != pause.speech_windows:
                 metrics.TURN_QUESTIONS.labels("over").inc()
                 return None  # the customer went on, or the silence ended the turn, while this waited
@@ -182,7 +185,13 @@ class Conversation:
         heard = self._speculation.heard if self._speculation is not None and self._speculation.speech_windows == pause.speech_windows else None
         decision = asyncio.ensure_future(self._decide(pause, probability, heard))
         self._judging.add(decision)
-        decision.add_done_callback(self._judging.discard)
+        decision.add_done_callback(self._judged)
+
+    def _judged(self, decision: asyncio.Future) -> None:
+        self._judging.discard(decision)
+        pause, self._waiting_pause = self._waiting_pause, None
+        if pause is not None and not self._closed and self.turns.in_turn and self.turns.speech_windows == pause.speech_windows:
+            self._ask_if_done(pause)
 
     async def _decide(self, pause: TurnPaused, probability: asyncio.Future, heard: asyncio.Future | None) -> None:
         try:

@@ -25,8 +25,8 @@ RENDER_SECONDS = Histogram(
 VIDEO_FPS = Gauge("avatar_video_fps", "Video frames per second over the last second, per call in progress", ["session"], registry=REGISTRY)
 TURNS_ENDED = Counter("avatar_turns_ended_total", "Customer turns ended, by what ended them (model, silence)", ["by"], registry=REGISTRY)
 TURN_QUESTIONS = Counter("avatar_end_of_turn_questions_total", "Pauses the end-of-turn model was to judge, by what came of it "
-                         "(asked; busy: the last answer was still to come; over: the pause had ended before its turn "
-                         "in the model queue came)", ["outcome"], registry=REGISTRY)
+                         "(asked; busy: the last answer was still to come, so it waited for it, the latest only; over: "
+                         "the pause had ended before its turn in the model queue came)", ["outcome"], registry=REGISTRY)
 INTERRUPTIONS = Counter("avatar_interruptions_total", "Replies cut short by the customer speaking (barge-in)", registry=REGISTRY)
 ERRORS = Counter("avatar_errors_total", "Errors by kind", ["kind"], registry=REGISTRY)
 AUDIO_LATE = Counter("avatar_audio_late_total", "Voice packets sent more than 100 ms later after the one before than that one "

@@ -236,7 +236,7 @@ def test_the_page_draws_fewer_pixels_when_its_frame_rate_falls_and_more_when_it_
           const run = (fps, seconds) => { for (let i = 0; i < fps * seconds; i++) { now += 1000 / fps; resolution.frame(now); } };
           run(20, 4);  // a software GL that draws 20 fps at full size
           const low = resolution.scale;
-          run(60, 8);  // the same page, now drawing quickly
+          run(60, 10);  // the same page, now drawing quickly (from the floor, 10% larger a second)
           const high = resolution.scale;
           now += 5000; resolution.frame(now);  // a hidden tab: a long pause is not a slow GL
           run(60, 0.5);
@@ -244,6 +244,6 @@ def test_the_page_draws_fewer_pixels_when_its_frame_rate_falls_and_more_when_it_
         }""")
         browser.close()
     assert scales["low"] < 0.9, f"a slow page draws fewer pixels: {scales}"
-    assert scales["low"] >= 0.6 - 1e-9, "never below 0.6 of the size"
+    assert scales["low"] >= 0.5 - 1e-9, "never below half the size"
     assert scales["high"] == 1, f"and the full size again once it is quick: {scales}"
     assert scales["afterPause"] == 1 and scales["applied"] >= 2, scales
