@@ -170,12 +170,12 @@ class Conversation:
             metrics.TURN_QUESTIONS.labels("busy").inc()
             self._waiting_pause = pause
             return
-        turns, model = self.turns, self.stages.end_of_turn
+        model = self.stages.end_of_turn
 
         def unless_over(audio: np.ndarray) -> float | None:
             # Read on a model thread: a stale read only runs the model once for nothing, or drops a pause whose
             # answer would have been too late to end the turn.
-            if not turns.in_turn or turns.speech_windows != pause.speech_windows:
+            if not self._still_paused(pause):
                 metrics.TURN_QUESTIONS.labels("over").inc()
                 return None  # the customer went on, or the silence ended the turn, while this waited
             metrics.TURN_QUESTIONS.labels("asked").inc()
@@ -190,8 +190,12 @@ class Conversation:
     def _judged(self, decision: asyncio.Future) -> None:
         self._judging.discard(decision)
         pause, self._waiting_pause = self._waiting_pause, None
-        if pause is not None and not self._closed and self.turns.in_turn and self.turns.speech_windows == pause.speech_windows:
+        if pause is not None and not self._closed and self._still_paused(pause):
             self._ask_if_done(pause)
+
+    def _still_paused(self, pause: TurnPaused) -> bool:
+        """The turn `pause` came in goes on, and the customer has said nothing since."""
+        return self.turns.in_turn and self.turns.speech_windows == pause.speech_windows
 
     async def _decide(self, pause: TurnPaused, probability: asyncio.Future, heard: asyncio.Future | None) -> None:
         try:

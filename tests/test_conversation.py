@@ -338,5 +338,5 @@ async def test_a_busy_end_of_turn_model_is_asked_again_only_once_it_has_answered
     await conversation.settled()
     assert len(conversation.history) == 1, "the long silence still ends the turn, and it is answered"
     assert model.at_once == 1 and 1 <= model.asked <= 2, f"asked {model.asked} times, {model.at_once} at once"
-    assert questions("busy") > busy, "the rechecks it let pass are counted on /metrics"
+    assert questions("busy") > busy, "the rechecks it held back are counted on /metrics"
     await conversation.close()
