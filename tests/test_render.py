@@ -189,3 +189,17 @@ async def test_a_dead_render_process_leaves_the_call_its_last_frame(head):
         track.stop()
         worker.close()
     assert worker._process is None
+
+
+def test_a_render_worker_whose_agent_is_gone_says_so_and_exits():
+    """The agent was killed while its render worker started: one clear line, not a traceback."""
+    import multiprocessing
+    import subprocess
+    import sys
+
+    ours, theirs = multiprocessing.Pipe()
+    run = subprocess.run([sys.executable, "-m", "agent.render.worker", str(theirs.fileno()), "psm_no_such_image"],
+                         pass_fds=[theirs.fileno()], capture_output=True, text=True, timeout=120)
+    ours.close()
+    theirs.close()
+    assert run.returncode != 0 and "the agent stopped" in run.stderr and "Traceback" not in run.stderr, run.stderr

@@ -34,7 +34,10 @@ def _serve(conn: Connection, shm_name: str) -> None:
     """The worker process: render each (weights, head) request into the shared image."""
     import numpy as np
 
-    shm = shared_memory.SharedMemory(name=shm_name)
+    try:
+        shm = shared_memory.SharedMemory(name=shm_name)
+    except FileNotFoundError:  # the agent died while this process started, and its image went with it
+        sys.exit(f"render worker: the agent's shared image {shm_name} is gone (the agent stopped); exiting")
     # The parent owns the image and unlinks it; this process must not have it cleaned up when it exits.
     from multiprocessing import resource_tracker
 
