@@ -35,6 +35,16 @@ def shop(encoders):
     return answerer
 
 
+def test_answering_many_turns_at_once_answers_each_as_a_call_would(shop, encoders):
+    """Evaluation and calibration embed their texts a batch at a time; every answer is still the one-turn answer."""
+    texts = ["  ", "where is my parcel", "do you ship abroad and can I pay with PayPal", "what's the weather tomorrow",
+             *[q for q, _ in load_eval_file(FAQS / "shop_eval.jsonl")[0][:40]]]
+    alone = FaqAnswerer(load_faq(FAQS / "shop.csv"), encoders, threshold=shop.threshold, gate=shop.gate)
+    expected = [alone.answer(t) for t in texts]
+    together = shop.answer_each(texts, batch=16)
+    assert [(a.text, a.matched, a.handoff, a.options) for a in together] == [(a.text, a.matched, a.handoff, a.options) for a in expected]
+
+
 def test_the_shipped_evaluation_sets_are_question_and_answer_only_with_enough_wordings_and_off_topic_questions():
     for domain in DOMAINS:
         entries = load_faq(FAQS / f"{domain}.csv")

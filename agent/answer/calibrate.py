@@ -108,8 +108,7 @@ def evaluate(answerer, in_scope: Sequence[tuple[str, str]], off_topic: Sequence[
     """Runs every question through the answerer as a call would (one turn, no context) and counts what it did."""
     correct = clarified = handed_in = 0
     misses = []
-    for question, expect in in_scope:
-        answer = answerer.answer(question)
+    for (question, expect), answer in zip(in_scope, answerer.answer_each([q for q, _ in in_scope])):
         if answer.matched == (expect,) and not answer.handoff:
             correct += 1
             continue
@@ -123,8 +122,7 @@ def evaluate(answerer, in_scope: Sequence[tuple[str, str]], off_topic: Sequence[
             did = " + ".join(answer.matched) or str(answer.matched_question)
         misses.append((question, expect, did))
     handed_out = 0
-    for question in off_topic:
-        answer = answerer.answer(question)
+    for question, answer in zip(off_topic, answerer.answer_each(list(off_topic))):
         if answer.handoff and answer.matched_question is None:
             handed_out += 1
         elif answer.matched or answer.options:
@@ -154,7 +152,7 @@ def choose_fast_gate(answerer, texts: Sequence[str]) -> FastGate | None:
     fast = answerer.fast.scores(list(texts))
     order = np.argsort(-fast, axis=1)
     best, lead = fast[np.arange(len(texts)), order[:, 0]], fast[np.arange(len(texts)), order[:, 0]] - fast[np.arange(len(texts)), order[:, 1]]
-    full = [answerer.answer(t) for t in texts]
+    full = answerer.answer_each(list(texts))
     agrees = np.array([a.matched == (answerer.entries[i].question,) and not a.options and a.handoff == (answerer.entries[i] is HUMAN_REQUEST)
                        for a, i in zip(full, order[:, 0])])
     handed = np.array([a.handoff and a.matched_question is None for a in full])
