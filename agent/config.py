@@ -6,6 +6,7 @@ anywhere.
 """
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,9 +44,38 @@ def _avatar(value: str | None, info: ValidationInfo) -> str | None:
 
 
 class IceServer(StrictModel):
-    urls: list[str]
-    username: str | None = None
-    credential: str | None = None
+    """A STUN or TURN server handed to every browser as it is (a static TURN password is seen by anyone: prefer server.turn)."""
+
+    urls: list[str] = Field(description="stun:host:port or turn:host:port?transport=udp addresses")
+    username: str | None = Field(None, description="a static TURN user name (none for STUN)")
+    credential: str | None = Field(None, description="a static TURN password (none for STUN)")
+
+
+class TurnConfig(StrictModel):
+    """A TURN server that shares a secret with the agent (coturn's use-auth-secret): every call is handed its own
+    user name and password, valid for ttl_s (the TURN REST scheme: name = expiry:call, password = base64 HMAC-SHA1)."""
+
+    urls: list[str] = Field(min_length=1, description="the TURN server's addresses, e.g. turn:turn.example.com:3478?transport=udp "
+                                                       "and turns:turn.example.com:5349?transport=tcp")
+    secret_env: str = Field(description="environment variable holding the secret shared with coturn (static-auth-secret)")
+    ttl_s: int = Field(3600, ge=60, le=86400, description="how long a call's TURN credentials stay valid")
+
+
+class CallLimits(StrictModel):
+    """What one call, one client address and one page may take: what keeps a stranger from filling or blocking the box."""
+
+    connect_s: float = Field(15, ge=2, le=120, description="a call whose media has not connected this long after its offer "
+                                                            "is closed and frees its place (no render process starts before)")
+    max_call_s: float = Field(3600, ge=60, le=86400, description="the longest call; the customer is told, then it ends")
+    idle_s: float = Field(300, ge=10, le=86400, description="a call with no speech and no typed message this long ends")
+    calls_per_address: int = Field(3, ge=1, le=1000, description="calls in progress from one client address at once")
+    offers_per_minute: int = Field(12, ge=1, le=10000, description="offers one client address may send a minute")
+    media_sections: int = Field(4, ge=1, le=16, description="media sections (m= lines) an offer may have")
+    message_bytes: int = Field(4096, ge=256, le=262144, description="the largest message a page may send on a data channel")
+    messages_per_s: float = Field(4, gt=0, le=1000, description="messages a page may send a second, on average (bursts of "
+                                                                 "twice that); more are dropped with one error event")
+    send_buffer_bytes: int = Field(262144, ge=16384, le=16777216,
+                                   description="events waiting for a page that does not read them; past this they are dropped")
 
 
 PacketMs = Literal[20, 40, 60]
@@ -64,14 +94,33 @@ class PacketTimes(StrictModel):
 class ServerConfig(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
-    max_sessions: int = Field(4, ge=1, description="calls with server video (the server draws and encodes every frame)")
+    max_sessions: int = Field(3, ge=1, description="calls with server video (the server draws and encodes every frame)")
     max_browser_sessions: int = Field(16, ge=1, description="calls whose page draws the face (render.where browser or auto): "
                                                             "a fraction of a video call's CPU; both kinds share the room")
     audio_packet_ms: PacketTimes = Field(
         default_factory=PacketTimes, description="the avatar's voice and the customer's microphone (asked of the browser), "
                                                  "this many ms of Opus a packet, for each kind of call")
-    max_offer_bytes: int = Field(64_000, ge=1_000)
-    ice_servers: list[IceServer] = Field(default_factory=list)
+    max_offer_bytes: int = Field(64_000, ge=1_000, description="larger signalling bodies are refused with 413")
+    ice_servers: list[IceServer] = Field(default_factory=list, description="STUN (and static TURN) servers handed to every "
+                                                                           "browser and used by the agent")
+    turn: TurnConfig | None = Field(None, description="a TURN server with a shared secret: each call gets its own short-lived "
+                                                      "credentials from /api/ice-servers (deploy/coturn)")
+    trusted_proxies: list[str] = Field(default_factory=list, description="addresses or networks (CIDR) of reverse proxies in "
+                                                                         "front of the agent: only through them is a client's "
+                                                                         "address read from X-Forwarded-For")
+    limits: CallLimits = Field(default_factory=CallLimits, description="what one call, address and page may take")
+    drain_s: float = Field(120, ge=0, le=3600, description="on SIGTERM: new calls are refused (503, Retry-After) and calls "
+                                                            "in progress may go on this long before the process exits")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an IP address or network like 10.0.0.0/8") from None
+        return values
 
     @field_validator("audio_packet_ms", mode="before")
     @classmethod
@@ -265,6 +314,10 @@ class TenantConfig(StrictModel):
     keep_questions: bool = Field(False, description="keep the questions the avatar handed off, asked about or nearly missed "
                                                     "(masked), for the operator to turn into paraphrases; off: nothing is kept")
     keep_questions_days: int = Field(30, ge=1, le=365, description="kept questions older than this are deleted")
+    keep_questions_max: int = Field(10_000, ge=10, le=1_000_000, description="kept questions beyond this many: the oldest go first")
+    log_transcripts: bool = Field(False, description="write what the customer said into the agent's log, masked as kept "
+                                                     "questions are; off: the log says how long a turn was, never its words")
+    max_calls: int | None = Field(None, ge=1, description="calls of this tenant in progress at once (default: no cap of its own)")
     contact_message: str | None = Field(None, description="how this site's customers can be contacted when nobody is free (default: handoff.none_free_message)")
 
     @field_validator("avatar")
@@ -305,6 +358,9 @@ class TenantSettings:
     backdrop: BackdropConfig
     questions_path: Path | None  # where its missed questions are kept; None: the tenant has not opted in
     keep_questions_days: int
+    keep_questions_max: int
+    log_transcripts: bool
+    max_calls: int | None
     handoff: HandoffConfig  # with the tenant's own contact message, if it has one
 
 
@@ -348,6 +404,9 @@ class AgentConfig(StrictModel):
             backdrop=own.backdrop or self.render.backdrop,
             questions_path=self.answer.versions_dir / tenant_id / "questions.jsonl" if own.keep_questions else None,
             keep_questions_days=own.keep_questions_days,
+            keep_questions_max=own.keep_questions_max,
+            log_transcripts=own.log_transcripts,
+            max_calls=own.max_calls,
             handoff=self.handoff.model_copy(update={"none_free_message": own.contact_message}) if own.contact_message else self.handoff,
         )
 
