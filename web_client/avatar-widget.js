@@ -8,7 +8,8 @@
 //     <script src="/client/avatar-widget.js" data-mode="inline" data-target="#avatar-widget"></script>
 //
 // Attributes: data-server (default: where this script came from), data-tenant (default "demo"),
-// data-title, data-mode ("floating" | "inline"), data-target (inline only).
+// data-title, data-mode ("floating" | "inline"), data-target (inline only), data-ice-transport-policy
+// ("all" | "relay": media only through the TURN servers /api/ice-servers hands out, for strict networks).
 // Where the tenant's avatar is drawn in the page (render.where: browser or auto), the widget loads
 // avatar-face.js (three.js, served by the agent) and the avatar before calling, says in its offer that it
 // can draw it, and draws it from the poses the agent sends; if it cannot, the agent sends video instead.
@@ -24,6 +25,7 @@
   const readable = opts.readable === "true" || (opts.mode === "inline" && query.get("readable") === "1");
   const mode = opts.mode === "inline" ? "inline" : "floating";
   const title = opts.title || "Talk to our support assistant";
+  const iceTransportPolicy = opts.iceTransportPolicy === "relay" ? "relay" : "all";
   const api = (path) => `${server}${path}${path.includes("?") ? "&" : "?"}tenant=${encodeURIComponent(tenant)}`;
 
   const MIC_ERRORS = {
@@ -36,7 +38,16 @@
   const HTTP_ERRORS = {
     403: "This website is not allowed to use this assistant.",
     404: "This assistant is not configured for this website.",
+    413: "The request was too large for the assistant.",
+    429: "Too many calls from this network right now. Please wait a minute and call again.",
     503: "All our agents are busy right now. Please try again in a minute.",
+  };
+  // Why the server ended a call ({"type": "ended", "reason"}), in the customer's words.
+  const ENDED = {
+    not_connected: "The call could not connect. Your network may block it; press Call to try again.",
+    too_long: "The call reached its time limit. Press Call to call again.",
+    idle: "The call ended because nothing was said for a while. Press Call to call again.",
+    draining: "The assistant is restarting and will be back in a moment. Press Call to call again.",
   };
 
   const CSS = `
@@ -116,7 +127,7 @@
   }
 
   const { host, $ } = mount();
-  let pc = null, channel = null, sessionId = null, localStream = null, face = null;
+  let pc = null, channel = null, sessionId = null, hangupToken = null, localStream = null, face = null;
 
   // Loads the page-drawn avatar when the tenant wants it: {page: what the offer says, face or null, note}.
   async function prepareFace() {
@@ -180,6 +191,7 @@
     } else if (event.type === "state" && personOn) setStatus("A person is speaking with you.");
     else if (event.type === "state") setStatus({ listening: "Listening\u2026", thinking: "Thinking\u2026", speaking: "Speaking\u2026", idle: "Ask me anything." }[event.state] || event.state);
     else if (event.type === "error") setStatus(event.message, true);
+    else if (event.type === "ended") { hangup(); setStatus(ENDED[event.reason] || event.message, true); }
   }
 
   async function waitForIce(peer) {
@@ -200,7 +212,7 @@
       throw new Error("Could not reach the assistant. This website may not be allowed to use it, or the server is down.");
     }
     const body = await resp.json().catch(() => ({}));
-    if (!resp.ok) throw new Error(HTTP_ERRORS[resp.status] || body.error || `The server answered ${resp.status}.`);
+    if (!resp.ok) throw new Error((body.reason && ENDED[body.reason]) || HTTP_ERRORS[resp.status] || body.error || `The server answered ${resp.status}.`);
     return body;
   }
 
@@ -217,7 +229,7 @@
     try {
       const [ice, prepared] = await Promise.all([fetchJson("/api/ice-servers"), prepareFace()]);
       window.avatarRender = { page: prepared.page };
-      pc = new RTCPeerConnection({ iceServers: ice.iceServers || [] });
+      pc = new RTCPeerConnection({ iceServers: ice.iceServers || [], iceTransportPolicy });
       // Poses are worth nothing late: unordered and never resent.
       const poses = prepared.face ? pc.createDataChannel("poses", { ordered: false, maxRetransmits: 0 }) : null;
       localStream.getTracks().forEach((t) => pc.addTrack(t, localStream));
@@ -236,6 +248,7 @@
           microphone: { echoCancellation: localStream.getAudioTracks()[0].getSettings().echoCancellation === true } }),
       });
       sessionId = body.session;
+      hangupToken = body.hangup_token;
       await pc.setRemoteDescription({ sdp: body.sdp, type: body.type });
       const where = (body.render && body.render.where) || "server";
       window.avatarRender = { page: prepared.page, where, reason: body.render && body.render.reason };
@@ -266,12 +279,14 @@
 
   function hangup() {
     if (channel && channel.readyState === "open") channel.send(JSON.stringify({ type: "bye" }));
-    if (sessionId) fetch(api(`/api/sessions/${sessionId}`), { method: "DELETE", keepalive: true }).catch(() => {});
+    if (sessionId && hangupToken) {
+      fetch(api(`/api/sessions/${sessionId}`), { method: "DELETE", keepalive: true, headers: { "X-Hangup-Token": hangupToken } }).catch(() => {});
+    }
     if (pc) pc.close();
     if (face) face.stop();
     face = null;
     if (localStream) localStream.getTracks().forEach((t) => t.stop());
-    pc = channel = localStream = null; sessionId = null;
+    pc = channel = localStream = null; sessionId = hangupToken = null;
     setMuted(false);
     $("call").disabled = false; $("hangup").disabled = true; $("mute").disabled = true;
     $("ask-text").disabled = true; $("ask-send").disabled = true;
