@@ -22,6 +22,7 @@ from models.audio import SPEECH_RATE
 from . import metrics
 from .animate.live import LiveSpeech
 from .animate.speech import animate_sentence
+from .answer.questions import mask
 from .config import HearConfig
 from .events import AgentState, AvatarSaid, ErrorEvent, HandedOff, Interrupted, PageEvent, StateChanged, UserSaid
 from .hear.echo import EchoCanceller
@@ -52,8 +53,10 @@ class Speculation(NamedTuple):
 
 class Conversation:
     def __init__(self, session_id: str, stages: CallStages, hear: HearConfig, send_event: Callable[[PageEvent], None],
-                 fps: int = 25) -> None:
+                 fps: int = 25, log_words: bool = False) -> None:
         self.session_id = session_id
+        self.log_words = log_words  # the tenant's log_transcripts: the customer's words (masked) in the log, else none
+        self.last_heard = time.monotonic()  # when the customer last spoke or typed (the call's idle limit reads it)
         self.stages = stages
         self.barge_in = hear.barge_in
         self.language = hear.language
@@ -84,6 +87,10 @@ class Conversation:
         self._person_task: asyncio.Task | None = None
         self._closed = False
 
+    def _words(self, text: str) -> str:
+        """What the log may say of the customer's words: masked, for a tenant that opted in; else only how many."""
+        return repr(mask(text)) if self.log_words else f"{len(text.split())} words"
+
     # ----- state -----------------------------------------------------------------
     def _set_state(self, state: AgentState) -> None:
         """The one place the call's state changes; the page hears of each change once."""
@@ -106,6 +113,7 @@ class Conversation:
             listen, audio_16k = self.echo.near_end(audio_16k)
         for event in self.turns.feed(audio_16k, listen=listen):
             if isinstance(event, SpeechStarted):
+                self.last_heard = time.monotonic()
                 self._on_speech_started()
             elif isinstance(event, TurnPaused) and self.person is None:  # the words wait for the turn's end: captions only
                 self._speculate(event)
@@ -215,6 +223,7 @@ class Conversation:
 
     def ask_text(self, text: str) -> None:
         """A typed question from the page."""
+        self.last_heard = time.monotonic()
         self._interrupt()
         self._turn_counter += 1
         self._start_response(self._respond_to_text(Transcript(self._turn_counter, text.strip()[:MAX_TYPED_CHARS], time.monotonic())))
@@ -302,7 +311,7 @@ class Conversation:
                 answer = first = None  # read with another previous question: answered again below
         else:
             text = await self._run("transcribe", self.stages.transcriber.transcribe, turn.audio)
-        self.log.info("turn %d heard %r (%.1f s of audio)", turn.turn_id, text, len(turn.audio) / SPEECH_RATE)
+        self.log.info("turn %d heard %s (%.1f s of audio)", turn.turn_id, self._words(text), len(turn.audio) / SPEECH_RATE)
         if not text:
             metrics.TURNS_TOTAL.labels("nothing_heard").inc()
             self._set_state(AgentState.IDLE)

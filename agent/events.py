@@ -77,8 +77,17 @@ class ErrorEvent:
     type: str = field(default="error", init=False)
 
 
-PageEvent = StateChanged | UserSaid | AvatarSaid | HandedOff | Interrupted | PersonEvent | ErrorEvent
-PAGE_EVENT_TYPES = ("state", "user", "avatar", "handoff", "interrupted", "person", "error")
+@dataclass(frozen=True)
+class CallEnded:
+    """The agent ends the call: `reason` not_connected, too_long, idle or draining (the widget says each in words)."""
+
+    reason: str
+    message: str
+    type: str = field(default="ended", init=False)
+
+
+PageEvent = StateChanged | UserSaid | AvatarSaid | HandedOff | Interrupted | PersonEvent | ErrorEvent | CallEnded
+PAGE_EVENT_TYPES = ("state", "user", "avatar", "handoff", "interrupted", "person", "error", "ended")
 
 
 def to_json(event: PageEvent) -> dict:

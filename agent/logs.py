@@ -7,6 +7,12 @@ import logging
 NOISY = ("aioice", "aiortc", "faster_whisper", "httpx", "sentence_transformers")
 
 
+def printable(text: str, limit: int = 200) -> str:
+    """Text from outside (a header, what a page says of itself) as a log line may show it: no control characters, so
+    no forged lines, and bounded."""
+    return "".join(c if c.isprintable() else "?" for c in str(text)[:limit])
+
+
 class _SessionDefault(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "session"):

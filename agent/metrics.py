@@ -22,7 +22,17 @@ RENDER_SECONDS = Histogram(
     "avatar_render_seconds", "Time to render one video frame", registry=REGISTRY,
     buckets=(0.005, 0.01, 0.02, 0.03, 0.04, 0.06, 0.1, 0.2),
 )
-VIDEO_FPS = Gauge("avatar_video_fps", "Video frames per second over the last second, per call in progress", ["session"], registry=REGISTRY)
+# No series is labelled with a call's id: /metrics is readable by whoever reaches it, and an id is a handle on a call.
+VIDEO_FPS_MIN = Gauge("avatar_video_fps_min", "The slowest server-video call's frames per second over its last second "
+                      "(0 without one)", registry=REGISTRY)
+CALLS_LIMITED = Counter("avatar_calls_limited_total", "Calls the agent ended by a limit (not_connected, too_long, idle, "
+                        "draining)", ["reason"], registry=REGISTRY)
+MESSAGES_DROPPED = Counter("avatar_page_messages_dropped_total", "Data-channel messages from pages dropped (too_large, "
+                           "too_fast)", ["reason"], registry=REGISTRY)
+EVENTS_DROPPED = Counter("avatar_events_dropped_total", "Events not sent to a page whose channel had send_buffer_bytes "
+                         "waiting (it was not reading)", registry=REGISTRY)
+SIGN_IN_FAILURES = Counter("avatar_operator_sign_in_failures_total", "Operator requests with a missing or unknown token",
+                           registry=REGISTRY)
 TURNS_ENDED = Counter("avatar_turns_ended_total", "Customer turns ended, by what ended them (model, silence)", ["by"], registry=REGISTRY)
 TURN_QUESTIONS = Counter("avatar_end_of_turn_questions_total", "Pauses the end-of-turn model was to judge, by what came of it "
                          "(asked; busy: the last answer was still to come, so it waited for it, the latest only; over: "

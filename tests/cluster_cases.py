@@ -21,7 +21,7 @@ from agent.answer.registry import mark_active
 from agent.cluster import loopback
 from benchmarks.cluster import Caller, Front, free_port, loopback_config
 
-TOKEN = {"Authorization": "Bearer cluster-secret"}
+TOKEN = {"Authorization": "Bearer cluster-secret-0123456789abcdef"}
 NEW_HOURS = "We are open every day from eight in the morning to eight at night."
 
 pytestmark = pytest.mark.skipif(os.environ.get("AVATAR_CLUSTER_NETNS") != "1", reason="runs inside its network namespace (tests/test_cluster.py)")
@@ -40,7 +40,7 @@ async def front(tmp_path_factory):
         # placement by count only: two nodes on one 2-core machine share its CPU
         cluster={"poll_s": 0.5, "admission": {"min_fps_ratio": 0.01, "max_cpu_percent": 100}},
     )
-    process = Front(config, tmp / "front.log", env={"CLUSTER_TEST_TOKEN": "cluster-secret"})
+    process = Front(config, tmp / "front.log", env={"CLUSTER_TEST_TOKEN": "cluster-secret-0123456789abcdef"})
     try:
         async with aiohttp.ClientSession(process.url) as http:
             await process.until_nodes(http, 2, timeout=400)  # two nodes load their models at once on two cores

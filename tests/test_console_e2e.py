@@ -43,15 +43,15 @@ async def test_the_console_signs_in_shows_errors_and_turns_a_missed_question_int
         assert "default-src 'self'" in response.headers["content-security-policy"] and response.headers["x-frame-options"] == "DENY"
         assert await page.locator("#console").is_hidden(), "nothing shows before signing in"
         await page.fill("#tenant", "demo")
-        await page.fill("#token", "shop-secret")
+        await page.fill("#token", "shop-secret-0123456789abcdef")
         await page.click("#sign-in button")
         await page.wait_for_function("document.getElementById('sign-in-error').textContent.length > 0")
         assert "not allowed" in await page.text_content("#sign-in-error")
-        await page.fill("#token", "demo-secret")
+        await page.fill("#token", "demo-secret-0123456789abcdef")
         await page.click("#sign-in button")
         await page.wait_for_selector("#faq-entries tbody tr")
         entries = await page.locator("#faq-entries tbody tr").count()
-        assert entries > 3 and "demo-secret" not in page.url and await context.cookies() == [], "the token is in no URL and no cookie"
+        assert entries > 3 and "demo-secret-0123456789abcdef" not in page.url and await context.cookies() == [], "the token is in no URL and no cookie"
         await page.set_input_files("#faq-upload", str(broken))
         await page.wait_for_function("document.getElementById('faq-error').textContent.includes('upload:2')")
         assert "empty answer" in await page.text_content("#faq-error")
@@ -100,7 +100,7 @@ async def test_a_missed_question_from_a_call_becomes_a_paraphrase_of_the_next_ve
         browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True)
         context = await browser.new_context(viewport={"width": 900, "height": 1000}, bypass_csp=True)
         page = await context.new_page()
-        await sign_in(page, operator.make_url("/operator"), "demo", "demo-secret")
+        await sign_in(page, operator.make_url("/operator"), "demo", "demo-secret-0123456789abcdef")
         await page.wait_for_selector("#live-calls tbody tr")  # the call in progress
         await page.wait_for_function("document.getElementById('missed-groups').textContent.includes('open at night')")
         await page.select_option("#missed-groups select", "What are your opening hours?")

@@ -12,16 +12,18 @@ from agent.events import PAGE_EVENT_TYPES
 from .conftest import ROOT
 
 
-def test_page_events_are_one_set_in_code_widget_and_readme():
+def test_page_events_are_one_set_in_code_widget_and_docs():
     defined = {cls.__dataclass_fields__["type"].default for cls in typing.get_args(events.PageEvent)}
     assert defined == set(PAGE_EVENT_TYPES)
     widget = (ROOT / "web_client" / "avatar-widget.js").read_text()
     assert set(re.findall(r'event\.type === "(\w+)"', widget)) == defined, "the widget handles every event, and no other"
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### Events on the data channel"):]
+    documented = [p for p in (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))) if "### Events on the data channel" in p.read_text()]
+    assert documented, "a page (docs/embedding.md) lists the events under '### Events on the data channel'"
+    text = documented[0].read_text()
+    section = text[text.index("### Events on the data channel"):]
     table = section[: section.index("\n\n", section.index("| `type` |"))]
     listed = set(re.findall(r"^\| `(\w+)` \|", table, re.MULTILINE)) - {"type"}  # the header
-    assert listed == defined, "the README's table of events is the code's list"
+    assert listed == defined, f"{documented[0].name}'s table of events is the code's list"
 
 
 def test_events_go_on_the_wire_as_flat_json():

@@ -18,7 +18,7 @@ from agent.transport.server import CALLS, create_app
 from .fakes import FakeEngines, PhrasingAnswerer, fake_version, load_fake_version
 from .test_server import _browser_like_offer
 
-DEMO, SHOP = {"Authorization": "Bearer demo-secret"}, {"Authorization": "Bearer shop-secret"}
+DEMO, SHOP = {"Authorization": "Bearer demo-secret-0123456789abcdef"}, {"Authorization": "Bearer shop-secret-0123456789abcdef"}
 NEW_HOURS = "We are open every day from eight in the morning to eight at night."
 
 
@@ -35,8 +35,8 @@ def versions(tmp_path, config):
 @pytest.fixture
 async def operator(config, versions, monkeypatch):
     """The real server and operator API with fake stages and a registry that loads versions without a model."""
-    monkeypatch.setenv("TEST_TOKEN_DEMO", "demo-secret")
-    monkeypatch.setenv("TEST_TOKEN_SHOP", "shop-secret")
+    monkeypatch.setenv("TEST_TOKEN_DEMO", "demo-secret-0123456789abcdef")
+    monkeypatch.setenv("TEST_TOKEN_SHOP", "shop-secret-0123456789abcdef")
     cfg = config.model_copy(deep=True)
     cfg.answer.versions_dir = versions
     cfg.tenants = {"demo": TenantConfig(operator_token_env="TEST_TOKEN_DEMO"), "shop": TenantConfig(operator_token_env="TEST_TOKEN_SHOP")}

@@ -132,9 +132,10 @@ async def test_question_routes_check_the_tenant_and_what_is_sent(keeping):
     assert (await r.json())["removed"] == 1 and len(store.all()) == 2
 
 
-async def test_failed_sign_ins_are_rate_limited_per_address(operator):  # noqa: F811
-    for _ in range(10):
-        r = await operator.get("/operator/demo/versions", headers={"Authorization": "Bearer guess"})
-        assert r.status == 401
+async def test_failed_sign_ins_back_off_per_address_but_never_hold_back_a_valid_token(operator):  # noqa: F811
+    statuses = [(await operator.get("/operator/demo/versions", headers={"Authorization": "Bearer guess"})).status for _ in range(10)]
+    assert statuses[:5] == [401] * 5 and 429 in statuses, statuses
+    r = await operator.get("/operator/demo/versions", headers={"Authorization": "Bearer guess"})
+    assert r.status == 429 and int(r.headers["Retry-After"]) >= 1
     r = await operator.get("/operator/demo/versions", headers=DEMO)
-    assert r.status == 429 and "wait a minute" in (await r.json())["error"], "even the right token waits"
+    assert r.status == 200, "a valid token is never held back by failures from its address"

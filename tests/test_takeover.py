@@ -21,15 +21,15 @@ from agent.transport.webrtc import WebRtcCall
 from .conftest import espeak, until
 from .fakes import FakeEngines, FakeTranscriber
 
-DEMO = {"Authorization": "Bearer demo-secret"}
-SHOP = {"Authorization": "Bearer shop-secret"}
+DEMO = {"Authorization": "Bearer demo-secret-0123456789abcdef"}
+SHOP = {"Authorization": "Bearer shop-secret-0123456789abcdef"}
 
 
 @pytest.fixture
 async def server(config, monkeypatch):
     """The customer asks something no FAQ entry answers: the fake answerer hands off."""
-    monkeypatch.setenv("TEST_TOKEN_DEMO", "demo-secret")
-    monkeypatch.setenv("TEST_TOKEN_SHOP", "shop-secret")
+    monkeypatch.setenv("TEST_TOKEN_DEMO", "demo-secret-0123456789abcdef")
+    monkeypatch.setenv("TEST_TOKEN_SHOP", "shop-secret-0123456789abcdef")
     cfg = config.model_copy(deep=True)
     cfg.tenants = {"demo": TenantConfig(operator_token_env="TEST_TOKEN_DEMO"), "shop": TenantConfig(operator_token_env="TEST_TOKEN_SHOP")}
     cfg.handoff = HandoffConfig(wait_s=600)

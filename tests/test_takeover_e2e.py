@@ -41,7 +41,7 @@ async def test_an_operator_takes_a_waiting_call_over_from_the_console_and_hands_
 
         context = await operator_browser.new_context(viewport={"width": 1000, "height": 1100}, bypass_csp=True)
         console = await context.new_page()
-        await sign_in(console, server.make_url("/operator"), "demo", "demo-secret")
+        await sign_in(console, server.make_url("/operator"), "demo", "demo-secret-0123456789abcdef")
         await console.wait_for_selector("#live-calls tbody tr.waiting", timeout=30_000)
         assert "1 waiting for a person" in await console.text_content("#live-summary")
         await console.screenshot(path=str(ARTIFACTS / "takeover-console-waiting.png"), full_page=True)

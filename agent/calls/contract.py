@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
-from ..config import LoadLimit
+from ..config import AgentConfig, LoadLimit
 
 BUSY_MESSAGE = "all agents are busy, please try again in a minute"
 
@@ -22,6 +22,10 @@ class OfferRefused(Exception):
     """The offer could not be used; the message says why."""
 
 
+class CallsLimited(Exception):
+    """This client address (or tenant) has as many calls as it may; the message is for the customer (HTTP 429)."""
+
+
 @dataclass(frozen=True)
 class OpenedCall:
     session: str
@@ -30,6 +34,7 @@ class OpenedCall:
     node: str  # which node hosts it ("local" on one box)
     render: str = "server"  # where the face is drawn: "server" (video) or "browser" (poses)
     render_reason: str = ""
+    hangup_token: str = ""  # the call's secret: only its holder (the page that opened it) may hang it up over HTTP
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,7 @@ class NodeLoad:
     faq_versions: tuple[tuple[str, str], ...] = field(default=())  # (tenant, active FAQ version) pairs
     last_hour: tuple[TurnTally, ...] = field(default=())
     browser_capacity: int = 0  # server.max_browser_sessions: calls whose page draws the face (0: counted as video)
+    draining: bool = False  # it takes no new calls: it is restarting (SIGTERM)
 
     def drawn(self, sessions: set[str] | None = None) -> int:
         """Its page-drawn calls (of `sessions` only, if given); 0 when they count as video (no browser_capacity)."""
@@ -93,6 +99,8 @@ class NodeLoad:
 
     def refusal(self, limit: LoadLimit | None, target_fps: int, where: str = "server") -> str | None:
         """Why this node must not take another call (drawn where `where` says), or None if it may."""
+        if self.draining:
+            return "it is restarting"
         drawn = self.drawn()
         another = (0, 1) if where == "browser" and self.browser_capacity else (1, 0)  # (video, page-drawn)
         if self.share(self.calls - drawn + another[0], drawn + another[1]) > 1 + 1e-9:
@@ -107,6 +115,17 @@ class NodeLoad:
         return None
 
 
+def check_caps(directory, config: AgentConfig, tenant: str, address: str) -> None:
+    """A client address's and a tenant's own caps (`server.limits.calls_per_address`, `tenants.<id>.max_calls`), before
+    any load is looked at; raises CallsLimited or CallsBusy (`directory`: a `CallDirectory` of the calls in progress)."""
+    per_address = config.server.limits.calls_per_address
+    if address != "?" and directory.from_address(address) >= per_address:
+        raise CallsLimited(f"this network already has {per_address} calls with the assistant: end one, or call again later")
+    cap = config.tenant(tenant).max_calls
+    if cap is not None and directory.of_tenant(tenant) >= cap:
+        raise CallsBusy(BUSY_MESSAGE)
+
+
 def live_view(tenant: str, loads: Iterable[NodeLoad]) -> dict:
     """What the operator console's Live part shows for one tenant, from the nodes' reports (one on a box)."""
     calls = sorted((c for load in loads for c in load.call_info if c.tenant == tenant), key=lambda c: -c.seconds)
@@ -118,12 +137,17 @@ def live_view(tenant: str, loads: Iterable[NodeLoad]) -> dict:
 
 
 class Calls(Protocol):
-    async def open(self, sdp: str, tenant: str, caller: str, page: dict | None = None) -> OpenedCall:
+    async def open(self, sdp: str, tenant: str, caller: str, page: dict | None = None, address: str = "?") -> OpenedCall:
         """Starts a call from a browser's offer (`page`: what the page said of itself: what it can draw, whether its
-        microphone is echo-cancelled); raises CallsBusy or OfferRefused."""
+        microphone is echo-cancelled; `address`: the client's, for its limit of calls); raises CallsBusy, CallsLimited
+        or OfferRefused."""
 
-    async def hang_up(self, session: str, tenant: str) -> bool:
-        """Ends the tenant's call; False when there is no such call."""
+    async def hang_up(self, session: str, tenant: str, token: str) -> bool:
+        """Ends the tenant's call if `token` is its hang-up token; False when there is no such call or the token is wrong."""
+
+    async def drain(self, seconds: float) -> None:
+        """Takes no new calls; calls in progress finish their answer, are told the line will be back, and may go on for
+        `seconds`; returns when none is left."""
 
     async def health(self) -> dict:
         """What /healthz shows."""

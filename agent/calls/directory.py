@@ -13,15 +13,24 @@ class CallRecord:
     node: str
     since: float = field(default_factory=time.monotonic)  # when it was opened here, or first heard of
     call: object | None = None  # the call object itself, where it runs in this process
+    address: str = "?"  # the client's, for its limit of calls
+    hangup_token: str = ""  # the call's secret (calls.contract.OpenedCall); empty where only the node knows it
 
 
 class CallDirectory:
     def __init__(self) -> None:
         self._calls: dict[str, CallRecord] = {}
 
-    def add(self, session: str, tenant: str, node: str, call: object | None = None) -> CallRecord:
-        record = self._calls[session] = CallRecord(session, tenant, node, call=call)
+    def add(self, session: str, tenant: str, node: str, call: object | None = None, address: str = "?",
+            hangup_token: str = "") -> CallRecord:
+        record = self._calls[session] = CallRecord(session, tenant, node, call=call, address=address, hangup_token=hangup_token)
         return record
+
+    def from_address(self, address: str) -> int:
+        return sum(r.address == address for r in self._calls.values())
+
+    def of_tenant(self, tenant: str) -> int:
+        return sum(r.tenant == tenant for r in self._calls.values())
 
     def remove(self, session: str) -> CallRecord | None:
         return self._calls.pop(session, None)

@@ -6,7 +6,9 @@ node, `transport.webrtc.WebRtcCall`), and this hosts whatever it makes.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
+import secrets
 import time
 from collections import Counter, deque
 from typing import Callable, Protocol
@@ -18,7 +20,7 @@ from .. import metrics
 from ..config import AgentConfig, LoadLimit, TenantSettings
 from ..engines import Engines
 from ..output.where import choose_render
-from .contract import BUSY_MESSAGE, CallInfo, CallsBusy, NodeLoad, NoSuchCall, OfferRefused, OpenedCall, TurnTally, live_view
+from .contract import BUSY_MESSAGE, CallInfo, CallsBusy, NodeLoad, NoSuchCall, OfferRefused, OpenedCall, TurnTally, check_caps, live_view
 from .directory import CallDirectory
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,9 @@ class Call(Protocol):
 
     async def leave_operator(self) -> bool: ...
 
-    async def close(self) -> None: ...
+    async def restarting(self) -> None: ...  # after the answer in progress, tells the customer the line will be back
+
+    async def close(self, reason: str | None = None) -> None: ...  # reason: why the agent ended it, told to the page
 
 
 CallFactory = Callable[[Engines, AgentConfig, Callable[[Call], None], TenantSettings], Call]
@@ -60,7 +64,13 @@ class LocalCalls:
         self._open_call = open_call
         self.directory = CallDirectory()
         self._ended_turns: deque[tuple[float, str, bool]] = deque(maxlen=200_000)  # (when, tenant, handed off) of ended calls
+        self.draining = False
         psutil.cpu_percent(interval=None)  # the first reading starts the interval the next one reports on
+        metrics.VIDEO_FPS_MIN.set_function(self._slowest_video)
+
+    def _slowest_video(self) -> float:
+        rates = [r.call.recent_fps for r in self.directory.records() if r.call.recent_fps is not None]
+        return min(rates) if rates else 0.0
 
     def call(self, session: str) -> Call | None:
         record = self.directory.get(session)
@@ -75,7 +85,7 @@ class LocalCalls:
         versions = tuple((tenant, self.engines.answerers.active_version(tenant)) for tenant in self.config.tenants)
         return NodeLoad(self.node, len(records), self.config.server.max_sessions, min(rates) if rates else None,
                         psutil.cpu_percent(interval=None), info, versions, self._last_hour(records, now) if activity else (),
-                        self.config.server.max_browser_sessions)
+                        self.config.server.max_browser_sessions, self.draining)
 
     @staticmethod
     def _info(record, now: float) -> CallInfo:
@@ -96,7 +106,8 @@ class LocalCalls:
             handoffs[tenant] += handoff
         return tuple(TurnTally(t, turns[t], handoffs[t]) for t in self.config.tenants)
 
-    async def open(self, sdp: str, tenant: str, caller: str, page: dict | None = None) -> OpenedCall:
+    async def open(self, sdp: str, tenant: str, caller: str, page: dict | None = None, address: str = "?") -> OpenedCall:
+        check_caps(self.directory, self.config, tenant, address)
         where = choose_render(self.config.tenant(tenant).render_where, page, offers_video=True).where  # as the call will choose
         refusal = self.load(activity=False).refusal(self.load_limit, self.config.render.fps, where)
         if refusal is not None:
@@ -104,7 +115,8 @@ class LocalCalls:
             log.info("refused a call from %s: %s", caller, refusal)
             raise CallsBusy(BUSY_MESSAGE)
         call = self._open_call(self.engines, self.config, self._forget, self.config.tenant(tenant))
-        self.directory.add(call.id, tenant, self.node, call)
+        token = secrets.token_urlsafe(24)
+        self.directory.add(call.id, tenant, self.node, call, address=address, hangup_token=token)
         metrics.SESSIONS_ACTIVE.set(len(self.directory))
         try:
             answer = await call.answer(sdp, "offer", page)
@@ -115,7 +127,7 @@ class LocalCalls:
             raise OfferRefused(f"could not use the offer SDP: {exc or type(exc).__name__}") from None
         metrics.SESSIONS_TOTAL.inc()
         call.log.info("call started from %s (tenant %s)", caller, tenant)
-        return OpenedCall(call.id, answer.sdp, answer.type, self.node, call.render.where, call.render.reason)
+        return OpenedCall(call.id, answer.sdp, answer.type, self.node, call.render.where, call.render.reason, token)
 
     def _forget(self, call: Call) -> None:
         record = self.directory.remove(call.id)
@@ -123,12 +135,25 @@ class LocalCalls:
             self._ended_turns.extend(sorted((at, record.tenant, handoff) for at, handoff in call.replies()))
         metrics.SESSIONS_ACTIVE.set(len(self.directory))
 
-    async def hang_up(self, session: str, tenant: str) -> bool:
+    async def hang_up(self, session: str, tenant: str, token: str) -> bool:
         record = self.directory.get(session)
-        if record is None or record.tenant != tenant:
+        if record is None or record.tenant != tenant or not hmac.compare_digest(record.hangup_token.encode(), token.encode()):
             return False
         await record.call.close()
         return True
+
+    async def drain(self, seconds: float) -> None:
+        self.draining = True
+        records = self.directory.records()
+        log.info("draining: %d calls in progress, given up to %.0f s", len(records), seconds)
+        await asyncio.gather(*(r.call.restarting() for r in records), return_exceptions=True)
+        deadline = time.monotonic() + seconds
+        while len(self.directory) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        left = self.directory.records()
+        if left:
+            log.info("drain time over: ending %d calls", len(left))
+        await asyncio.gather(*(r.call.close("draining") for r in left), return_exceptions=True)
 
     async def health(self) -> dict:
         return {"status": "ok", "sessions": len(self.directory)}

@@ -9,7 +9,9 @@ every poll (`CallDirectory.reconcile`).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import os
 import socket
 import time
 from dataclasses import dataclass, field
@@ -21,7 +23,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from .. import metrics
 from ..answer.registry import marked_active
 from ..config import AgentConfig, ConfigError
-from ..calls.contract import BUSY_MESSAGE, CallsBusy, NodeLoad, NoSuchCall, OfferRefused, OpenedCall, live_view
+from ..calls.contract import BUSY_MESSAGE, CallsBusy, CallsLimited, NodeLoad, NoSuchCall, OfferRefused, OpenedCall, check_caps, live_view
 from ..calls.directory import CallDirectory
 from .node import NAMESPACE, CallNode, short_node_id
 
@@ -48,6 +50,17 @@ class Node:
 
 class ClusterUnavailable(ConfigError):
     """The Ray cluster in cluster.address cannot be joined; the message says what to do."""
+
+
+def ray_authenticates(address: str) -> bool:
+    """Whether joining `address` is safe: a Ray on this machine ('auto', loopback), or token authentication on."""
+    host = address.rpartition(":")[0].strip("[]") if address != "auto" else "127.0.0.1"
+    try:
+        local = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        local = False
+    return local or (os.environ.get("RAY_AUTH_MODE", "").lower() == "token"
+                     and bool(os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")))
 
 
 def remote_cause(exc: BaseException) -> BaseException:
@@ -88,6 +101,11 @@ class RayCalls:
             except (OSError, ValueError) as exc:
                 raise ClusterUnavailable(f"cannot reach the Ray cluster at cluster.address {address!r} ({exc}); "
                                          "start it with `ray start --head` (README, \"Beyond one machine\")") from None
+        if not ray_authenticates(address):
+            raise ClusterUnavailable(
+                f"cluster.address {address!r} is another machine, and Ray's token authentication is off: anyone who reaches "
+                "its ports could run code on every node. Start every Ray process with RAY_AUTH_MODE=token and the same "
+                "RAY_AUTH_TOKEN (docs/cluster.md), then start the front with them too")
         try:
             ray.init(address=address, namespace=NAMESPACE, configure_logging=False, log_to_driver=True)
         except ConnectionError as exc:
@@ -229,7 +247,8 @@ class RayCalls:
         """Sort key: the least loaded node first."""
         return (self._used(node), node.load.cpu_percent)
 
-    async def open(self, sdp: str, tenant: str, caller: str, page: dict | None = None) -> OpenedCall:
+    async def open(self, sdp: str, tenant: str, caller: str, page: dict | None = None, address: str = "?") -> OpenedCall:
+        check_caps(self.directory, self.config, tenant, address)  # across the cluster; each node checks its own too
         target_fps = self.config.render.fps
         candidates = sorted((n for n in self.nodes.values() if n.ready and n.load is not None), key=self._room)
         for node in candidates:
@@ -237,7 +256,9 @@ class RayCalls:
                 continue  # known full: no round trip (the node decides for a page-drawn call that might fit)
             node.opening += 1
             try:
-                call = await node.actor.open.remote(sdp, tenant, caller, page)
+                call = await node.actor.open.remote(sdp, tenant, caller, page, address)
+            except CallsLimited as exc:
+                raise CallsLimited(str(remote_cause(exc))) from None
             except CallsBusy:  # the node's own, fresher view: too loaded to hold another call's frame rate
                 metrics.CLUSTER_REFUSALS.labels(node.name).inc()
                 continue
@@ -248,7 +269,7 @@ class RayCalls:
                 continue
             finally:
                 node.opening -= 1
-            self.directory.add(call.session, tenant, node.ray_id)
+            self.directory.add(call.session, tenant, node.ray_id, address=address)
             metrics.CLUSTER_ADMISSIONS.labels(node.name).inc()
             metrics.CLUSTER_NODE_CALLS.labels(node.name).set(self.directory.count(node.ray_id))
             log.info("call %s placed on node %s (%s)", call.session, node.name, caller)
@@ -258,13 +279,13 @@ class RayCalls:
         metrics.SESSIONS_REJECTED.labels("busy").inc()
         raise CallsBusy(BUSY_MESSAGE)
 
-    async def hang_up(self, session: str, tenant: str) -> bool:
+    async def hang_up(self, session: str, tenant: str, token: str) -> bool:
         record = self.directory.get(session)
         node = self.nodes.get(record.node) if record is not None else None
         if node is None:
             return False
         try:
-            closed = await node.actor.hang_up.remote(session, tenant)
+            closed = await node.actor.hang_up.remote(session, tenant, token)
         except RayActorError as exc:
             self._failed(node, exc)
             return False
@@ -278,10 +299,14 @@ class RayCalls:
             "status": "ok" if ready else "no nodes ready",
             "sessions": sum(self.directory.count(n.ray_id) for n in ready),
             "nodes": {n.name: {"calls": self.directory.count(n.ray_id), "capacity": n.load.capacity, "min_fps": n.load.min_fps,
-                               "cpu_percent": n.load.cpu_percent, "sessions": [r.session for r in self.directory.records(n.ray_id)]}
-                      for n in ready},
+                               "cpu_percent": n.load.cpu_percent, "draining": n.load.draining}
+                      for n in ready},  # no call ids: whoever reads /healthz must not get a handle on anyone's call
             "starting": sorted(n.name for n in self.nodes.values() if not n.ready),
         }
+
+    async def drain(self, seconds: float) -> None:
+        """The front holds no calls: its nodes keep theirs while it restarts (their actors are detached)."""
+        log.info("the front drains: its nodes keep their calls")
 
     async def live(self, tenant: str) -> dict:
         """From each ready node's last report (at most cluster.poll_s old)."""

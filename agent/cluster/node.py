@@ -45,11 +45,14 @@ class CallNode:
     async def load(self) -> NodeLoad:
         return self.calls.load()
 
-    async def open(self, sdp: str, tenant: str, caller: str, page: dict | None = None) -> OpenedCall:
-        return await self.calls.open(sdp, tenant, caller, page)
+    async def open(self, sdp: str, tenant: str, caller: str, page: dict | None = None, address: str = "?") -> OpenedCall:
+        return await self.calls.open(sdp, tenant, caller, page, address)
 
-    async def hang_up(self, session: str, tenant: str) -> bool:
-        return await self.calls.hang_up(session, tenant)
+    async def hang_up(self, session: str, tenant: str, token: str) -> bool:
+        return await self.calls.hang_up(session, tenant, token)
+
+    async def drain(self, seconds: float) -> None:
+        await self.calls.drain(seconds)
 
     async def activate_faq(self, tenant: str, version: str) -> str:
         return await self.calls.activate_faq(tenant, version)

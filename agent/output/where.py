@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..logs import printable
+
 SERVER, BROWSER = "server", "browser"
 
 
@@ -20,7 +22,7 @@ def choose_render(where: str, page: dict | None, offers_video: bool) -> RenderCh
         return RenderChoice(SERVER, "this site shows the avatar as video")
     if can:
         return RenderChoice(BROWSER, "the page draws the avatar")
-    missing = "WebGL2" if page.get("webgl2") is not True else f"the avatar ({page.get('error') or 'not loaded'})"
+    missing = "WebGL2" if page.get("webgl2") is not True else f"the avatar ({printable(page.get('error') or 'not loaded', 120)})"
     if not offers_video:
         raise ValueError(f"the page cannot draw the avatar (no {missing}) and asked for no video")
     return RenderChoice(SERVER, f"the page cannot draw the avatar (no {missing}): video from the server instead")

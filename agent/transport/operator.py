@@ -18,22 +18,22 @@ import json
 import logging
 import os
 import tempfile
-import time
 import uuid
-from collections import deque
 from dataclasses import asdict
 from pathlib import Path
 
 from aiohttp import web
 
+from .. import metrics
 from ..answer.faq import FaqEntry, FaqError, load_faq
 from ..answer.questions import QuestionStore, faq_csv, group, with_paraphrases
 from ..answer.registry import BASE, VersionError, saved_versions
-from ..config import AgentConfig
+from ..config import AgentConfig, ConfigError
 from ..calls.contract import NoSuchCall
 from ..calls.jobs import JobRunner, write_job_status
 from ..people.desk import PersonTaken
-from .shared import CALLS, CONFIG, json_error
+from .limits import SignInBackoff
+from .shared import CALLS, CLIENT, CONFIG, json_error
 
 log = logging.getLogger(__name__)
 MAX_UPLOAD_BYTES = 512_000
@@ -41,55 +41,60 @@ UPLOAD_TYPES = {"text/csv": ".csv", "application/jsonl": ".jsonl", "application/
 JOBS = web.AppKey("operator_jobs", dict)  # job id -> (tenant, Job)
 JOB_RUNNER = web.AppKey("job_runner", object)
 CONSOLE = Path(__file__).resolve().parents[2] / "web_client" / "operator.html"
+CONSOLE_HEADERS = {"Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'", "X-Frame-Options": "DENY",
+                   "Referrer-Policy": "no-referrer"}
+MIN_TOKEN_CHARS = 24
+MAKE_A_TOKEN = 'python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
 
 
-def _tokens(config: AgentConfig) -> dict[str, str]:
+def _tokens(config: AgentConfig) -> dict[str, bytes]:
+    """Each tenant's operator token, as bytes (any text compares without error), from its environment variable."""
     tokens = {}
     for tenant, settings in config.tenants.items():
         value = os.environ.get(settings.operator_token_env or "", "")
-        if value:
-            tokens[tenant] = value
+        if len(value) >= MIN_TOKEN_CHARS:  # a weak one never opens anything (start-up refuses it: check_operator_tokens)
+            tokens[tenant] = value.encode("utf-8", "surrogateescape")
     return tokens
 
 
-class SignInLimit:
-    """Failed sign-ins per client address: after `attempts` within `window_s`, every operator request from it gets 429
-    until the window has passed (guessing tokens from one address is slow)."""
-
-    def __init__(self, attempts: int = 10, window_s: float = 60.0) -> None:
-        self.attempts, self.window_s = attempts, window_s
-        self._failures: dict[str, deque[float]] = {}
-
-    def blocked(self, address: str) -> bool:
-        recent = self._failures.get(address)
-        now = time.monotonic()
-        while recent and recent[0] < now - self.window_s:
-            recent.popleft()
-        return bool(recent) and len(recent) >= self.attempts
-
-    def failed(self, address: str) -> None:
-        self._failures.setdefault(address, deque()).append(time.monotonic())
-        if len(self._failures) > 10_000:  # bounded: the oldest addresses go first
-            self._failures.pop(next(iter(self._failures)))
+def check_operator_tokens(config: AgentConfig) -> None:
+    """Refuses to start with a token anyone could guess, or one that two tenants share (either could manage the other)."""
+    seen: dict[str, str] = {}
+    for tenant, settings in config.tenants.items():
+        value = os.environ.get(settings.operator_token_env or "", "")
+        if not value:
+            continue
+        if len(value) < MIN_TOKEN_CHARS:
+            raise ConfigError(f"tenants.{tenant}.operator_token_env: the token in {settings.operator_token_env} has "
+                              f"{len(value)} characters; use at least {MIN_TOKEN_CHARS}, e.g. from: {MAKE_A_TOKEN}")
+        if value in seen:
+            raise ConfigError(f"tenants.{tenant} and tenants.{seen[value]} have the same operator token: give each tenant its "
+                              f"own ({MAKE_A_TOKEN})")
+        seen[value] = tenant
 
 
-SIGN_IN_LIMIT = web.AppKey("operator_sign_in_limit", SignInLimit)
+SIGN_IN = web.AppKey("operator_sign_in", SignInBackoff)
 
 
 def _authorise(request: web.Request) -> str | web.Response:
-    """The tenant in the path if the bearer token belongs to it, else the error response."""
+    """The tenant in the path if the bearer token belongs to it, else the error response. The token is checked first,
+    so a valid one is never held back by someone else's failures; failures back off per client address."""
     config = request.app[CONFIG]
     tenant = request.match_info["tenant"]
-    limit, address = request.app[SIGN_IN_LIMIT], request.remote or "?"
-    if limit.blocked(address):
-        return json_error(429, "too many failed sign-ins from this address: wait a minute")
+    backoff, address = request.app[SIGN_IN], request[CLIENT]
     header = request.headers.get("Authorization", "")
-    token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    token = (header[7:].strip() if header.lower().startswith("bearer ") else "").encode("utf-8", "surrogateescape")
     owner = next((t for t, value in _tokens(config).items() if token and hmac.compare_digest(value, token)), None)
     if owner is None:
-        limit.failed(address)
+        wait = backoff.wait_s(address)
+        if wait > 0:
+            return web.json_response({"error": "too many failed sign-ins from this address: wait and try again"}, status=429,
+                                     headers={"Retry-After": str(max(1, round(wait)))})
+        backoff.failed(address)
+        metrics.SIGN_IN_FAILURES.inc()
         log.warning("operator request with a missing or unknown token from %s (%s %s)", address, request.method, request.path)
         return json_error(401, "missing or unknown operator token (Authorization: Bearer <token>)")
+    backoff.succeeded(address)
     if tenant not in config.tenants:
         return json_error(404, f"unknown tenant {tenant!r}")
     if owner != tenant:
@@ -110,20 +115,40 @@ async def upload_faq(request: web.Request) -> web.Response:
         return json_error(415, f"send the FAQ as one of {', '.join(UPLOAD_TYPES)}")
     if request.content_length is not None and request.content_length > MAX_UPLOAD_BYTES:
         return json_error(413, f"FAQ larger than {MAX_UPLOAD_BYTES} bytes")
-    body = await request.content.read(MAX_UPLOAD_BYTES + 1)
-    if len(body) > MAX_UPLOAD_BYTES:
+    body = await _read_at_most(request, MAX_UPLOAD_BYTES)
+    if body is None:
         return json_error(413, f"FAQ larger than {MAX_UPLOAD_BYTES} bytes")
     digest = hashlib.sha256(body).hexdigest()
     folder = _uploads(request.app[CONFIG], tenant)
+    entries = _validated(body, suffix, "upload")
+    if isinstance(entries, web.Response):
+        return entries
+    path = _save_upload(folder, body, suffix)
+    return web.json_response({"tenant": tenant, "entries": len(entries), "sha256": digest, "file": path.name})
+
+
+async def _read_at_most(request: web.Request, limit: int) -> bytes | None:
+    """The whole body (a chunked one too: `read(n)` alone may stop at a chunk's end), or None past `limit` bytes."""
+    parts, size = [], 0
+    while True:
+        part = await request.content.read(65_536)
+        if not part:
+            return b"".join(parts)
+        size += len(part)
+        if size > limit:
+            return None
+        parts.append(part)
+
+
+def _validated(body: bytes, suffix: str, label: str) -> list[FaqEntry] | web.Response:
+    """The FAQ's entries if `body` reads as one (checked whole in a scratch folder), else the 400 saying why."""
     with tempfile.TemporaryDirectory() as tmp:
         candidate = Path(tmp) / f"faq{suffix}"
         candidate.write_bytes(body)
         try:
-            entries = load_faq(candidate)
+            return load_faq(candidate)
         except FaqError as exc:  # refused whole: nothing is stored
-            return json_error(400, str(exc).replace(str(candidate), "upload"))
-    path = _save_upload(folder, body, suffix)
-    return web.json_response({"tenant": tenant, "entries": len(entries), "sha256": digest, "file": path.name})
+            return json_error(400, str(exc).replace(str(candidate), label))
 
 
 def _save_upload(folder: Path, body: bytes, suffix: str) -> Path:
@@ -153,7 +178,7 @@ async def start_finetune(request: web.Request) -> web.Response:
     try:
         options = await request.json() if request.can_read_body else {}
         steps = int(options.get("steps", 120))
-    except (ValueError, TypeError, AttributeError):
+    except (ValueError, TypeError, AttributeError, OverflowError):  # OverflowError: {"steps": Infinity}
         return json_error(400, 'optional body: {"steps": <number>}')
     if not 1 <= steps <= 5000:
         return json_error(400, "steps must be between 1 and 5000")
@@ -232,7 +257,8 @@ async def activate_version(request: web.Request) -> web.Response:
 
 def _store(config: AgentConfig, tenant: str) -> QuestionStore | None:
     settings = config.tenant(tenant)
-    return QuestionStore(settings.questions_path, settings.keep_questions_days) if settings.questions_path is not None else None
+    return (QuestionStore(settings.questions_path, settings.keep_questions_days, settings.keep_questions_max)
+            if settings.questions_path is not None else None)
 
 
 async def list_questions(request: web.Request) -> web.Response:
@@ -287,11 +313,11 @@ async def assign_questions(request: web.Request) -> web.Response:
         entries, added = with_paraphrases(entries, entries[-1].question, texts)
     else:
         return json_error(400, 'name an entry ({"entry": "<its question>"}) or a new one ({"question": ..., "answer": ...})')
-    path = _save_upload(_uploads(config, tenant), faq_csv(entries).encode(), ".csv")
-    try:
-        load_faq(path)  # what was written reads back as a FAQ
-    except FaqError as exc:
-        return json_error(400, str(exc))
+    body_bytes = faq_csv(entries).encode()
+    checked = _validated(body_bytes, ".csv", "FAQ")  # before it replaces the working FAQ, never after
+    if isinstance(checked, web.Response):
+        return checked
+    path = _save_upload(_uploads(config, tenant), body_bytes, ".csv")
     removed = store.remove(texts)
     log.info("tenant %s: %d missed questions assigned (%d new paraphrases) -> %s", tenant, removed, added, path.name)
     return web.json_response({"tenant": tenant, "added": added, "removed": removed, "file": path.name, "entries": len(entries)})
@@ -323,13 +349,9 @@ async def edit_entry(request: web.Request) -> web.Response:
     entry = FaqEntry(question, answer, paraphrases, old.emotion if old else "neutral", old.tags if old else ())
     entries = [*entries[:index], entry, *entries[index + 1 :]] if index is not None else [*entries, entry]
     body_bytes = faq_csv(entries).encode()
-    with tempfile.TemporaryDirectory() as tmp:  # validated whole before it replaces the working FAQ
-        candidate = Path(tmp) / "faq.csv"
-        candidate.write_bytes(body_bytes)
-        try:
-            load_faq(candidate)
-        except FaqError as exc:
-            return json_error(400, str(exc).replace(str(candidate), "entry"))
+    checked = _validated(body_bytes, ".csv", "entry")  # validated whole before it replaces the working FAQ
+    if isinstance(checked, web.Response):
+        return checked
     path = _save_upload(_uploads(config, tenant), body_bytes, ".csv")
     log.info("tenant %s: FAQ entry %r %s -> %s", tenant, question, "changed" if old else "added", path.name)
     return web.json_response({"tenant": tenant, "file": path.name, "entries": len(entries)})
@@ -400,7 +422,7 @@ async def join_call(request: web.Request) -> web.Response:
             raise ValueError
     except (ValueError, KeyError, TypeError):
         return json_error(400, 'send {"sdp": "<offer>", "type": "offer"}')
-    who = f"an operator of {tenant} ({request.remote or '?'})"
+    who = f"an operator of {tenant} ({request[CLIENT]})"
     try:
         answer_sdp, kind = await request.app[CALLS].take_over(session, tenant, sdp, who)
     except NoSuchCall as exc:
@@ -427,13 +449,45 @@ async def hand_back_call(request: web.Request) -> web.Response:
 
 async def console(request: web.Request) -> web.FileResponse:
     """The operator's console: a static page; everything it shows comes from the routes above, with the token."""
-    return web.FileResponse(CONSOLE, headers={"Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
-                                              "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"})
+    return web.FileResponse(CONSOLE, headers=CONSOLE_HEADERS)
+
+
+PURGE_EVERY_S = 3600.0
+PURGER = web.AppKey("question_purger", asyncio.Task)
+
+
+async def _purge_kept_questions(app: web.Application) -> None:
+    """Kept questions past their tenant's retention go every hour, whether or not anyone reads or keeps one."""
+    config = app[CONFIG]
+    while True:
+        for tenant in config.tenants:
+            store = _store(config, tenant)
+            if store is None:
+                continue
+            try:
+                gone = await asyncio.get_running_loop().run_in_executor(None, store.purge)
+            except OSError as exc:
+                log.warning("tenant %s: could not purge kept questions (%s)", tenant, exc)
+                continue
+            if gone:
+                log.info("tenant %s: %d kept questions past %d days deleted", tenant, gone, config.tenant(tenant).keep_questions_days)
+        await asyncio.sleep(PURGE_EVERY_S)
+
+
+async def _start_purging(app: web.Application) -> None:
+    app[PURGER] = asyncio.get_running_loop().create_task(_purge_kept_questions(app), name="purge-questions")
+
+
+async def _stop_purging(app: web.Application) -> None:
+    app[PURGER].cancel()
 
 
 def add_operator_routes(app: web.Application, jobs: JobRunner) -> None:
+    check_operator_tokens(app[CONFIG])
     app[JOBS] = {}
-    app[SIGN_IN_LIMIT] = SignInLimit()
+    app[SIGN_IN] = SignInBackoff()
+    app.on_startup.append(_start_purging)
+    app.on_cleanup.append(_stop_purging)
     app.router.add_get("/operator", console)
     app.router.add_get("/operator/{tenant}/faq", working_faq)
     app[JOB_RUNNER] = jobs

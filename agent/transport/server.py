@@ -4,6 +4,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import signal
 from pathlib import Path
 
 import aiohttp_cors
@@ -11,14 +13,17 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .. import metrics
-from ..calls.contract import Calls, CallsBusy, OfferRefused
+from ..calls.contract import Calls, CallsBusy, CallsLimited, OfferRefused
 from ..calls.jobs import JobRunner, LocalJobs
 from ..config import AgentConfig
+from ..logs import printable
 from ..render.lean import SHADERS
 from ..render.publish import PublishedAvatars
 from ..render.view import Backdrop
-from .operator import add_operator_routes
-from .shared import CALLS, CONFIG, json_error
+from .ice import ice_servers_for_a_call, turn_secret
+from .limits import PerAddressRate, TrustedProxies
+from .operator import CONSOLE_HEADERS, add_operator_routes
+from .shared import CALLS, CLIENT, CONFIG, PROXIES, client_address, json_error
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,64 @@ async def json_errors(request: web.Request, handler):
 
 TENANT = web.RequestKey("tenant", str)  # the tenant id an /api/ request was checked against
 AVATARS = web.AppKey("avatars", PublishedAvatars)
+OFFER_RATE = web.AppKey("offer_rate", PerAddressRate)  # offers per client address a minute
+ICE_RATE = web.AppKey("ice_rate", PerAddressRate)  # TURN users handed out per client address a minute
+TURN_SECRET = web.AppKey("turn_secret", object)  # str | None: the secret shared with coturn
+DRAIN = web.AppKey("drain", object)  # Drain: set once SIGTERM came
+
+
+class Drain:
+    """SIGTERM (what systemd sends to restart) drains instead of dropping calls: new offers get 503 with Retry-After,
+    calls in progress finish their answer, are told the line will be back and may go on up to `server.drain_s`; then
+    the process exits as it does on SIGINT."""
+
+    RETRY_AFTER_S = 30
+
+    def __init__(self) -> None:
+        self.active = False
+        self._task: asyncio.Task | None = None
+
+    def start(self, app: web.Application) -> None:
+        if self.active:
+            return
+        self.active = True
+        log.info("SIGTERM: taking no new calls; calls in progress may go on for %.0f s", app[CONFIG].server.drain_s)
+        self._task = asyncio.get_running_loop().create_task(self._drain(app), name="drain")
+
+    async def _drain(self, app: web.Application) -> None:
+        try:
+            await app[CALLS].drain(app[CONFIG].server.drain_s)
+        finally:
+            log.info("drained: exiting")
+            os.kill(os.getpid(), signal.SIGINT)  # aiohttp's own graceful exit from here on
+
+
+async def _drain_on_sigterm(app: web.Application) -> None:
+    """Runs after aiohttp installed its signal handlers: SIGTERM drains first, SIGINT still exits at once."""
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, app[DRAIN].start, app)
+    except (NotImplementedError, RuntimeError):  # not the main thread (tests run apps in threads): no signals there
+        pass
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler):
+    """Who may frame which page, and no content sniffing. The console may be framed by nobody; the agent's own page
+    (`/`, the client's HTML files) only by the tenant's allowed origins, so no other site can dress it up as its own."""
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    path = request.path
+    if path in ("/operator", "/client/operator.html"):
+        response.headers.update(CONSOLE_HEADERS)
+    elif path == "/" or (path.startswith("/client/") and path.endswith(".html")):
+        config = request.app[CONFIG]
+        tenant_id = request.query.get("tenant", config.default_tenant)
+        origins = config.tenant(tenant_id).allowed_origins if tenant_id in config.tenants else ()
+        ancestors = "*" if "*" in origins else " ".join(["'self'", *origins])
+        response.headers["Content-Security-Policy"] = f"frame-ancestors {ancestors}"
+        if not origins:  # for browsers without CSP; X-Frame-Options cannot name other sites, so only here
+            response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
 
 
 @web.middleware
@@ -87,12 +150,23 @@ async def index(request: web.Request) -> web.FileResponse:
 
 
 async def ice_servers(request: web.Request) -> web.Response:
-    servers = [s.model_dump(exclude_none=True) for s in request.app[CONFIG].server.ice_servers]
-    return web.json_response({"iceServers": servers})
+    """The servers one call's page uses; with `server.turn`, a TURN user of its own that expires (`ice.py`)."""
+    if not request.app[ICE_RATE].allow(request[CLIENT]):
+        return json_error(429, "too many requests from this address: wait a minute")
+    return web.json_response({"iceServers": ice_servers_for_a_call(request.app[CONFIG].server, request.app[TURN_SECRET])},
+                             headers={"Cache-Control": "no-store"})
 
 
 async def offer(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
+    if request.app[DRAIN].active:
+        return web.json_response({"error": "the assistant is restarting: call again in a moment", "reason": "draining"},
+                                 status=503, headers={"Retry-After": str(Drain.RETRY_AFTER_S)})
+    address = request[CLIENT]
+    if not request.app[OFFER_RATE].allow(address):
+        metrics.SESSIONS_REJECTED.labels("offer_rate").inc()
+        return json_error(429, f"more than {config.server.limits.offers_per_minute} calls a minute from this address: "
+                               "wait a minute and call again")
     if request.content_type != "application/json":
         return json_error(415, "send the offer as application/json")
     if request.content_length is not None and request.content_length > config.server.max_offer_bytes:
@@ -111,6 +185,9 @@ async def offer(request: web.Request) -> web.Response:
     sdp = body["sdp"]
     if "m=audio" not in sdp:
         return json_error(400, "the offer must include an audio media section")
+    sections = sum(line.startswith("m=") for line in sdp.splitlines())
+    if sections > config.server.limits.media_sections:
+        return json_error(400, f"the offer has {sections} media sections; at most {config.server.limits.media_sections} are taken")
     render, microphone = body.get("render"), body.get("microphone")
     if render is not None and not isinstance(render, dict):
         return json_error(400, 'optional "render" must be an object like {"webgl2": true, "avatar": true}')
@@ -119,14 +196,19 @@ async def offer(request: web.Request) -> web.Response:
     page = {**(render or {}), "echo_cancellation": (microphone or {}).get("echoCancellation")}  # what the page said of itself
     tenant_id = request[TENANT]
     try:
-        call = await request.app[CALLS].open(body["sdp"], tenant_id, caller=f"{request.remote} (origin {request.headers.get('Origin', '-')})",
-                                             page=page)
+        call = await request.app[CALLS].open(body["sdp"], tenant_id, caller=f"{address} (origin {printable(request.headers.get('Origin', '-'))})",
+                                             page=page, address=address)
     except CallsBusy as exc:
         return json_error(503, str(exc))
+    except CallsLimited as exc:
+        metrics.SESSIONS_REJECTED.labels("per_address").inc()
+        return json_error(429, str(exc))
     except OfferRefused as exc:
         return json_error(400, str(exc))
-    return web.json_response({"sdp": call.sdp, "type": call.type, "session": call.session,
-                              "render": {"where": call.render, "reason": call.render_reason}})
+    return web.json_response({"sdp": call.sdp, "type": call.type, "session": call.session, "hangup_token": call.hangup_token,
+                              "node": call.node, "render": {"where": call.render, "reason": call.render_reason}},
+                             headers={"Cache-Control": "no-store"})
+
 
 
 async def avatar(request: web.Request) -> web.Response:
@@ -149,14 +231,17 @@ async def avatar_glb(request: web.Request) -> web.Response:
 
 
 async def hangup(request: web.Request) -> web.Response:
+    """Ends a call for whoever holds its hang-up token (the page that opened it); an unknown session and a wrong token
+    get the same 404, so neither can be probed."""
     session = request.match_info["session"]
-    if not await request.app[CALLS].hang_up(session, request[TENANT]):
+    token = request.headers.get("X-Hangup-Token", "")
+    if not token or not await request.app[CALLS].hang_up(session, request[TENANT], token):
         return json_error(404, "no such session")
     return web.json_response({"closed": session})
 
 
 async def health(request: web.Request) -> web.Response:
-    return web.json_response(await request.app[CALLS].health())
+    return web.json_response({**await request.app[CALLS].health(), "draining": request.app[DRAIN].active})
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
@@ -177,11 +262,17 @@ async def _close_calls(app: web.Application) -> None:
 
 def create_app(config: AgentConfig, calls: Calls, jobs: JobRunner | None = None) -> web.Application:
     """The HTTP front over `calls`: this process's (`LocalCalls`) or a cluster's (`agent.cluster.front.RayCalls`)."""
-    app = web.Application(middlewares=[cross_origin, public_client_files, json_errors],
+    app = web.Application(middlewares=[client_address, cross_origin, security_headers, public_client_files, json_errors],
                           client_max_size=max(config.server.max_offer_bytes, 600_000))
     app[CONFIG] = config
     app[CALLS] = calls
     app[AVATARS] = PublishedAvatars(config.render)
+    app[PROXIES] = TrustedProxies(config.server.trusted_proxies)
+    app[OFFER_RATE] = PerAddressRate(config.server.limits.offers_per_minute)
+    app[ICE_RATE] = PerAddressRate(2 * config.server.limits.offers_per_minute)
+    app[TURN_SECRET] = turn_secret(config.server)
+    app[DRAIN] = Drain()
+    app.on_startup.append(_drain_on_sigterm)
     app.router.add_get("/", index)
     api = [app.router.add_get("/api/ice-servers", ice_servers), app.router.add_post("/api/offer", offer),
            app.router.add_delete("/api/sessions/{session}", hangup), app.router.add_get("/api/avatar", avatar),
@@ -192,7 +283,7 @@ def create_app(config: AgentConfig, calls: Calls, jobs: JobRunner | None = None)
     app.router.add_static("/client/shaders/", SHADERS)  # the lean renderer's, for pages that light as it does
     app.router.add_static("/client/", WEB_CLIENT)
     origins = {origin for t in config.tenants for origin in config.tenant(t).allowed_origins}
-    options = aiohttp_cors.ResourceOptions(allow_headers=("Content-Type",), expose_headers=("ETag",), max_age=600)
+    options = aiohttp_cors.ResourceOptions(allow_headers=("Content-Type", "X-Hangup-Token"), expose_headers=("ETag",), max_age=600)
     cors = aiohttp_cors.setup(app, defaults={origin: options for origin in origins})
     for route in api:
         cors.add(route)

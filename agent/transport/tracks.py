@@ -193,7 +193,6 @@ class AvatarVideoTrack(MediaStreamTrack):
         now = time.perf_counter()
         if now - started >= 1.0:
             self.recent_fps = (self.frames_sent - before) / (now - started)
-            metrics.VIDEO_FPS.labels(self.session).set(self.recent_fps)
             self._fps_window = (now, self.frames_sent)
         metrics.VIDEO_FRAMES.inc()
         return frame

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
@@ -17,17 +18,26 @@ from .. import metrics
 from ..config import AgentConfig, TenantSettings
 from ..conversation import Conversation
 from ..engines import Engines
-from ..events import ErrorEvent, PageEvent, to_json
+from ..events import CallEnded, ErrorEvent, PageEvent, to_json
+from ..logs import printable
 from ..output.poses import clock_message
 from ..output.sinks import BrowserPoses, ServerVideo
 from ..output.where import SERVER, RenderChoice, choose_render
 from ..people.desk import PERSON, PersonDesk, PersonTaken
-from ..render.frames import start_renderer
+from ..render.frames import StartedWhenConnected, start_renderer
 from .operator_leg import OperatorLeg
 from .microphone import CallerVoice, Microphone
+from .limits import MessageBudget
 from .tracks import AvatarAudioTrack, AvatarVideoTrack
 
 log = logging.getLogger(__name__)
+ENDED_MESSAGES = {  # what the page is told when the agent ends a call (the widget has its own words for each reason)
+    "not_connected": "The call could not connect.",
+    "too_long": "The call reached its time limit.",
+    "idle": "The call ended: nothing was said for a while.",
+    "draining": "The assistant is restarting and will be back in a moment.",
+}
+RESTARTING = "I'm sorry, I have to restart in a moment. Please call again in a minute and I'll be right back."
 
 
 def with_packet_time(sdp: str, ms: int) -> str:
@@ -51,7 +61,7 @@ def with_packet_time(sdp: str, ms: int) -> str:
 
 class WebRtcCall:
     def __init__(self, engines: Engines, config: AgentConfig, on_closed, tenant: TenantSettings) -> None:
-        self.id = uuid.uuid4().hex[:12]
+        self.id = uuid.uuid4().hex  # not a secret (the hang-up token is), but not guessable either
         self.tenant = tenant.id
         self.greeting = tenant.greeting
         self.render_where = tenant.render_where
@@ -62,7 +72,15 @@ class WebRtcCall:
         self._poses = None
         self._clock: bytes | None = None
         self._pending_events: list[str] = []
-        self.conversation = Conversation(self.id, engines.stages_for(tenant), config.hear, self.send_event, config.render.fps)
+        self.conversation = Conversation(self.id, engines.stages_for(tenant), config.hear, self.send_event, config.render.fps,
+                                         log_words=tenant.log_transcripts)
+        self._limits = config.server.limits
+        self._budget = MessageBudget(self._limits.messages_per_s)
+        self._told_too_fast = False
+        self._last_message = time.monotonic()
+        self._connected = asyncio.Event()
+        self._frames: StartedWhenConnected | None = None
+        self._operator_joining = False
         self.output = self.conversation.output
         self.desk = PersonDesk(self.conversation, tenant.handoff, self.send_event, self.log)
         self.operator: OperatorLeg | None = None
@@ -101,6 +119,10 @@ class WebRtcCall:
         @self.pc.on("connectionstatechange")
         async def on_state():
             self.log.info("connection %s", self.pc.connectionState)
+            if self.pc.connectionState == "connected":
+                self._connected.set()
+                if self._frames is not None:
+                    self._frames.start()
             if self.pc.connectionState in ("failed", "closed"):
                 await self.close()
 
@@ -139,7 +161,9 @@ class WebRtcCall:
         self.audio_out = AvatarAudioTrack(self.output, on_clock=self._on_clock, packet_ms=self._packet_times.for_render(self.render.where))
         self.audio_out.sender = self.pc.addTrack(self.audio_out)
         if self.render.where == SERVER:
-            video = ServerVideo(self.output, start_renderer(self._avatar, self._render_settings), self.id)
+            settings = self._render_settings
+            self._frames = StartedWhenConnected(lambda: start_renderer(self._avatar, settings), settings.width, settings.height)
+            video = ServerVideo(self.output, self._frames, self.id)
             self.output.attach(video)
             self.video_out = AvatarVideoTrack(video, self._render_settings.fps, session=self.id)
             self.pc.addTrack(self.video_out)
@@ -147,6 +171,7 @@ class WebRtcCall:
             self.poses_out = BrowserPoses(self.output, self._send_pose, self._poses_buffered)
             self.output.attach(self.poses_out)
         await self.pc.setLocalDescription(await self.pc.createAnswer())
+        self._spawn(self._keep_limits(), "limits")
         answer = self.pc.localDescription
         return RTCSessionDescription(sdp=with_packet_time(answer.sdp, self.audio_out.packet_ms), type=answer.type)
 
@@ -180,7 +205,10 @@ class WebRtcCall:
     def send_event(self, event: PageEvent) -> None:
         message = json.dumps(to_json(event))
         if self._events is not None and self._events.readyState == "open":
-            self._events.send(message)
+            if self._events.bufferedAmount > self._limits.send_buffer_bytes:
+                metrics.EVENTS_DROPPED.inc()  # the page stopped reading: its backlog must not grow here
+            else:
+                self._events.send(message)
         elif len(self._pending_events) < 100:
             self._pending_events.append(message)
         if self.operator is not None:  # the operator sees what the customer sees: captions, state, the person's status
@@ -190,7 +218,7 @@ class WebRtcCall:
     # ---- a person takes over -----------------------------------------------------------------------------------
     async def join_operator(self, sdp: str, who: str) -> RTCSessionDescription:
         """An operator's offer: they hear the customer, and speak or type through the avatar. Raises PersonTaken."""
-        if self.desk.status == PERSON or self.operator is not None:
+        if self.desk.status == PERSON or self.operator is not None or self._operator_joining:
             raise PersonTaken("a person is already on this call")
         if self._microphone is None:
             raise PersonTaken("the customer's microphone is not connected yet")
@@ -198,11 +226,16 @@ class WebRtcCall:
             raise PersonTaken(f"the customer's microphone sends {self._microphone.codec_name}: an operator hears Opus only")
         leg = OperatorLeg(CallerVoice(self._microphone), self.conversation.person_speaks,
                           self._operator_says, self._operator_gone, self._ice_servers, self.log)
+        self._operator_joining = True  # held across the await below: a second join at the same moment is refused
         try:
             answer = await leg.answer(sdp)
-        except Exception:
+            if self._closed:
+                raise PersonTaken("the call ended")
+        except BaseException:
             await leg.close()
             raise
+        finally:
+            self._operator_joining = False
         self.operator = leg
         self.desk.join(who)
         for line in self.desk.transcript:  # what was said before they joined
@@ -227,6 +260,17 @@ class WebRtcCall:
             self.desk.leave(reason)
 
     def _on_message(self, message) -> None:
+        if len(message) > self._limits.message_bytes:
+            metrics.MESSAGES_DROPPED.labels("too_large").inc()
+            self.send_event(ErrorEvent(f"messages are at most {self._limits.message_bytes} bytes"))
+            return
+        if not self._budget.take():
+            metrics.MESSAGES_DROPPED.labels("too_fast").inc()
+            if not self._told_too_fast:  # once: an error for each dropped message would be a flood of its own
+                self._told_too_fast = True
+                self.send_event(ErrorEvent("too many messages: slow down"))
+            return
+        self._told_too_fast = False
         try:
             event = json.loads(message)
             kind = event.get("type")
@@ -234,17 +278,51 @@ class WebRtcCall:
             self.send_event(ErrorEvent("messages must be JSON objects"))
             return
         if kind == "text" and isinstance(event.get("text"), str) and event["text"].strip():
+            self._last_message = time.monotonic()
             self.conversation.ask_text(event["text"])
         elif kind == "bye":
             self._spawn(self.close(), "close")
         else:
-            self.send_event(ErrorEvent(f"unknown message type {kind!r}"))
+            self.send_event(ErrorEvent(f"unknown message type {printable(kind, 40)!r}"))
 
-    async def close(self) -> None:
+    # ---- limits ------------------------------------------------------------------------------------------------
+    async def _keep_limits(self) -> None:
+        """Connects within `connect_s`, or the call goes and frees its place; then no longer than `max_call_s`, and no
+        longer than `idle_s` without the customer speaking or typing (not while a person is on it)."""
+        limits, started = self._limits, time.monotonic()
+        try:
+            await asyncio.wait_for(self._connected.wait(), limits.connect_s)
+        except asyncio.TimeoutError:
+            self.log.info("not connected %.0f s after the offer: closing", limits.connect_s)
+            self._spawn(self.close("not_connected"), "close")
+            return
+        while not self._closed:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            heard = max(self.conversation.last_heard, self._last_message)
+            if now - started > limits.max_call_s:
+                reason = "too_long"
+            elif now - heard > limits.idle_s and self.operator is None and self.desk.status != PERSON:
+                reason = "idle"
+            else:
+                continue
+            self.log.info("ending the call: %s", reason)
+            self._spawn(self.close(reason), "close")
+            return
+
+    async def restarting(self) -> None:
+        """This process is draining: after the answer in progress, the customer hears that the line will be back."""
+        self.conversation.say_next(RESTARTING)
+
+    async def close(self, reason: str | None = None) -> None:
+        """Ends the call; `reason` (a key of ENDED_MESSAGES): the agent ended it, and the page is told why first."""
         if self._closed:
             return
         self._closed = True
-        self.log.info("closing (%d turns answered)", len(self.conversation.history))
+        self.log.info("closing (%d turns answered)%s", len(self.conversation.history), f": {reason}" if reason else "")
+        if reason is not None:
+            metrics.CALLS_LIMITED.labels(reason).inc()
+            self.send_event(CallEnded(reason, ENDED_MESSAGES.get(reason, reason)))
         if self._microphone is not None:
             self._microphone.stop()
         self.desk.close()
@@ -262,10 +340,6 @@ class WebRtcCall:
             self.audio_out.stop()
         if self.video_out is not None:
             self.video_out.stop()
-        try:
-            metrics.VIDEO_FPS.remove(self.id)
-        except KeyError:
-            pass  # no full second of video was sent
         await self.pc.close()
         await asyncio.get_running_loop().run_in_executor(None, self.output.close)
         self._on_closed(self)
