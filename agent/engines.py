@@ -46,7 +46,8 @@ def base_answerer(faq: Path, encoders: list, threshold: float | str, handoff_tex
 
 @dataclass(frozen=True)
 class TenantQuestions:
-    """A `QuestionLog`: one tenant's store and the hand-off line of its answerer at the time of the turn."""
+    """A `QuestionLog`: one tenant's store and the hand-off line of its answerer at the time of the turn. `Engines` holds
+    one per tenant, which every call of the tenant shares (the store's file lock keeps other instances safe too)."""
 
     store: QuestionStore
     threshold: object  # () -> float
@@ -57,6 +58,14 @@ class TenantQuestions:
         except OSError as exc:  # the call goes on; the operator loses one question
             log.warning("could not keep a missed question in %s: %s", self.store.path, exc)
             return None
+
+    def purge(self) -> int:
+        """The store's expired questions deleted now (for a timer); how many went, 0 if the file could not be read."""
+        try:
+            return self.store.purge()
+        except OSError as exc:
+            log.warning("could not purge the missed questions in %s: %s", self.store.path, exc)
+            return 0
 
 
 def _below_the_event_loop(nice: int, threads: list[int]) -> None:
@@ -106,6 +115,8 @@ class Engines:
     executor: ThreadPoolExecutor  # model work runs here, off the event loop
     end_of_turn: SmartTurn | None = None  # None: a fixed silence ends turns
     _vocabularies: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary)  # per answerer (FAQ version)
+    _questions: dict = field(default_factory=dict)  # TenantQuestions by tenant and its store's settings (questions_for)
+    _questions_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def load(cls, config: AgentConfig) -> "Engines":
@@ -146,7 +157,14 @@ class Engines:
         """Where the tenant's missed questions are kept, judged against its active version's threshold; None if it did not opt in."""
         if tenant.questions_path is None:
             return None
-        return TenantQuestions(QuestionStore(tenant.questions_path, tenant.keep_questions_days), lambda: self.answerers.get(tenant.id).threshold)
+        key = (tenant.id, tenant.questions_path, tenant.keep_questions_days, tenant.keep_questions_max)
+        with self._questions_lock:  # one per tenant, shared by its calls; a new one if its settings changed
+            if key not in self._questions:
+                tenant_id = tenant.id
+                self._questions = {k: q for k, q in self._questions.items() if k[0] != tenant_id}
+                self._questions[key] = TenantQuestions(QuestionStore(tenant.questions_path, tenant.keep_questions_days, tenant.keep_questions_max),
+                                                       lambda: self.answerers.get(tenant_id).threshold)
+            return self._questions[key]
 
     def transcriber_for(self, tenant: TenantSettings) -> WhisperTranscriber:
         """Hears with the words of the tenant's active FAQ version, looked up per turn (a live swap applies at once)."""
