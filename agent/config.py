@@ -66,7 +66,7 @@ class CallLimits(StrictModel):
 
     connect_s: float = Field(15, ge=2, le=120, description="a call whose media has not connected this long after its offer "
                                                             "is closed and frees its place (no render process starts before)")
-    max_call_s: float = Field(3600, ge=60, le=86400, description="the longest call; the customer is told, then it ends")
+    max_call_s: float = Field(3600, ge=10, le=86400, description="the longest call; the customer is told, then it ends")
     idle_s: float = Field(300, ge=10, le=86400, description="a call with no speech and no typed message this long ends")
     calls_per_address: int = Field(3, ge=1, le=1000, description="calls in progress from one client address at once")
     offers_per_minute: int = Field(12, ge=1, le=10000, description="offers one client address may send a minute")
@@ -83,20 +83,25 @@ PacketMs = Literal[20, 40, 60]
 
 class PacketTimes(StrictModel):
     """Opus per packet, by where the call's face is drawn. One number in the config sets both."""
-    server: PacketMs = Field(20, description="calls with server video")
+    server: PacketMs = Field(20, description="calls with server video: 20, 40 or 60 ms")
     browser: PacketMs = Field(60, description="calls whose page draws the face: each packet costs the agent's one event "
-                                               "loop the same, so 60 holds twice the calls a box (README)")
+                                               "loop the same, so 60 holds more calls than 20")
 
     def for_render(self, where: str) -> int:
         return self.browser if where == "browser" else self.server
 
 
 class ServerConfig(StrictModel):
-    host: str = "127.0.0.1"
-    port: int = Field(8080, ge=1, le=65535)
-    max_sessions: int = Field(3, ge=1, description="calls with server video (the server draws and encodes every frame)")
-    max_browser_sessions: int = Field(16, ge=1, description="calls whose page draws the face (render.where browser or auto): "
-                                                            "a fraction of a video call's CPU; both kinds share the room")
+    """The web server: where it listens, how many calls it takes, what a browser is told about ICE, and its limits."""
+
+    host: str = Field("127.0.0.1", description="address to listen on: 127.0.0.1 behind a reverse proxy on this machine, "
+                                               "0.0.0.0 for every interface")
+    port: int = Field(8080, ge=1, le=65535, description="TCP port of the web client, signalling, operator API and metrics")
+    max_sessions: int = Field(3, ge=1, description="calls with server video at once (the server draws and encodes every frame); "
+                                                   "one more gets a clear busy answer. About 1.5 per CPU core")
+    max_browser_sessions: int = Field(16, ge=1, description="calls whose page draws the face (render.where browser or auto) at once: "
+                                                            "each takes 1/max_browser_sessions of the room, a video call "
+                                                            "1/max_sessions; both kinds share it")
     audio_packet_ms: PacketTimes = Field(
         default_factory=PacketTimes, description="the avatar's voice and the customer's microphone (asked of the browser), "
                                                  "this many ms of Opus a packet, for each kind of call")
@@ -129,24 +134,29 @@ class ServerConfig(StrictModel):
 
 
 class HearConfig(StrictModel):
-    asr_model: str = Field("tiny.en", description="tiny.en, base, or a CTranslate2 model folder")
-    language: str = "en"
-    asr_threads: int = Field(2, ge=1, description="CPU threads for Whisper (2 measured faster than 1 on 2 cores)")
-    vad_threshold: float = Field(0.5, gt=0, lt=1)
+    """Hearing the customer: voice activity, the end of a turn, and speech recognition (Whisper)."""
+
+    asr_model: str = Field("tiny.en", description="Whisper model: tiny.en, base, or a CTranslate2 model folder")
+    language: str = Field("en", description="the customer's language, a Whisper language code (en, de, fr, ...); the "
+                                            "turn model knows some languages, the fixed rule ends turns in the others")
+    asr_threads: int = Field(2, ge=1, description="CPU threads for Whisper")
+    vad_threshold: float = Field(0.5, gt=0, lt=1, description="speech probability (0-1, exclusive) above which a frame is "
+                                                              "speech; higher ignores more noise and quiet speech")
     turn_model: Literal["smart-turn", "none"] = Field(
         "smart-turn", description="what ends a turn: smart-turn (Pipecat's Smart Turn v3.2 hears whether the customer is done, "
                                   "at each short pause) or none (a fixed silence, end_of_turn_ms)")
     turn_pause_ms: int = Field(300, ge=100, le=1000, description="with the turn model: the pause at which it is first asked "
-                                                                 "(300: 13.8% false cut-offs, 425 ms to the end of a turn on our hesitation set; 450: 10.6%, 586 ms; README)")
+                                                                 "(100-1000 ms; longer: fewer cut-offs, later answers)")
     turn_recheck_ms: int = Field(300, ge=50, le=2000, description="with the turn model: asked again after every this much more "
                                                                  "of the same pause (a longer pause makes it surer)")
     turn_wait_ms: int = Field(1600, ge=300, le=5000, description="with the turn model: the longest silence before a turn it "
                                                                   "judged unfinished ends anyway")
     end_of_turn_ms: int = Field(450, ge=100, le=3000, description="the fixed rule: this much silence ends a turn (turn_model: none, "
                                                                   "and languages the model was not trained on)")
-    min_speech_ms: int = Field(250, ge=50)
-    max_turn_s: float = Field(20.0, gt=1)
-    barge_in: bool = True
+    min_speech_ms: int = Field(250, ge=50, description="shorter bursts of speech (coughs, clicks) are ignored")
+    max_turn_s: float = Field(20.0, gt=1, description="a turn that goes on this long is ended and answered")
+    barge_in: bool = Field(True, description="the customer's speech interrupts the avatar; false: the avatar talks on "
+                                             "over it")
     echo_cancellation: Literal["auto", "always", "never"] = Field(
         "auto", description="remove the avatar's own voice from the mic on the server too (WebRTC AEC3): auto (only for a "
                             "microphone whose page does not say its browser cancels echo), always, never (true/false: always/never)")
@@ -158,16 +168,21 @@ class HearConfig(StrictModel):
 
 
 class AnswerConfig(StrictModel):
-    faq_path: Path
+    """Answering: which FAQ entry a turn asks about, and when to offer a person instead."""
+
+    faq_path: Path = Field(description="the FAQ (.csv or .jsonl: question, answer, paraphrases), relative to the config "
+                                       "file; required")
     versions_dir: Path = Field(Path("../build/faq-versions"), description="where fine-tuned FAQ versions are kept, per tenant")
     confidence_threshold: float | Literal["auto"] = Field(
         "auto", description="hand-off below this score; auto calibrates it on made phrasings of the FAQ and off-topic questions")
     encoders: list[Literal[ENCODERS]] = Field(
         list(ENCODERS), min_length=1,
-        description="sentence encoders whose scores are averaged; all-MiniLM-L6-v2 alone answers 150-200 ms sooner in a call "
-                    "and gives more wrong answers (README, FAQ matching)")
-    handoff_text: str = "I'm not sure about that one. Let me connect you to a person who can help."
-    greeting: str = "Hi, I'm your support assistant. How can I help you today?"
+        description="sentence encoders whose scores are averaged, each at most once; all-MiniLM-L6-v2 alone answers "
+                    "sooner and gives more wrong answers")
+    handoff_text: str = Field("I'm not sure about that one. Let me connect you to a person who can help.",
+                              description="said when no FAQ entry scores above the threshold")
+    greeting: str = Field("Hi, I'm your support assistant. How can I help you today?",
+                          description="said when a call connects (a tenant's greeting overrides it)")
 
     @field_validator("faq_path")
     @classmethod
@@ -198,15 +213,21 @@ VOICE_PATTERN = r"joe|kokoro:[ab][fm]_[a-z]+|espeak:[a-z][a-z0-9+_-]*"
 
 
 class SpeakConfig(StrictModel):
+    """The avatar's voice."""
+
     voice: str = Field("joe", pattern=VOICE_PATTERN,
                        description="joe (Piper, fast), kokoro:<name> (natural, ~real time per CPU core; e.g. kokoro:af_heart) "
                                    "or espeak:<voice> (robotic, instant, many languages; e.g. espeak:cmn)")
-    length_scale: float = Field(1.0, gt=0.3, lt=3.0)
+    length_scale: float = Field(1.0, gt=0.3, lt=3.0, description="speaking rate, between 0.3 and 3 (exclusive): "
+                                                                  ">1 speaks slower, <1 faster")
 
 
 class AnimateConfig(StrictModel):
+    """The audio-to-face model that turns the avatar's speech into mouth and face poses."""
+
     model_dir: Path | None = Field(None, description="folder with audio2face.onnx + audio2face.json; default: the shipped model")
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where the model runs: auto (CUDA when onnxruntime-gpu "
+                                                                      "finds a GPU, else the CPU), cpu or cuda")
 
     @field_validator("model_dir")
     @classmethod
@@ -235,20 +256,24 @@ class BackdropConfig(StrictModel):
 
 
 class RenderConfig(StrictModel):
+    """The avatar's face: which head, where it is drawn, and how."""
+
     avatar: str = Field("default", description="'default' (MakeHuman head, preset kenji), a preset (ava, amara, kenji, walter), "
                                                "'stylised' (the old cartoon head) or a .glb/.gltf file with ARKit morph targets")
     where: Literal["server", "browser", "auto"] = Field(
         "server", description="where the face is drawn: server (video from here), browser (the page draws the same avatar from poses "
                               "this server sends: far less CPU here), auto (browser when the page can, video otherwise)")
-    width: int = Field(512, ge=64, le=2048)
-    height: int = Field(512, ge=64, le=2048)
-    fps: int = Field(25, ge=5, le=60)
-    backend: Literal["auto", "osmesa", "egl"] = "auto"
+    width: int = Field(512, ge=64, le=2048, description="video width in pixels, even, 64-2048")
+    height: int = Field(512, ge=64, le=2048, description="video height in pixels, even, 64-2048")
+    fps: int = Field(25, ge=5, le=60, description="frames a second drawn for each call, 5-60")
+    backend: Literal["auto", "osmesa", "egl"] = Field("auto", description="OpenGL platform: egl (a GPU, or Mesa's "
+                                                                         "software EGL), osmesa (software); auto: EGL on an "
+                                                                         "NVIDIA GPU, OSMesa otherwise")
     shading: Literal["lean", "pbr"] = Field("lean", description="lean: our shaders (fast on CPU); pbr: pyrender's PBR scene (for a GPU)")
     lighting: Literal["auto", "vertex", "pixel"] = Field(
         "auto", description="lean shading's light: per pixel (on a GPU) or per vertex with per-pixel textures (2-3x faster on "
                             "software GL); auto: per pixel with EGL, per vertex with OSMesa")
-    backdrop: BackdropConfig = Field(default_factory=BackdropConfig)
+    backdrop: BackdropConfig = Field(default_factory=BackdropConfig, description="behind the avatar, in both sinks")
     video_kbps: int = Field(1500, ge=100, le=20000, description="the video encoder's target bitrate (VP8 or H.264) for server video")
     msaa: Literal[0, 2, 4, 8] = Field(0, description="multisampling for lean shading; 4 is cheap on a GPU, costly on CPU")
     isolation: Literal["process", "thread"] = Field("process", description="render each call in a lower-priority process, or a thread")
@@ -284,23 +309,28 @@ class HandoffConfig(StrictModel):
     none_free_message: str = Field("I'm sorry, nobody is free right now. You can leave your e-mail address on this page and a "
                                    "person will get back to you. In the meantime, I'm happy to keep helping.",
                                    description="said, and shown on the page, when nobody took the call in time")
-    back_message: str = "You're back with the assistant. What else can I help you with?"
-    lost_message: str = "The person's connection dropped. I'm back with you, and a person can join again."
+    back_message: str = Field("You're back with the assistant. What else can I help you with?",
+                              description="said when the person hands the call back to the avatar")
+    lost_message: str = Field("The person's connection dropped. I'm back with you, and a person can join again.",
+                              description="said when the person's console connection drops during a takeover")
 
 
 class ClusterConfig(StrictModel):
     """Calls spread over several machines. Off (engine: none) is one box, no Ray."""
 
-    engine: Literal["none", "ray"] = "none"
+    engine: Literal["none", "ray"] = Field("none", description="none: calls run on this machine; ray: this process is the "
+                                                              "front and places calls on the Ray cluster's nodes")
     address: str = Field("auto", description="the Ray cluster to join: 'auto' (a `ray start` on this machine) or host:port")
     node_resource: str = Field("avatar_node", description="custom Ray resource marking nodes that host calls: ray start --resources='{\"avatar_node\": 1}'")
-    admission: LoadLimit = Field(default_factory=LoadLimit)
+    admission: LoadLimit = Field(default_factory=LoadLimit, description="when a node stops taking calls, besides "
+                                                                         "server.max_sessions (which is per node)")
     poll_s: float = Field(2.0, ge=0.2, le=30, description="how often the front reads each node's load and notices lost nodes")
     node_start_timeout_s: float = Field(180, ge=10, description="how long a node may take to load its models")
 
 
 class TenantConfig(StrictModel):
-    """One website that embeds the widget."""
+    """One website that embeds the widget (its script tag names the tenant: data-tenant); a key it leaves unset takes
+    the global setting its description names."""
 
     allowed_origins: list[str] = Field(default_factory=list, description="origins (scheme://host[:port]) whose pages may use this tenant; '*' for any")
     greeting: str | None = Field(None, description="overrides answer.greeting for this tenant")
@@ -365,16 +395,21 @@ class TenantSettings:
 
 
 class AgentConfig(StrictModel):
-    server: ServerConfig = Field(default_factory=ServerConfig)
-    hear: HearConfig = Field(default_factory=HearConfig)
-    answer: AnswerConfig
-    speak: SpeakConfig = Field(default_factory=SpeakConfig)
-    animate: AnimateConfig = Field(default_factory=AnimateConfig)
-    render: RenderConfig = Field(default_factory=RenderConfig)
-    tenants: dict[str, TenantConfig] = Field(default_factory=lambda: {DEMO_TENANT: TenantConfig()})
-    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
-    handoff: HandoffConfig = Field(default_factory=HandoffConfig)
-    threads: int = Field(1, ge=1, description="torch / onnxruntime threads per model")
+    """The whole file, configs/agent.yaml: every section is optional except answer (its faq_path)."""
+
+    server: ServerConfig = Field(default_factory=ServerConfig, description="the web server, call limits and ICE")
+    hear: HearConfig = Field(default_factory=HearConfig, description="hearing the customer: voice activity, turns, Whisper")
+    answer: AnswerConfig = Field(description="the FAQ and how a turn is matched to it; required")
+    speak: SpeakConfig = Field(default_factory=SpeakConfig, description="the avatar's voice")
+    animate: AnimateConfig = Field(default_factory=AnimateConfig, description="the audio-to-face model")
+    render: RenderConfig = Field(default_factory=RenderConfig, description="the avatar's face and where it is drawn")
+    tenants: dict[str, TenantConfig] = Field(default_factory=lambda: {DEMO_TENANT: TenantConfig()},
+                                             description="websites that embed the widget, by tenant id (lower-case letters, "
+                                                         "digits, - and _); at least one. Pages that name none get demo, "
+                                                         "else the first")
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig, description="calls spread over several machines with Ray")
+    handoff: HandoffConfig = Field(default_factory=HandoffConfig, description="what happens after the avatar offers a person")
+    threads: int = Field(1, ge=1, description="torch / onnxruntime threads per model (1 or more)")
     models_nice: int = Field(5, ge=0, le=19, description="OS priority of the model threads below the event loop's, which "
                                                           "paces every call's audio (0: the same)")
     _source: Path | None = PrivateAttr(None)  # the file it was loaded from, handed to helper processes
