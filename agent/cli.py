@@ -72,6 +72,16 @@ def _check(args) -> int:
     return 0
 
 
+def _config(args) -> int:
+    if not args.reference:
+        print("error: say what to print: avatar-agent config --reference", file=sys.stderr)
+        return 2
+    from .config_reference import reference_markdown
+
+    sys.stdout.write(reference_markdown())
+    return 0
+
+
 def _benchmark(args) -> int:
     if args.suite == "browser":
         from benchmarks.browser import main as browser_main
@@ -220,6 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
     check = jobs.add_parser("check", help="validate the config and FAQ, then exit", description="Validate config and FAQ files.")
     check.add_argument("--config", default=DEFAULT_CONFIG, help="YAML config (default: %(default)s)")
     check.set_defaults(run=_check)
+
+    config = jobs.add_parser("config", help="print the configuration reference (every key, its type, default and meaning)",
+                             description="The config file's keys, from the models in agent/config.py.")
+    config.add_argument("--reference", action="store_true",
+                        help="print the Markdown reference that docs/configuration.md is: "
+                             "avatar-agent config --reference > docs/configuration.md")
+    config.set_defaults(run=_config)
 
     bench = jobs.add_parser("benchmark", help="measure end-of-speech to first-audio latency and render fps", description="Latency and render benchmark on recorded questions.")
     bench.add_argument("--config", default=DEFAULT_CONFIG, help="YAML config (default: %(default)s)")
