@@ -14,14 +14,22 @@ if [ "$GPU" = auto ]; then command -v nvidia-smi >/dev/null 2>&1 && GPU=1 || GPU
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 packages=(espeak-ng flite libosmesa6 libegl1 libgl1)
-# iproute2: the cluster tests' network namespace; pocketsphinx-testdata: real speakers for the ASR benchmark
-[ "$WITH_TEST_TOOLS" = 1 ] && packages+=(chromium iproute2 pocketsphinx-testdata)
+# iproute2: the cluster tests' network namespace; pocketsphinx-testdata: real speakers for the ASR benchmark;
+# caddy, coturn, libnss3-tools (certutil): the deployment test (tests/test_deploy.py) runs deploy/'s files
+[ "$WITH_TEST_TOOLS" = 1 ] && packages+=(chromium iproute2 pocketsphinx-testdata caddy coturn libnss3-tools)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing system packages: ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  # Installed here only for the tests, which run their own: the packages' services (Caddy on port 80, coturn with
+  # Debian's open default config) are stopped and left off. A server sets them up as docs/deploy.md says.
+  for service in caddy coturn; do
+    if [[ " ${missing[*]} " == *" $service "* ]]; then
+      $SUDO systemctl disable --now "$service.service" >/dev/null 2>&1 || true
+    fi
+  done
 fi
 
 PY=${PYTHON:-python3}
