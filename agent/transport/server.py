@@ -65,25 +65,27 @@ class Drain:
         self.active = False
         self._task: asyncio.Task | None = None
 
-    def start(self, app: web.Application) -> None:
+    def start(self, app: web.Application, then_exit: bool = False) -> None:
+        """Drains the app's calls; `then_exit`: the process exits once they are gone (SIGTERM's way)."""
         if self.active:
             return
         self.active = True
-        log.info("SIGTERM: taking no new calls; calls in progress may go on for %.0f s", app[CONFIG].server.drain_s)
-        self._task = asyncio.get_running_loop().create_task(self._drain(app), name="drain")
+        log.info("draining: taking no new calls; calls in progress may go on for %.0f s", app[CONFIG].server.drain_s)
+        self._task = asyncio.get_running_loop().create_task(self._drain(app, then_exit), name="drain")
 
-    async def _drain(self, app: web.Application) -> None:
+    async def _drain(self, app: web.Application, then_exit: bool) -> None:
         try:
             await app[CALLS].drain(app[CONFIG].server.drain_s)
         finally:
-            log.info("drained: exiting")
-            os.kill(os.getpid(), signal.SIGINT)  # aiohttp's own graceful exit from here on
+            log.info("drained%s", ": exiting" if then_exit else "")
+            if then_exit:
+                os.kill(os.getpid(), signal.SIGINT)  # aiohttp's own graceful exit from here on
 
 
 async def _drain_on_sigterm(app: web.Application) -> None:
     """Runs after aiohttp installed its signal handlers: SIGTERM drains first, SIGINT still exits at once."""
     try:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, app[DRAIN].start, app)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, app[DRAIN].start, app, True)
     except (NotImplementedError, RuntimeError):  # not the main thread (tests run apps in threads): no signals there
         pass
 
