@@ -34,7 +34,7 @@ async def front(tmp_path_factory):
     address = loopback.start(nodes=2, port=free_port())
     config = loopback_config(
         tmp, address,
-        server={"max_sessions": 1},  # per node: two nodes, two calls, the third is busy
+        server={"max_sessions": 1, "limits": {"calls_per_address": 100}},  # per node: two nodes, two calls, the third is busy
         render={"width": 256, "height": 256},
         tenants={"demo": {"operator_token_env": "CLUSTER_TEST_TOKEN"}},
         # placement by count only: two nodes on one 2-core machine share its CPU
@@ -57,9 +57,9 @@ CALLERS: list[Caller] = []
 
 
 async def _hosts(http) -> dict[str, str]:
-    """session -> node, as the front reports it."""
-    health = await (await http.get("/healthz")).json()
-    return {s: node for node, info in health["nodes"].items() for s in info["sessions"]}
+    """session -> node, as the front reports it to the tenant's operator (/healthz names no call: it is public)."""
+    live = await (await http.get("/operator/demo/live", headers=TOKEN)).json()
+    return {c["session"]: c["node"] for c in live["calls"]}
 
 
 async def test_two_calls_land_on_different_nodes_and_both_answer(front):
@@ -91,7 +91,7 @@ async def test_a_call_when_every_node_is_full_is_told_busy(front):
 
 async def test_bad_input_gets_a_short_clear_error_from_a_node(front):
     # Room on a node for the bad offer: hang one call up, then call again afterwards.
-    assert (await front.delete(f"/api/sessions/{CALLERS[1].session}")).status == 200
+    assert (await front.delete(f"/api/sessions/{CALLERS[1].session}", headers=CALLERS[1].hangup_headers())).status == 200
     await CALLERS[1].close()
     r = await front.post("/api/offer", json={"sdp": "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nm=video garbage\r\n", "type": "offer"})
     error = (await r.json())["error"]
@@ -208,7 +208,7 @@ async def test_a_lost_node_ends_only_its_calls(front):
             break
         await asyncio.sleep(0.1)
     assert list(health["nodes"]) == [hosts[survivor.session]], health
-    assert (await front.delete(f"/api/sessions/{victim.session}")).status == 404
+    assert (await front.delete(f"/api/sessions/{victim.session}", headers=victim.hangup_headers())).status == 404
     metrics = await (await front.get("/metrics")).text()
     assert "avatar_cluster_node_losses_total 1.0" in metrics and "avatar_cluster_calls_dropped_total 1.0" in metrics
 
@@ -216,7 +216,7 @@ async def test_a_lost_node_ends_only_its_calls(front):
     # The survivor's node is full; once its call ends, a new call lands there.
     newcomer = Caller()
     assert (await newcomer.call(front)).status == 503
-    assert (await front.delete(f"/api/sessions/{survivor.session}")).status == 200
+    assert (await front.delete(f"/api/sessions/{survivor.session}", headers=survivor.hangup_headers())).status == 200
     for _ in range(100):
         if (await newcomer.call(front)).status == 200:
             break

@@ -53,6 +53,7 @@ class CallInfo:
     person: str = "assistant"  # people.desk: assistant, waiting (for a person) or person (one speaks through the avatar)
     waiting_s: float | None = None  # how long it has waited for a person
     transcript: tuple[tuple[str, str], ...] = ()  # (who, words), the conversation so far
+    node: str = "local"  # which node hosts it
 
 
 @dataclass(frozen=True)

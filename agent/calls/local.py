@@ -87,13 +87,12 @@ class LocalCalls:
                         psutil.cpu_percent(interval=None), info, versions, self._last_hour(records, now) if activity else (),
                         self.config.server.max_browser_sessions, self.draining)
 
-    @staticmethod
-    def _info(record, now: float) -> CallInfo:
+    def _info(self, record, now: float) -> CallInfo:
         live = dict(record.call.live())
         waiting_since = live.pop("waiting_since", None)
         return CallInfo(record.session, record.tenant, now - record.since, record.call.recent_fps,
                         getattr(record.call.render, "where", "server"), **live,
-                        waiting_s=now - waiting_since if waiting_since is not None else None)
+                        waiting_s=now - waiting_since if waiting_since is not None else None, node=self.node)
 
     def _last_hour(self, records, now: float) -> tuple[TurnTally, ...]:
         while self._ended_turns and self._ended_turns[0][0] < now - self.HOUR_S:
