@@ -142,8 +142,12 @@ def agent_server(log_name: str, *extra_args: str):
         yield ServedAgent(url, proc)
     finally:
         if proc.poll() is None:
-            proc.terminate()
-        proc.wait(20)
+            proc.terminate()  # SIGTERM drains: at once with no call left, else up to server.drain_s
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
         log.close()
 
 
