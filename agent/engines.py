@@ -117,6 +117,8 @@ class Engines:
     _vocabularies: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary)  # per answerer (FAQ version)
     _questions: dict = field(default_factory=dict)  # TenantQuestions by tenant and its store's settings (questions_for)
     _questions_lock: threading.Lock = field(default_factory=threading.Lock)
+    _closing: threading.Event = field(default_factory=threading.Event)  # close() was called: background work stops
+    _warming: list = field(default_factory=list)  # the warm-speech threads, joined by close()
 
     @classmethod
     def load(cls, config: AgentConfig) -> "Engines":
@@ -190,7 +192,14 @@ class Engines:
 
     def warm_speech(self, tenants: list[TenantSettings]) -> int:
         """Speaks the tenants' likely sentences into the voices' caches (seconds per tenant); returns how many."""
-        return sum(self.voice_for(t).warm(self.sentences_to_warm(t)) for t in tenants)
+        return sum(self.voice_for(t).warm(self._until_closed(self.sentences_to_warm(t))) for t in tenants)
+
+    def _until_closed(self, sentences):
+        """The sentences, until close(): a model thread still in C++ when the interpreter exits aborts the process."""
+        for sentence in sentences:
+            if self._closing.is_set():
+                return
+            yield sentence
 
     def warm_speech_in_background(self, tenants: list[TenantSettings]) -> threading.Thread:
         """warm_speech on a thread below the agent's priority, so calls that start meanwhile come first."""
@@ -206,7 +215,13 @@ class Engines:
 
         thread = threading.Thread(target=run, name="warm-speech", daemon=True)
         thread.start()
+        self._warming.append(thread)
         return thread
 
     def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        """Stops the models' threads and waits for the sentence or turn each is on (seconds at most), so the process exits
+        cleanly (SIGTERM's drain ends here)."""
+        self._closing.set()
+        for thread in self._warming:
+            thread.join(timeout=30)
+        self.executor.shutdown(wait=True, cancel_futures=True)
