@@ -15,7 +15,7 @@ LAYERS = [
     ["models"],
     ["agent:messages", "agent:events", "agent:stages", "agent:numbers", "agent:metrics", "agent:logs"],
     ["agent.speak"], ["agent.answer"], ["agent.hear"], ["agent.animate"], ["agent.avatars"],
-    ["agent:config"], ["agent.render"], ["agent.output"], ["agent:engines", "agent:conversation"], ["agent.people"],
+    ["agent:config", "agent:config_reference"], ["agent.render"], ["agent.output"], ["agent:engines", "agent:conversation"], ["agent.people"],
     ["agent.calls"], ["agent.transport"], ["agent.cluster"], ["agent:cli"],
 ]
 
