@@ -250,7 +250,7 @@ class RayCalls:
     async def open(self, sdp: str, tenant: str, caller: str, page: dict | None = None, address: str = "?") -> OpenedCall:
         check_caps(self.directory, self.config, tenant, address)  # across the cluster; each node checks its own too
         target_fps = self.config.render.fps
-        candidates = sorted((n for n in self.nodes.values() if n.ready and n.load is not None), key=self._room)
+        candidates = sorted((n for n in self.nodes.values() if n.ready and n.load is not None and not n.load.draining), key=self._room)
         for node in candidates:
             if self._used(node) >= 1 - 1e-9:
                 continue  # known full: no round trip (the node decides for a page-drawn call that might fit)
