@@ -110,6 +110,7 @@ async def test_an_offer_that_never_connects_starts_no_renderer_and_frees_its_pla
         await client.close()
 
 
+@pytest.mark.slow
 async def test_a_silent_call_ends_when_idle_and_a_long_one_at_its_limit(served, config):
     client = await served(_config(config, idle_s=10, max_call_s=3600))
     pc, channel, events, status, _ = await _call(client)
@@ -430,6 +431,7 @@ async def test_operator_uploads_steps_and_assignments_that_would_break_the_faq(c
         engines.close()
 
 
+@pytest.mark.slow
 async def test_sigterm_drains_new_offers_get_503_and_calls_in_progress_are_told_then_ended(served, config):
     cfg = _config(config)
     cfg.server.drain_s = 10

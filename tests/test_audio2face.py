@@ -307,6 +307,7 @@ def test_missing_model_folder_is_reported(tmp_path):
         FaceModel(tmp_path)
 
 
+@pytest.mark.finetune
 def test_training_reduces_the_loss_and_exports(tmp_path):
     from models.audio2face.data.build import build
     from models.audio2face.train.loop import train
@@ -324,6 +325,7 @@ def test_training_reduces_the_loss_and_exports(tmp_path):
         assert (tmp_path / "run" / name).stat().st_size > 1000
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not GRID.exists(), reason="needs ../shared/data/grid-lipsync")
 def test_evaluate_command_writes_its_report_into_folders_that_do_not_exist_yet(tmp_path):
     import subprocess

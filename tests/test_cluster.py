@@ -12,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.cluster
 def test_ray_cluster_places_calls_survives_node_loss_and_swaps_faq_versions(tmp_path):
     pytest.importorskip("ray", reason="Ray is the optional 'cluster' extra (WITH_CLUSTER=1 bash scripts/setup.sh)")
     assert shutil.which("unshare") and shutil.which("ip"), "the cluster test needs unshare (util-linux) and ip (iproute2)"

@@ -9,12 +9,15 @@ import signal
 import time
 
 import aiohttp
+import pytest
 import yaml
 
 from benchmarks.browser import LOGS, agent_server
 from benchmarks.cluster import Caller
 
 from .conftest import until
+
+pytestmark = pytest.mark.slow  # a served agent, a call and a drain of DRAIN_S: left out of make test-fast
 
 DRAIN_S = 8
 

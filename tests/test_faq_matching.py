@@ -35,6 +35,7 @@ def shop(encoders):
     return answerer
 
 
+@pytest.mark.slow
 def test_answering_many_turns_at_once_answers_each_as_a_call_would(shop, encoders):
     """Evaluation and calibration embed their texts a batch at a time; every answer is still the one-turn answer."""
     texts = ["  ", "where is my parcel", "do you ship abroad and can I pay with PayPal", "what's the weather tomorrow",
@@ -60,6 +61,7 @@ def test_the_shipped_evaluation_sets_are_question_and_answer_only_with_enough_wo
         assert not set(off_topic) & set(GENERIC_OFF_TOPIC), "calibration and evaluation off-topic questions differ"
 
 
+@pytest.mark.slow
 def test_customers_words_found_only_in_the_answer_still_match_the_entry(shop):
     for said, question in (("do you take paypal", "What payment methods do you accept?"),
                            ("can i pay with apple pay", "What payment methods do you accept?"),
@@ -68,6 +70,7 @@ def test_customers_words_found_only_in_the_answer_still_match_the_entry(shop):
         assert reply.matched == (question,) and not reply.handoff, (said, reply)
 
 
+@pytest.mark.slow
 def test_two_questions_in_one_turn_get_both_answers(shop):
     reply = shop.answer("how much is shipping and how long does it take to arrive")
     assert reply.matched == ("How much does shipping cost?", "How long does delivery take?")
@@ -77,6 +80,7 @@ def test_two_questions_in_one_turn_get_both_answers(shop):
     assert single.matched == ("My item arrived damaged. What should I do?",), "one question with 'and' in it stays one"
 
 
+@pytest.mark.slow
 def test_small_talk_a_request_for_a_person_and_off_topic_questions_keep_working(shop):
     assert shop.answer("hello").matched == ("Hello",)
     person = shop.answer("can i talk to a real person please")
@@ -126,6 +130,7 @@ def test_made_phrasings_are_deterministic_deduplicated_and_their_own_entry_s(enc
     assert sum(map(len, raw)) > len(flat), "phrasings that read as another entry are dropped"
 
 
+@pytest.mark.slow
 def test_calibrated_threshold_hands_off_off_topic_questions_and_answers_customers(encoders):
     """A floor, not the goal (README, FAQ matching): catches a calibration or matching regression on all three domains."""
     for domain in DOMAINS:
@@ -155,6 +160,7 @@ def test_finetune_refuses_a_broken_faq_or_evaluation_file_before_any_work(tmp_pa
     assert not (tmp_path / "v").exists()
 
 
+@pytest.mark.finetune
 def test_finetune_writes_a_version_with_its_phrasings_calibration_and_report(tmp_path):
     faq = tmp_path / "faq.csv"
     faq.write_text((FAQS / "shop.csv").read_text())

@@ -37,6 +37,7 @@ def test_a_loop_is_told_from_a_customer_who_repeats_himself():
     assert cut_repeats("5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5") == "5, 5, 5, 5"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("voice,least_right", [("joe", 0.7), ("kokoro:af_heart", 0.8), ("espeak:en-us", 0.5), ("espeak:en-gb", 0.5)])
 def test_short_utterances_come_back_without_loops(engines, voice, least_right):
     say = speaker(voice)
@@ -81,6 +82,7 @@ def test_numbers_in_words_or_digits_match_the_same_entry(engines):
     assert answerer.answer("is shipping free over fifty dollars").matched_question == "How much does shipping cost?"
 
 
+@pytest.mark.slow
 async def test_a_customer_who_hesitates_is_not_cut_off_and_one_who_is_done_is_answered_at_once(engines, config):
     from agent import metrics
     from agent.conversation import Conversation

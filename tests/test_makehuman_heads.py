@@ -35,6 +35,7 @@ def _surface(avatar, name):
     return next(s for s in avatar.surfaces if s.name == name)
 
 
+@pytest.mark.slow
 def test_presets_differ_and_share_the_face_topology():
     heads = {name: build_head(spec, name) for name, spec in PRESETS.items()}
     faces = {tuple(s.face_count for s in h.surfaces if s.name != "hair") for h in heads.values()}
@@ -70,6 +71,7 @@ def test_the_look_is_in_textures_and_the_textures_are_drawn(ava):
     assert (np.abs(painted - unpainted).sum(axis=2) > 30).mean() > 0.05, "the skin texture changes what is drawn"
 
 
+@pytest.mark.slow
 def test_hair_is_cards_with_a_soft_hairline_in_every_style():
     from agent.avatars.hair import STYLES
 
@@ -139,6 +141,7 @@ def test_built_glb_round_trips_and_serves_as_a_tenant_avatar(tmp_path, ava):
     assert len(trimesh.load(path).geometry) == len(ava.surfaces), "other tools open it"
 
 
+@pytest.mark.slow
 def test_avatar_build_command_and_presets_in_the_config(tmp_path):
     out = tmp_path / "x.glb"
     run = subprocess.run([sys.executable, "-m", "agent.cli", "avatar", "build", "--gender", "man", "--age", "60", "--ancestry",

@@ -136,6 +136,7 @@ async def test_swapping_versions_under_a_live_call(operator):
     await pc.close()
 
 
+@pytest.mark.finetune
 async def test_finetune_job_runs_and_reports_progress(operator, versions):
     r = await operator.post("/operator/demo/finetune", json={"steps": 2}, headers=DEMO)
     assert r.status == 202

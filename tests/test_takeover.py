@@ -96,6 +96,7 @@ def _loud(chunks: list[np.ndarray], since: int) -> int:
     return sum(float(np.abs(c).max()) > 0.05 for c in chunks[since:])
 
 
+@pytest.mark.slow
 async def test_a_hand_off_waits_a_person_takes_over_through_the_avatar_and_hands_back(server, speech_dir):
     question = espeak("Can you explain the clause in my contract about liability?", speech_dir / "liability.wav", rate=48000,
                       lead_s=2.5, tail_s=30.0)
@@ -160,6 +161,7 @@ async def test_a_hand_off_waits_a_person_takes_over_through_the_avatar_and_hands
     assert await until(lambda: not len(server.server.app[CALLS].directory), 20)
 
 
+@pytest.mark.slow
 async def test_an_operator_who_drops_gives_the_call_back_and_a_customer_who_hangs_up_leaves_the_queue(server, speech_dir):
     question = espeak("Can you explain the clause in my contract about liability?", speech_dir / "liability.wav", rate=48000,
                       lead_s=2.5, tail_s=30.0)
@@ -186,6 +188,7 @@ async def test_an_operator_who_drops_gives_the_call_back_and_a_customer_who_hang
     assert (await server.post(f"/operator/demo/calls/{session}/join", json={"sdp": "v=0", "type": "offer"}, headers=DEMO)).status == 404
 
 
+@pytest.mark.slow
 async def test_an_operator_page_that_falls_silent_is_taken_for_gone(server, speech_dir, monkeypatch):
     """Its network lost without a goodbye: no ping within HEARTBEAT_S, and the assistant takes the call back."""
     from agent.transport import operator_leg

@@ -20,6 +20,7 @@ def test_kokoro_is_installed_with_english_women_and_men_voices():
     assert len(names) >= 20 and any(n.startswith("af_") for n in names) and any(n.startswith("am_") for n in names)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["kokoro:af_heart", "kokoro:bm_george"])
 def test_kokoro_voices_say_the_sentence(name, transcriber):
     voice = make_voice(name, 1, 1.0)
