@@ -215,6 +215,23 @@ def _finetune_faq(args) -> int:
     return 0
 
 
+def _drain_node(args) -> int:
+    config = load_config(args.config)
+    if config.cluster.engine != "ray":
+        raise ConfigError("drain-node is for cluster nodes (cluster.engine: ray); one box drains on SIGTERM (systemctl restart)")
+    try:
+        from .cluster.node import drain_this_node
+    except ImportError as exc:
+        raise ConfigError(f"Ray is not installed ({exc}): WITH_CLUSTER=1 bash scripts/setup.sh") from None
+    try:
+        calls = drain_this_node(config)
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"drained: this node takes no new calls; its {calls} calls were told the line will be back and have ended")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="avatar-agent", description="Real-time talking-avatar agent for customer service.")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -230,6 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
     check = jobs.add_parser("check", help="validate the config and FAQ, then exit", description="Validate config and FAQ files.")
     check.add_argument("--config", default=DEFAULT_CONFIG, help="YAML config (default: %(default)s)")
     check.set_defaults(run=_check)
+
+    drain = jobs.add_parser("drain-node", help="on a cluster node: take no new calls, let its calls finish (before stopping it)",
+                            description="Drains the call host of the Ray node this runs on: the front places new calls on "
+                                        "other nodes; calls in progress are told the line will be back and may go on up to "
+                                        "server.drain_s. Returns when they have ended.")
+    drain.add_argument("--config", default=DEFAULT_CONFIG, help="YAML config (default: %(default)s)")
+    drain.set_defaults(run=_drain_node)
 
     config = jobs.add_parser("config", help="print the configuration reference (every key, its type, default and meaning)",
                              description="The config file's keys, from the models in agent/config.py.")

@@ -6,7 +6,7 @@ import pytest
 from agent.cli import build_parser, main
 
 
-JOBS = ["serve", "check", "benchmark", "render", "finetune-faq", "prepare-data", "train", "evaluate", "avatar"]
+JOBS = ["serve", "check", "config", "drain-node", "benchmark", "render", "finetune-faq", "prepare-data", "train", "evaluate", "avatar"]
 
 
 def test_the_parser_has_exactly_these_jobs():
