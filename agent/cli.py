@@ -220,7 +220,7 @@ def _drain_node(args) -> int:
     if config.cluster.engine != "ray":
         raise ConfigError("drain-node is for cluster nodes (cluster.engine: ray); one box drains on SIGTERM (systemctl restart)")
     try:
-        from .cluster.node import drain_this_node
+        from .cluster.front import drain_this_node
     except ImportError as exc:
         raise ConfigError(f"Ray is not installed ({exc}): WITH_CLUSTER=1 bash scripts/setup.sh") from None
     try:

@@ -365,3 +365,18 @@ class RayCalls:
             if node.starting is not None:
                 node.starting.cancel()
         ray.shutdown()
+
+
+def drain_this_node(config) -> int:
+    """Drains the call host of the Ray node this runs on (before the machine is stopped or updated): it takes no new
+    calls, so the front places them on other nodes, and its calls are told the line will be back and may go on up
+    to `server.drain_s`. Returns how many calls it still had when it was asked."""
+    RayCalls(config).join()
+    node_id = ray.get_runtime_context().get_node_id()
+    try:
+        host = ray.get_actor(f"calls-{node_id}", namespace=NAMESPACE)
+    except ValueError:
+        raise RuntimeError(f"node {short_node_id(node_id)} hosts no calls (no call host runs on it)") from None
+    calls = ray.get(host.load.remote(), timeout=60).calls
+    ray.get(host.drain.remote(config.server.drain_s), timeout=config.server.drain_s + 60)
+    return calls
