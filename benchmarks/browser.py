@@ -279,32 +279,43 @@ def config_for(where: str, config: str | None, folder: Path) -> Path:
     return path
 
 
-def run(turns: int, config: str | None, where: str = "server") -> dict:
+def _call(chromium: str, args: list[str], url: str, seconds: float, env: dict | None = None, stats: bool = False) -> dict:
+    """One call from the page at `url` (the widget's Call button), recorded for `seconds`: the probe's samples, and
+    with `stats` the candidate pair the call's media used (probe["transport"])."""
     from playwright.sync_api import sync_playwright
 
+    from benchmarks.deploy import CALL_STATS_JS, KEEP_PEERS_JS
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=args, **({"env": env} if env else {}))
+        page = browser.new_page()
+        if stats:
+            page.add_init_script(KEEP_PEERS_JS)
+        page.add_init_script(PROBE_JS)
+        page.goto(url)
+        page.click("#call")
+        page.wait_for_timeout(int(seconds * 1000))
+        probe = page.evaluate("({ mic: window.probe.mic, remote: window.probe.remote, mouth: window.probe.mouth, "
+                              "drawn: window.avatarFace ? window.avatarFace.log : [], render: window.avatarRender })")
+        if stats:
+            probe["transport"] = page.evaluate(CALL_STATS_JS)
+        if os.environ.get("BENCHMARK_PROBE_DUMP"):
+            import json
+
+            Path(os.environ["BENCHMARK_PROBE_DUMP"]).write_text(json.dumps(probe))
+        page.click("#hangup")
+        browser.close()
+    return probe
+
+
+def _chromium() -> str:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         raise SystemExit("needs Debian's chromium (make test installs it)")
-    with tempfile.TemporaryDirectory() as tmp:
-        wav = Path(tmp) / "conversation.wav"
-        seconds = conversation_wav(wav, turns) + 3.0
-        with agent_server("benchmark-browser-server.log", "--config", str(config_for(where, config, Path(tmp)))) as server:
-            url = server.url
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=chromium, headless=True, args=chromium_args(wav))
-                page = browser.new_page()
-                page.add_init_script(PROBE_JS)
-                page.goto(url)
-                page.click("#call")
-                page.wait_for_timeout(int(seconds * 1000))
-                probe = page.evaluate("({ mic: window.probe.mic, remote: window.probe.remote, mouth: window.probe.mouth, "
-                                      "drawn: window.avatarFace ? window.avatarFace.log : [], render: window.avatarRender })")
-                if os.environ.get("BENCHMARK_PROBE_DUMP"):
-                    import json
+    return chromium
 
-                    Path(os.environ["BENCHMARK_PROBE_DUMP"]).write_text(json.dumps(probe))
-                page.click("#hangup")
-                browser.close()
+
+def _analysed(probe: dict, turns: int, where: str) -> dict:
     chosen = (probe.get("render") or {}).get("where")
     if chosen != where:  # e.g. a page that could not load three.js gets video: its numbers would be another mode's
         raise SystemExit(f"asked for the face drawn in the {where}, the call drew it in the {chosen}: {probe.get('render')}")
@@ -313,17 +324,46 @@ def run(turns: int, config: str | None, where: str = "server") -> dict:
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="benchmarks.browser", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--turns", type=int, default=10, help="questions to time (default: %(default)s)")
-    parser.add_argument("--config", help="agent config (default: configs/agent.yaml)")
-    parser.add_argument("--where", choices=["server", "browser"], default="server", help="where the face is drawn (default: %(default)s)")
-    args = parser.parse_args(argv)
-    started = time.perf_counter()
-    r = run(args.turns, args.config, args.where)
+def run(turns: int, config: str | None, where: str = "server") -> dict:
+    chromium = _chromium()
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "conversation.wav"
+        seconds = conversation_wav(wav, turns) + 3.0
+        with agent_server("benchmark-browser-server.log", "--config", str(config_for(where, config, Path(tmp)))) as server:
+            probe = _call(chromium, chromium_args(wav), server.url, seconds)
+    return _analysed(probe, turns, where)
+
+
+def run_relay(turns: int) -> dict[str, dict]:
+    """The deployment of docs/deploy.md (benchmarks/deploy.py: Caddy, coturn, deploy/agent.yaml) and calls to its one
+    agent, one after the other: a first call that is not reported (it fills the speech cache with the answers, as a
+    box's first calls do), then `direct` from a page on the agent's machine (plain HTTP on 127.0.0.1, media straight
+    to the agent), then `relay` from the customer's side (the widget on the company's https page through Caddy,
+    media only through coturn)."""
+    from benchmarks.deploy import TENANT, deployment, missing, widget_page
+
+    reason = missing()
+    if reason:
+        raise SystemExit(f"--relay {reason}")
+    _chromium()
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "conversation.wav"
+        seconds = conversation_wav(wav, turns) + 3.0
+        with deployment(Path(tmp) / "deploy", name="benchmark-deploy") as d:
+            direct_url = f"{d.agent_url}/?tenant={TENANT}"
+            _call(d.chromium(d.server_ns), chromium_args(wav), direct_url, seconds)
+            direct = _call(d.chromium(d.server_ns), chromium_args(wav), direct_url, seconds, stats=True)
+            relay = _call(d.chromium(), chromium_args(wav) + d.resolver_args(), d.write_page("benchmark.html", widget_page("relay")),
+                          seconds, env=d.chromium_env(), stats=True)
+    results = {"direct": _analysed(direct, turns, "server"), "relay": _analysed(relay, turns, "server")}
+    for name, probe in (("direct", direct), ("relay", relay)):
+        results[name]["transport"] = probe["transport"]
+    return results
+
+
+def _print(r: dict, turns: int, title: str) -> None:
     shown = "video received" if r["where"] == "server" else "the page drew the avatar"
-    print(f"\nglass to glass, headless Chromium, face drawn in the {r['where']}, {len(r['audio'])} of {args.turns} questions answered "
-          f"({time.perf_counter() - started:.0f} s; {shown} at {r['fps']:.1f} fps):")
+    print(f"\n{title}, {len(r['audio'])} of {turns} questions answered ({shown} at {r['fps']:.1f} fps):")
     for label, key in (("end of speech -> first answer audio heard", "audio"), ("end of speech -> first moving-mouth frame", "mouth"),
                        ("barge-in: customer's first sound -> avatar audio silent", "barge_audio"),
                        ("barge-in: customer's first sound -> mouth at rest", "barge_mouth"),
@@ -336,6 +376,37 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {label:<58} p50 {statistics.median(values):5.0f} ms   p95 {pct(values, 95):5.0f} ms   n={len(values)}")
         else:
             print(f"  {label:<58} no samples")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="benchmarks.browser", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--turns", type=int, default=10, help="questions to time (default: %(default)s)")
+    parser.add_argument("--config", help="agent config (default: configs/agent.yaml)")
+    parser.add_argument("--where", choices=["server", "browser"], default="server", help="where the face is drawn (default: %(default)s)")
+    parser.add_argument("--relay", action="store_true",
+                        help="docs/deploy.md's deployment (root, caddy, coturn): one call direct, one through Caddy's TLS "
+                             "and coturn's relay only, to the same agent in the same run")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    if args.relay:
+        if args.config or args.where != "server":
+            parser.error("--relay runs deploy/agent.yaml with server video; --config and --where do not apply")
+        results = run_relay(args.turns)
+        print(f"\n({time.perf_counter() - started:.0f} s in all: a first call to warm the agent, not reported, then the two)")
+        _print(results["direct"], args.turns, "glass to glass, headless Chromium, direct: page on the agent's machine, media to the agent")
+        _print(results["relay"], args.turns, "glass to glass, headless Chromium, relay: the widget over HTTPS through Caddy, media only through coturn")
+        for name in ("direct", "relay"):
+            t = results[name]["transport"]
+            local, remote = t.get("local") or {}, t.get("remote") or {}
+            print(f"  {name}: media {local.get('type')}{'/' + local['relayProtocol'] if local.get('relayProtocol') else ''} "
+                  f"{local.get('address')} -> {remote.get('type')} {remote.get('address')}:{remote.get('port')} (iceTransportPolicy {t.get('policy')})")
+        for label, key in (("first audio", "audio"), ("first moving mouth", "mouth")):
+            a, b = results["direct"][key], results["relay"][key]
+            if a and b:
+                print(f"  relay - direct, {label:<20} p50 {statistics.median(b) - statistics.median(a):+5.0f} ms")
+        return 0
+    r = run(args.turns, args.config, args.where)
+    _print(r, args.turns, f"glass to glass, headless Chromium, face drawn in the {r['where']} ({time.perf_counter() - started:.0f} s)")
     return 0
 
 

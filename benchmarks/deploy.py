@@ -218,6 +218,36 @@ def widget_page(policy: str = "relay") -> str:
             f"data-mode='inline' data-target='#avatar-widget' data-ice-transport-policy='{policy}'></script></body></html>")
 
 
+# Keeps every RTCPeerConnection the page makes, so the test can read how its media went.
+KEEP_PEERS_JS = """(() => {
+  const Original = window.RTCPeerConnection;
+  window.peers = [];
+  window.RTCPeerConnection = class extends Original { constructor(...args) { super(...args); window.peers.push(this); } };
+})();"""
+
+# The call's selected candidate pair, every local candidate's type, and the audio received.
+CALL_STATS_JS = """async () => {
+  const pc = window.peers[window.peers.length - 1];
+  const stats = await pc.getStats();
+  const byId = new Map();
+  stats.forEach((s) => byId.set(s.id, s));
+  let pair = null, audio = null;
+  const locals = [];
+  stats.forEach((s) => {
+    if (s.type === 'transport' && s.selectedCandidatePairId) pair = byId.get(s.selectedCandidatePairId);
+    if (s.type === 'local-candidate') locals.push(s.candidateType);
+    if (s.type === 'inbound-rtp' && s.kind === 'audio') audio = s;
+  });
+  const local = pair && byId.get(pair.localCandidateId), remote = pair && byId.get(pair.remoteCandidateId);
+  return {
+    policy: pc.getConfiguration().iceTransportPolicy, state: pc.connectionState, locals,
+    local: local && { type: local.candidateType, address: local.address, relayProtocol: local.relayProtocol },
+    remote: remote && { type: remote.candidateType, address: remote.address, port: remote.port },
+    audio: audio && { energy: audio.totalAudioEnergy || 0, samples: audio.totalSamplesReceived || 0 },
+  };
+}"""
+
+
 def _coturn_config(secret: str, log: Path) -> str:
     """deploy/coturn/turnserver.conf with the lines an operator changes (CHANGE-ME) set, and its log in `log`."""
     text = (DEPLOY / "coturn" / "turnserver.conf").read_text()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.browser import chromium_args
-from benchmarks.deploy import CLIENT_IP, DEPLOY, SERVER_IP, SITE, deployment, missing, widget_page
+from benchmarks.deploy import CALL_STATS_JS, CLIENT_IP, DEPLOY, KEEP_PEERS_JS, SERVER_IP, SITE, deployment, missing, widget_page
 
 from .conftest import ARTIFACTS, ROOT, espeak
 from .test_browser_e2e import MOUTH_CHANGE_JS
@@ -86,36 +86,6 @@ def test_caddy_serves_the_agent_over_https_with_its_headers_and_keeps_metrics_pr
     assert redirect.status in (301, 308) and redirect.headers["location"].startswith("https://"), redirect
 
 
-# Keeps every RTCPeerConnection the page makes, so the test can read how its media went.
-KEEP_PEERS_JS = """(() => {
-  const Original = window.RTCPeerConnection;
-  window.peers = [];
-  window.RTCPeerConnection = class extends Original { constructor(...args) { super(...args); window.peers.push(this); } };
-})();"""
-
-# The call's selected candidate pair, every local candidate's type, and the audio received.
-CALL_STATS_JS = """async () => {
-  const pc = window.peers[window.peers.length - 1];
-  const stats = await pc.getStats();
-  const byId = new Map();
-  stats.forEach((s) => byId.set(s.id, s));
-  let pair = null, audio = null;
-  const locals = [];
-  stats.forEach((s) => {
-    if (s.type === 'transport' && s.selectedCandidatePairId) pair = byId.get(s.selectedCandidatePairId);
-    if (s.type === 'local-candidate') locals.push(s.candidateType);
-    if (s.type === 'inbound-rtp' && s.kind === 'audio') audio = s;
-  });
-  const local = pair && byId.get(pair.localCandidateId), remote = pair && byId.get(pair.remoteCandidateId);
-  return {
-    policy: pc.getConfiguration().iceTransportPolicy, state: pc.connectionState, locals,
-    local: local && { type: local.candidateType, address: local.address, relayProtocol: local.relayProtocol },
-    remote: remote && { type: remote.candidateType, address: remote.address, port: remote.port },
-    audio: audio && { energy: audio.totalAudioEnergy || 0, samples: audio.totalSamplesReceived || 0 },
-  };
-}"""
-
-
 @browser
 def test_a_customer_on_the_companys_site_is_answered_through_caddy_and_coturn(deployed, speech_dir):
     from playwright.sync_api import sync_playwright
@@ -185,3 +155,30 @@ def test_a_customer_on_the_companys_site_is_answered_through_caddy_and_coturn(de
     while '"sessions": 0' not in (health := deployed.get(f"{deployed.domain_url}/healthz").body) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert '"sessions": 0' in health, health
+
+
+@browser
+def test_while_the_agent_is_down_caddy_answers_as_a_draining_agent_and_the_widget_says_so(deployed):
+    """Between a restart's drain and the new process listening, Caddy answers for the agent (503, Retry-After,
+    reason draining): a customer whose page was open presses Call and is told. Runs last: it stops the agent."""
+    from playwright.sync_api import sync_playwright
+
+    url = deployed.write_page("down.html", widget_page(policy="relay"))
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=deployed.chromium(), env=deployed.chromium_env(), headless=True,
+                                     args=chromium_args() + deployed.resolver_args())
+        page = chromium.new_page()
+        page.goto(url)
+        page.wait_for_selector("#call")  # the widget loaded while the agent was up
+        agent = deployed.processes["agent"]
+        agent.terminate()  # SIGTERM with no call in progress: the drain has nothing to wait for
+        assert agent.wait(60) == 0, deployed.agent_log.read_text()[-3000:]
+        page.click("#call")
+        page.wait_for_function("() => document.getElementById('status').classList.contains('error')", timeout=30_000)
+        status = page.inner_text("#status")
+        chromium.close()
+    assert "restarting and will be back in a moment" in status, status
+    answer = deployed.get(f"{deployed.domain_url}/api/ice-servers?tenant=shop", headers={"Origin": f"https://{SITE}"})
+    assert answer.status == 503 and answer.headers["retry-after"] == "30", answer
+    assert '"reason": "draining"' in answer.body and answer.headers["access-control-allow-origin"] == f"https://{SITE}", answer
+    assert answer.headers["strict-transport-security"].startswith("max-age=")
