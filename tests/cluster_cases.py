@@ -223,7 +223,7 @@ async def test_a_lost_node_ends_only_its_calls(front):
         newcomer = Caller()
         await asyncio.sleep(0.2)
     assert newcomer.session is not None
-    assert (await _hosts(front))[newcomer.session] == hosts[survivor.session]
+    assert newcomer.node == hosts[survivor.session], "placed on the node that is left (the offer's answer names it)"
     await newcomer.ask("What is your return policy?", "thirty days")
     for caller in [*CALLERS, newcomer]:
         await caller.close()
