@@ -57,9 +57,16 @@ CALLERS: list[Caller] = []
 
 
 async def _hosts(http) -> dict[str, str]:
-    """session -> node, as the front reports it to the tenant's operator (/healthz names no call: it is public)."""
-    live = await (await http.get("/operator/demo/live", headers=TOKEN)).json()
-    return {c["session"]: c["node"] for c in live["calls"]}
+    """session -> node, as the front reports it to the tenant's operator (/healthz names no call: it is public), once
+    the nodes' reports (every poll) hold every caller's call."""
+    expected = {c.session for c in CALLERS if c.session}
+    for _ in range(300):
+        live = await (await http.get("/operator/demo/live", headers=TOKEN)).json()
+        hosts = {c["session"]: c["node"] for c in live["calls"]}
+        if expected <= set(hosts):
+            break
+        await asyncio.sleep(0.1)
+    return hosts
 
 
 async def test_two_calls_land_on_different_nodes_and_both_answer(front):
