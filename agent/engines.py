@@ -59,14 +59,6 @@ class TenantQuestions:
             log.warning("could not keep a missed question in %s: %s", self.store.path, exc)
             return None
 
-    def purge(self) -> int:
-        """The store's expired questions deleted now (for a timer); how many went, 0 if the file could not be read."""
-        try:
-            return self.store.purge()
-        except OSError as exc:
-            log.warning("could not purge the missed questions in %s: %s", self.store.path, exc)
-            return 0
-
 
 def _below_the_event_loop(nice: int, threads: list[int]) -> None:
     """Lowers the OS priority of `threads` (thread ids) by `nice`. Linux gives each thread its own priority, so the

@@ -65,4 +65,3 @@ class CallNode:
 
     async def metrics_text(self) -> bytes:
         return await self.calls.node_metrics(self.calls.node)
-

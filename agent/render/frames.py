@@ -28,10 +28,6 @@ class StartedWhenConnected:
         self._source: FrameSource | None = None
         self._closed = False
 
-    @property
-    def started(self) -> bool:
-        return self._source is not None
-
     def start(self) -> None:
         if self._source is None and not self._closed:
             self._source = self._start()

@@ -164,13 +164,12 @@ class AvatarVideoTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, video: ServerVideo, fps: int = 25, session: str = "-") -> None:
+    def __init__(self, video: ServerVideo, fps: int = 25) -> None:
         super().__init__()
         self.video = video
         self.fps = fps
         self._pacer = _Pacer(VIDEO_CLOCK)
         self.frames_sent = 0
-        self.session = session
         self._fps_window = (time.perf_counter(), 0)  # start of the current one-second window, frames sent before it
         self.recent_fps: float | None = None  # frames sent per second over the last full window
 

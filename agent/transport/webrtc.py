@@ -77,7 +77,6 @@ class WebRtcCall:
         self._limits = config.server.limits
         self._budget = MessageBudget(self._limits.messages_per_s)
         self._told_too_fast = False
-        self._last_message = time.monotonic()
         self._connected = asyncio.Event()
         self._frames: StartedWhenConnected | None = None
         self._operator_joining = False
@@ -165,7 +164,7 @@ class WebRtcCall:
             self._frames = StartedWhenConnected(lambda: start_renderer(self._avatar, settings), settings.width, settings.height)
             video = ServerVideo(self.output, self._frames, self.id)
             self.output.attach(video)
-            self.video_out = AvatarVideoTrack(video, self._render_settings.fps, session=self.id)
+            self.video_out = AvatarVideoTrack(video, self._render_settings.fps)
             self.pc.addTrack(self.video_out)
         else:
             self.poses_out = BrowserPoses(self.output, self._send_pose, self._poses_buffered)
@@ -278,8 +277,7 @@ class WebRtcCall:
             self.send_event(ErrorEvent("messages must be JSON objects"))
             return
         if kind == "text" and isinstance(event.get("text"), str) and event["text"].strip():
-            self._last_message = time.monotonic()
-            self.conversation.ask_text(event["text"])
+            self.conversation.ask_text(event["text"])  # the conversation's last_heard: the idle limit's clock
         elif kind == "bye":
             self._spawn(self.close(), "close")
         else:
@@ -299,10 +297,9 @@ class WebRtcCall:
         while not self._closed:
             await asyncio.sleep(1.0)
             now = time.monotonic()
-            heard = max(self.conversation.last_heard, self._last_message)
             if now - started > limits.max_call_s:
                 reason = "too_long"
-            elif now - heard > limits.idle_s and self.operator is None and self.desk.status != PERSON:
+            elif now - self.conversation.last_heard > limits.idle_s and self.operator is None and self.desk.status != PERSON:
                 reason = "idle"
             else:
                 continue
