@@ -90,6 +90,11 @@ async def _drain_on_sigterm(app: web.Application) -> None:
         pass
 
 
+def _asked_tenant(request: web.Request) -> str:
+    """The tenant a request names (`?tenant=`, the widget's data-tenant), or the config's default one."""
+    return request.query.get("tenant", request.app[CONFIG].default_tenant)
+
+
 @web.middleware
 async def security_headers(request: web.Request, handler):
     """Who may frame which page, and no content sniffing. The console may be framed by nobody; the agent's own page
@@ -100,8 +105,7 @@ async def security_headers(request: web.Request, handler):
     if path in ("/operator", "/client/operator.html"):
         response.headers.update(CONSOLE_HEADERS)
     elif path == "/" or (path.startswith("/client/") and path.endswith(".html")):
-        config = request.app[CONFIG]
-        tenant_id = request.query.get("tenant", config.default_tenant)
+        config, tenant_id = request.app[CONFIG], _asked_tenant(request)
         origins = config.tenant(tenant_id).allowed_origins if tenant_id in config.tenants else ()
         ancestors = "*" if "*" in origins else " ".join(["'self'", *origins])
         response.headers["Content-Security-Policy"] = f"frame-ancestors {ancestors}"
@@ -120,8 +124,7 @@ async def cross_origin(request: web.Request, handler):
     """
     if not request.path.startswith("/api/"):
         return await handler(request)
-    config = request.app[CONFIG]
-    tenant_id = request.query.get("tenant", config.default_tenant)
+    config, tenant_id = request.app[CONFIG], _asked_tenant(request)
     if tenant_id not in config.tenants:
         return json_error(404, f"unknown tenant {tenant_id!r}")
     tenant = config.tenant(tenant_id)
@@ -210,7 +213,6 @@ async def offer(request: web.Request) -> web.Response:
     return web.json_response({"sdp": call.sdp, "type": call.type, "session": call.session, "hangup_token": call.hangup_token,
                               "node": call.node, "render": {"where": call.render, "reason": call.render_reason}},
                              headers={"Cache-Control": "no-store"})
-
 
 
 async def avatar(request: web.Request) -> web.Response:
