@@ -124,7 +124,8 @@ def _benchmark(args) -> int:
     if args.suite == "faq":
         from benchmarks.faq import main as faq_main
 
-        return faq_main([])
+        return faq_main(["--set", args.set, "--shots", args.shots, "--held-out", str(args.held_out), "--config", str(args.config)]
+                        + (["--steps", str(args.steps)] if args.steps else []) if args.set else [])
     if args.suite == "loop":
         from benchmarks.loop import main as loop_main
 
@@ -206,7 +207,7 @@ def _finetune_faq(args) -> int:
     finally:
         bar.close()
     report({"state": "done", "version": manifest["version"], "metrics": manifest["metrics"], "calibration": manifest["calibration"],
-            "evaluated_on": manifest["evaluated_on"]})
+            "evaluated_on": manifest["evaluated_on"], "risk_coverage": manifest["risk_coverage"]})
     print(f"saved {tenant}/{manifest['version']} in {versions_dir}")
     print(format_report(manifest))
     if args.activate:
@@ -284,6 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--packet-ms", type=int, choices=[20, 40, 60], help="calls: server.audio_packet_ms (default: the config's)")
     bench.add_argument("--pause", type=float, help="calls: seconds a customer waits after an answer (default: 0.5, never stops)")
     bench.add_argument("--threads", type=int, default=1, help="asr: CPU threads per Whisper model (default: %(default)s)")
+    bench.add_argument("--set", choices=["banking77"], help="faq: a FAQ made from this public intent benchmark's training split, "
+                       "fine-tuned with finetune-faq, scored on its test split with held-out intents to hand off")
+    bench.add_argument("--shots", default="10", help="faq --set: paraphrases an entry: a number or 'all' (default: %(default)s)")
+    bench.add_argument("--held-out", type=int, default=10, help="faq --set: intents left out of the FAQ (default: %(default)s)")
+    bench.add_argument("--steps", type=int, help="faq --set: fine-tuning steps (default: finetune-faq's)")
     bench.add_argument("--frames", type=int, default=200, help="render: frames to time (default: %(default)s)")
     bench.add_argument("--avatar", action="append", help="render: avatar to measure, a built-in name or a GLB (repeatable; default: default and stylised)")
     bench.add_argument("--png", help="render: write one frame from pbr (left) and lean (right) side by side to this PNG")

@@ -122,6 +122,7 @@ async def test_a_missed_question_from_a_call_becomes_a_paraphrase_of_the_next_ve
         await page.wait_for_selector("#finetune-report:not([hidden]) tbody tr")
         report = await page.text_content("#finetune-report")
         assert "BM25" in report and "fine-tuned" in report and "kept out of training" in report, report
+        assert "(this version)" in await page.text_content("#finetune-risk:not([hidden])")  # what its hand-off line trades
         await page.screenshot(path=str(ARTIFACTS / "operator-console-finetune.png"), full_page=True)
         newest = page.locator("#versions tbody tr", has_text="v2")  # the fixture saved v1
         await newest.locator("button").click()

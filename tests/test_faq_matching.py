@@ -174,17 +174,60 @@ def test_finetune_writes_a_version_with_its_phrasings_calibration_and_report(tmp
 
     manifest = json.loads((version / "manifest.json").read_text())
     assert 0 < manifest["threshold"] < 1 and manifest["encoders"] == list(ENCODERS)
-    assert list(manifest["metrics"])[:4] == ["BM25", f"base {MINILM}", f"base {' + '.join(ENCODERS)}",
-                                         f"fine-tuned (this version: {' + '.join(ENCODERS)}, {MINILM} tuned)"]
+    assert list(manifest["metrics"])[:5] == ["BM25", f"base {MINILM}", f"base {' + '.join(ENCODERS)}",
+                                         "fine-tuned, classifier head instead",
+                                         f"fine-tuned (this version: {' + '.join(ENCODERS)}, {MINILM} tuned, averaged cosines)"]
     if manifest["fast_gate"] is not None:  # the cascade's report sets it beside the same version reading every encoder
-        assert list(manifest["metrics"])[4:] == ["fine-tuned, every encoder on every turn"]
+        assert list(manifest["metrics"])[5:] == ["fine-tuned, every encoder on every turn"]
     assert len(manifest["phrasings_per_entry"]) == 27 and (version / "phrasings.json").exists()
     assert "phrasings made:" in run.stdout and "| BM25 |" in run.stdout
+    assert manifest["decides_with"] == "cosines" and not (version / "head.npz").exists()  # one question an entry: too few to learn from
+    marked = [row for row in manifest["risk_coverage"] if row["this_version"]]
+    assert len(marked) == 1 and marked[0]["threshold"] == round(manifest["threshold"], 4) and "(this version)" in run.stdout
+    answered = [row["answered"] for row in manifest["risk_coverage"]]
+    assert answered == sorted(answered) and answered[0] < answered[-1]  # a lower threshold never answers fewer
     from agent.answer.registry import load_version
 
     answerer = load_version(load_faq(version / "faq.csv"), version, manifest, "a person will help")
     assert answerer.threshold == manifest["threshold"] and len(answerer.scorer.scorers) == len(ENCODERS)
     assert answerer.answer("do you take paypal").matched == ("What payment methods do you accept?",)
+
+
+@pytest.mark.finetune
+def test_a_faq_with_customers_own_wordings_gets_a_version_that_decides_with_its_classifier_head(tmp_path):
+    """Eight BANKING77 intents with six real wordings each; two more intents' questions must be handed off."""
+    import csv
+    import json
+
+    from agent.answer.answerer import HeadScorer
+    from agent.answer.registry import load_version
+
+    with (ROOT.parent / "shared" / "data" / "banking77" / "train.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    intents = sorted({row["category"] for row in rows})[:10]
+    wordings = {intent: [row["text"] for row in rows if row["category"] == intent][:12] for intent in intents}
+    faq = tmp_path / "faq.csv"
+    with faq.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["question", "answer", "paraphrases"])
+        writer.writeheader()
+        for intent in intents[:8]:
+            writer.writerow({"question": wordings[intent][0], "answer": f"Here is how we help with {intent.replace('_', ' ')}.",
+                             "paraphrases": "|".join(w.replace("|", "/") for w in wordings[intent][1:6])})
+    evaluation = tmp_path / "eval.jsonl"
+    evaluation.write_text("\n".join([json.dumps({"question": w, "expect": wordings[i][0]}) for i in intents[:8] for w in wordings[i][6:]]
+                                    + [json.dumps({"question": w, "expect": None}) for i in intents[8:] for w in wordings[i]]))
+    run = _finetune("--faq", str(faq), "--steps", "2", "--tenant", "t", "--versions-dir", str(tmp_path / "v"), "--eval", str(evaluation))
+    assert run.returncode == 0, run.stderr[-2000:]
+    version = tmp_path / "v" / "t" / "v1"
+    manifest = json.loads((version / "manifest.json").read_text())
+    assert manifest["decides_with"] == "head" and (version / "head.npz").exists() and "classifier head)" in run.stdout
+    answerer = load_version(load_faq(faq), version, manifest, "a person will help")
+    assert isinstance(answerer.scorer, HeadScorer) and answerer.threshold == manifest["threshold"]
+    held = [w for i in intents[:8] for w in wordings[i][6:]]
+    right = sum(answerer.answer(w).matched == (wordings[i][0],) for i in intents[:8] for w in wordings[i][6:])
+    assert right >= len(held) / 2, f"{right} of {len(held)} unseen wordings answered with their own entry"
+    handed = sum(answerer.answer(w).handoff for i in intents[8:] for w in wordings[i])
+    assert handed >= 1  # its threshold is a real line: some questions of intents it never saw go to a person
 
 
 def test_encoders_are_named_in_the_config_and_a_missing_one_says_how_to_install_it(tmp_path):

@@ -300,7 +300,7 @@ async function followJob(job) {
     if (status.total) { progress.max = status.total; progress.value = status.step || 0; }
     $("finetune-state").textContent = `${status.state}${status.stage ? `: ${status.stage}` : ""}${status.error ? ` (${status.error})` : ""}`;
     if (status.state === "done" || status.state === "failed") {
-      if (status.state === "done") { progress.value = progress.max; report(status.metrics || {}, status.evaluated_on); await loadVersions(); }
+      if (status.state === "done") { progress.value = progress.max; report(status.metrics || {}, status.evaluated_on); riskCoverage(status.risk_coverage || []); await loadVersions(); }
       return status;
     }
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -319,6 +319,20 @@ function report(metrics, evaluatedOn) {
   for (const [method, m] of Object.entries(metrics)) {
     const row = body.insertRow();
     for (const text of [method, percent(m.top1_accuracy), percent(m.fallback_precision), percent(m.fallback_recall), percent(m.wrong)]) cell(row, text);
+  }
+  table.hidden = !body.rows.length;
+}
+
+// One row per hand-off line, from answering everything down to about half; the version's own line is marked.
+function riskCoverage(rows) {
+  const table = $("finetune-risk");
+  const body = table.tBodies[0];
+  body.replaceChildren();
+  for (const r of rows) {
+    const row = body.insertRow();
+    row.className = r.this_version ? "active" : "";
+    for (const text of [`${r.threshold.toFixed(3)}${r.this_version ? " (this version)" : ""}`, percent(r.answered), percent(r.wrong),
+      percent(r.top1_in_scope), percent(r.off_topic_handed_off)]) cell(row, text);
   }
   table.hidden = !body.rows.length;
 }

@@ -24,6 +24,7 @@ from ..messages import Answer
 from ..numbers import numbers_as_digits
 from ..speak.sentences import split_sentences
 from .faq import FaqEntry
+from .head import IntentHead, combined
 
 SMALL_TALK = (
     FaqEntry("Hello", "Hello! How can I help you today?", ("Hi there", "Good morning", "Hey", "Good afternoon"), "happy"),
@@ -130,6 +131,19 @@ class MeanScorer:
         return np.mean([scorer.scores(texts) for scorer in self.scorers], axis=0).astype(np.float32)
 
 
+class HeadScorer:
+    """Entry probabilities from a classifier head (head.py) over the scorers' query embeddings side by side; the
+    scorers keep embedding (and caching) what was said, the head decides."""
+
+    def __init__(self, scorers: Sequence[EntryScorer], head: IntentHead) -> None:
+        self.scorers = list(scorers)
+        self.entries = self.scorers[0].entries
+        self.head = head
+
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        return self.head.probabilities(combined([scorer.embed_query(texts) for scorer in self.scorers]))
+
+
 def entry_scorer(entries: Sequence[FaqEntry], encoders: Sequence, built_in: int = 0) -> EntryScorer | MeanScorer:
     if not encoders:
         raise ValueError("FAQ matching needs at least one sentence encoder (answer.encoders)")
@@ -157,18 +171,32 @@ def _best_per_owner(similarities: np.ndarray, owner: np.ndarray, count: int) -> 
 
 class FaqAnswerer:
     """`encoders`: the sentence encoders whose scores are averaged; `scorer`: another scorer over the same entries instead
-    (the BM25 baseline)."""
+    (the BM25 baseline); `heads`: a fine-tuned version's classifier heads, over every encoder and over the first alone
+    (its fast gate), whose probabilities then decide instead of the averaged cosines."""
 
     def __init__(self, entries: list[FaqEntry], encoders: Sequence = (), threshold: float = 0.5, handoff_text: str = "",
-                 clarify_margin: float = CLARIFY_MARGIN, scorer=None, gate: FastGate | None = None) -> None:
+                 clarify_margin: float = CLARIFY_MARGIN, scorer=None, gate: FastGate | None = None,
+                 heads: tuple[IntentHead, IntentHead] | None = None) -> None:
         self.entries = [*entries, *BUILT_IN]
         self.encoders = list(encoders or ())
         self.threshold = threshold
         self.clarify_margin = clarify_margin
         self.handoff_text = handoff_text or "Let me connect you to a person who can help."
         self.scorer = scorer or entry_scorer(self.entries, encoders, built_in=len(BUILT_IN))
-        self.fast = self.scorer.scorers[0] if isinstance(self.scorer, MeanScorer) else None  # the first, fastest encoder
+        self.embedders = self.scorer.scorers if isinstance(self.scorer, MeanScorer) else [self.scorer]
+        self.fast = self.embedders[0] if len(self.embedders) > 1 else None  # the first, fastest encoder
+        if heads is not None:
+            self.use_heads(*heads)
         self.gate = gate
+
+    def use_heads(self, head: IntentHead, fast_head: IntentHead | None) -> None:
+        """Decide with classifier heads from now on: `head` over every encoder, `fast_head` over the first alone."""
+        self.scorer = HeadScorer(self.embedders, head)
+        self.fast = HeadScorer(self.embedders[:1], fast_head) if fast_head is not None and len(self.embedders) > 1 else None
+
+    def features(self, texts: Sequence[str], first_only: bool = False) -> np.ndarray:
+        """What a classifier head reads: every encoder's embedding side by side (or the first encoder's alone)."""
+        return combined([scorer.embed_query(texts) for scorer in self.embedders[: 1 if first_only else None]])
 
     def scores(self, text: str) -> np.ndarray:
         """Score per entry."""

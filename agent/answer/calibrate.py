@@ -173,8 +173,75 @@ def calibrate(answerer, held_out: Sequence[tuple[str, int]]) -> Outcomes:
     return outcomes
 
 
+# A head's threshold: answers to phrasings it did not see are wrong for at most this share (cross-validated), it hands
+# off at least HEAD_NEAR_MISS_SHARE of the questions of entries it was trained without, and OFF_TOPIC_SHARE of the
+# generic off-topic ones. Chosen on BANKING77 (benchmarks/faq.py --set banking77), checked on the shipped FAQs.
+HEAD_MAX_WRONG = 0.03
+HEAD_NEAR_MISS_SHARE = 0.75
+
+
+def fit_heads(answerer, phrasings: Sequence[tuple[str, int]], seed: int = 0) -> Outcomes:
+    """Fits the answerer's classifier heads on every way of asking it knows (text, entry index: the FAQ's own and the
+    made ones, and the built-ins'), sets their threshold by cross-validation and the fast gate; says what that does."""
+    from .head import fit_head, held_out_scores, lowest_threshold_for
+
+    texts = [t for t, _ in phrasings]
+    labels = np.array([e for _, e in phrasings], int)
+    count, topical = len(answerer.entries), len(answerer.entries) - len(BUILT_IN)
+    features, first = answerer.features(texts), answerer.features(texts, first_only=True)
+    answerer.use_heads(fit_head(features, labels, count), fit_head(first, labels, count) if answerer.fast is not None else None)
+    held = held_out_scores(features, labels, count, topical, seed)
+    off_best = answerer.scorer.scores(list(GENERIC_OFF_TOPIC)).max(1)
+    threshold = max(lowest_threshold_for(held.confidence, held.right, HEAD_MAX_WRONG),
+                    float(np.quantile(held.near_miss, HEAD_NEAR_MISS_SHARE)) if held.near_miss.size else 0.0,
+                    float(np.quantile(off_best, OFF_TOPIC_SHARE)))
+    answerer.threshold = threshold
+    handed_in = float(np.sum(held.confidence < threshold))
+    handed_out = float(np.sum(off_best < threshold))
+    answerer.gate = choose_fast_gate(answerer, [*texts, *GENERIC_OFF_TOPIC])
+    return Outcomes(threshold, float(np.mean(held.right & (held.confidence >= threshold))),
+                    handed_out / (handed_in + handed_out) if handed_in + handed_out else 1.0, float(np.mean(off_best < threshold)),
+                    float(np.mean(held.near_miss < threshold)) if held.near_miss.size else 1.0)
+
+
 def calibrate_untuned(answerer, seed: int = 0) -> Outcomes:
     """For a FAQ used without a fine-tune: every made phrasing is held out, since nothing was trained on them."""
     topical = [e for e in answerer.entries if e.question not in BUILT_IN_QUESTIONS]
     split = make_phrasings(topical, answerer.scorer, seed)
     return calibrate(answerer, [*split.held_out_pairs(), *split.train_pairs()])
+
+
+def risk_coverage(answerer, in_scope: Sequence[tuple[str, str]], off_topic: Sequence[str], rows: int = 11) -> list[dict]:
+    """How the hand-off threshold trades answers for wrong answers, on held-out questions: per threshold, the share of
+    all questions answered, the share answered wrongly (another entry, or any entry for an off-topic one), top-1 in
+    scope and off-topic handed off. One turn each, as `evaluate`; a clarifying question counts as its first option here.
+    The rows run from answering everything down to answering about half, plus the version's own threshold."""
+    questions = [q for q, _ in in_scope] + list(off_topic)
+    if not questions:
+        return []
+    scores = np.concatenate([answerer.scorer.scores(questions[i:i + 256]) for i in range(0, len(questions), 256)])
+    best, confidence = scores.argmax(1), scores.max(1)
+    named = [answerer.entries[i].question for i in best]
+    asked_for_person = np.array([answerer.entries[i] is HUMAN_REQUEST for i in best])
+    inside = np.arange(len(questions)) < len(in_scope)
+    right = np.array([i < len(in_scope) and named[i] == in_scope[i][1] for i in range(len(questions))])
+    thresholds = sorted({*np.quantile(confidence, np.linspace(0, 0.5, rows - 1)).tolist(), float(answerer.threshold)}, reverse=True)
+    table = []
+    for threshold in thresholds:
+        answered = (confidence >= threshold) & ~asked_for_person
+        table.append({"threshold": round(float(threshold), 4), "answered": float(np.mean(answered)),
+                      "wrong": float(np.mean(answered & ~right)), "top1_in_scope": float(np.mean(answered[inside] & right[inside])) if inside.any() else 0.0,
+                      "off_topic_handed_off": float(np.mean(~answered[~inside])) if (~inside).any() else 1.0,
+                      "this_version": bool(threshold == float(answerer.threshold))})
+    return table
+
+
+def format_risk_coverage(table: Sequence[dict]) -> list[str]:
+    """The risk-coverage table as Markdown lines."""
+    lines = ["| threshold | questions answered | answered wrongly (of all) | top-1 in scope | off-topic handed off |",
+             "|---|---|---|---|---|"]
+    for row in table:
+        mark = " (this version)" if row["this_version"] else ""
+        lines.append(f"| {row['threshold']:.3f}{mark} | {row['answered']:.1%} | {row['wrong']:.1%} | {row['top1_in_scope']:.1%} "
+                     f"| {row['off_topic_handed_off']:.1%} |")
+    return lines

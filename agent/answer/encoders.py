@@ -44,3 +44,31 @@ def _installed(name: str) -> Path:
                                  f"or list only {MINILM} in answer.encoders")
         return MPNET_DIR
     raise EncoderMissing(f"unknown encoder {name!r} (known: {', '.join(ENCODERS)})")
+
+
+class RememberingEncoder:
+    """An encoder that embeds each text once: the answerers a fine-tune builds and compares (base, tuned, BM25 beside
+    them) read the same questions with the same un-tuned encoders. Normalised numpy embeddings only, as the scorers ask."""
+
+    def __init__(self, model, size: int = 50_000) -> None:
+        from cachetools import LRUCache
+
+        self.model = model
+        self._seen: LRUCache = LRUCache(size)
+
+    def encode(self, texts, normalize_embeddings: bool = True, convert_to_numpy: bool = True, **options):
+        if not (normalize_embeddings and convert_to_numpy):
+            raise ValueError("RememberingEncoder gives normalised numpy embeddings only")
+        texts = list(texts)
+        missing = list(dict.fromkeys(t for t in texts if t not in self._seen))
+        if missing:
+            vectors = self.model.encode(missing, normalize_embeddings=True, convert_to_numpy=True, batch_size=64, **options)
+            for text, vector in zip(missing, vectors):
+                self._seen[text] = vector
+        return self._stack([self._seen[t] for t in texts])
+
+    @staticmethod
+    def _stack(vectors):
+        import numpy as np
+
+        return np.stack(vectors) if vectors else np.zeros((0, 0), np.float32)

@@ -14,6 +14,7 @@ from pathlib import Path
 from .answerer import FaqAnswerer, FastGate
 from .encoders import TUNABLE, load_encoder
 from .faq import FaqError, load_faq
+from .head import IntentHead
 
 log = logging.getLogger(__name__)
 BASE = "base"  # the un-tuned model with the configured FAQ
@@ -57,7 +58,11 @@ def load_version(entries, folder: Path, manifest: dict, handoff_text: str, share
     encoders = [load_encoder(name, folder / "model") if name == TUNABLE else shared[name] if name in shared else load_encoder(name)
                 for name in version_encoders(manifest)]
     gate = FastGate(**manifest["fast_gate"]) if manifest.get("fast_gate") else None  # versions made before the gate read every encoder
-    return FaqAnswerer(entries, encoders, manifest["threshold"], handoff_text, gate=gate)
+    heads = None
+    if manifest.get("decides_with") == "head":  # versions made before the heads decide by averaged cosines
+        fast = folder / "fast_head.npz"
+        heads = (IntentHead.load(folder / "head.npz"), IntentHead.load(fast) if fast.exists() else None)
+    return FaqAnswerer(entries, encoders, manifest["threshold"], handoff_text, gate=gate, heads=heads)
 
 
 class AnswererRegistry:
