@@ -117,9 +117,8 @@ def public_set(args) -> int:
           "| asked X or Y (right one offered) | ms a turn, median (p95) |")
     print("|---|---|---|---|---|---|---|")
     for name, m in manifest["metrics"].items():
-        kind = "fine-tuned" if name.startswith("fine-tuned") else "base" if name.startswith("base") else None
-        timing = f"{statistics.median(turns[kind]):.0f} ({np.percentile(turns[kind], 95):.0f})" if kind and not name.endswith("cosines") \
-            and "every encoder" not in name and (kind == "fine-tuned" or name.endswith(" + ".join(config.answer.encoders))) else ""
+        kind = "fine-tuned" if name.startswith("fine-tuned (this version") else "base" if name == f"base {' + '.join(config.answer.encoders)}" else None
+        timing = f"{statistics.median(turns[kind]):.0f} ({np.percentile(turns[kind], 95):.0f})" if kind else ""
         print(f"| {name} | {m['top1_accuracy']:.1%} | {m['wrong']:.1%} | {m['fallback_precision']:.1%} | {m['fallback_recall']:.1%} "
               f"| {m['clarified']:.1%} | {timing} |")
     for title, key in (("base", "risk_coverage_base"), ("fine-tuned", "risk_coverage")):
