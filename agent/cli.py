@@ -121,6 +121,10 @@ def _benchmark(args) -> int:
         from benchmarks.asr import main as asr_main
 
         return asr_main(["--threads", str(args.threads)])
+    if args.suite == "short":
+        from benchmarks.short_answers import main as short_main
+
+        return short_main(["--threads", str(args.threads)] + (["--quick"] if args.quick else []))
     if args.suite == "faq":
         from benchmarks.faq import main as faq_main
 
@@ -265,12 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = jobs.add_parser("benchmark", help="measure end-of-speech to first-audio latency and render fps", description="Latency and render benchmark on recorded questions.")
     bench.add_argument("--config", default=DEFAULT_CONFIG, help="YAML config (default: %(default)s)")
-    bench.add_argument("suite", nargs="?", default="latency", choices=["latency", "calls", "turns", "render", "look", "browser", "voices", "asr", "faq", "loop", "takeover", "front", "cluster"],
+    bench.add_argument("suite", nargs="?", default="latency", choices=["latency", "calls", "turns", "render", "look", "browser", "voices", "asr", "short", "faq", "loop", "takeover", "front", "cluster"],
                        help="latency: in-process pipeline; render: renderers; browser: real Chromium calls, glass to glass; voices: real-time factor per voice; "
                             "calls: real WebRTC calls from aiortc clients (--where browser: the page draws the face); "
                             "turns: false cut-offs on hesitations and the end-of-turn delay, fixed silence against the end-of-turn model; "
                             "look: one pose drawn by the server's renderer and by three.js in a page, side by side; "
                             "asr: WER and time per turn on real speech and short utterances, ours against faster-whisper's transcribe(); "
+                            "short: yes/no, digits, digit strings and short phrases heard right, per band (16 kHz, telephone, noise), open and after a question asking for them; "
                             "faq: FAQ matching per encoder set on the shipped evaluation FAQs, accuracy and ms a turn; "
                             "loop: half of each FAQ's unseen wordings as calls, kept and assigned as paraphrases, fine-tuned again, scored on the other half; "
                             "takeover: a person speaking through the avatar, their speech onset to the customer hearing it, and lips against sound; "
@@ -284,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "machine (a loopback Ray cluster); 0: one `avatar-agent serve` (default)")
     bench.add_argument("--packet-ms", type=int, choices=[20, 40, 60], help="calls: server.audio_packet_ms (default: the config's)")
     bench.add_argument("--pause", type=float, help="calls: seconds a customer waits after an answer (default: 0.5, never stops)")
-    bench.add_argument("--threads", type=int, default=1, help="asr: CPU threads per Whisper model (default: %(default)s)")
+    bench.add_argument("--threads", type=int, default=1, help="asr, short: CPU threads per Whisper model (default: %(default)s)")
+    bench.add_argument("--quick", action="store_true", help="short: a voice in seven, 16 kHz and telephone band only")
     bench.add_argument("--set", choices=["banking77"], help="faq: a FAQ made from this public intent benchmark's training split, "
                        "fine-tuned with finetune-faq, scored on its test split with held-out intents to hand off")
     bench.add_argument("--shots", default="10", help="faq --set: paraphrases an entry: a number or 'all' (default: %(default)s)")

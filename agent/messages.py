@@ -6,6 +6,7 @@ hear -> UserTurn -> (transcribe) -> Transcript   (at a pause: Heard, for the end
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -20,13 +21,23 @@ class UserTurn:
 
 
 @dataclass(frozen=True)
+class Expectation:
+    """What the agent expects to hear next, from what it just asked (`hear/expect.py`)."""
+
+    kind: Literal["open", "yes_no", "number"] = "open"
+    options: tuple[str, ...] = ()  # the words of "X or Y?"
+
+
+@dataclass(frozen=True)
 class Heard:
-    """The words of a turn so far, heard at a pause, and how sure the transcriber is that they end there."""
+    """The words of a turn (so far, at a pause), how sure the transcriber is of them, and that they end there."""
 
     text: str
     # The lower of the probabilities Whisper gave the last word and the full stop or question mark after it
     # (0 when it wrote none): a clipped "to" comes out as "I want to kill." with both unsure.
     ending: float = 1.0
+    # The decoder's mean probability of the words' tokens (the geometric mean): "Bye!" for a faint "five" is unsure.
+    sure: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -34,6 +45,7 @@ class Transcript:
     turn_id: int
     text: str
     ended_at: float
+    sure: float = 1.0  # Heard.sure; 1 for typed words
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,10 @@
 become digits with text2num; then runs of digit groups separated only by spaces, commas or hyphens are joined when there are three or
 more, or two with a single digit among four or more ("one 2345"). Other pairs stay apart ("5 5",
 "10 30"): they are as often two numbers as one.
-A lone "one" is left alone ("the first one", "one of my items").
+A lone "one" is left alone ("the first one", "one of my items"). "double five" is 55 and "triple seven" 777, as
+people read numbers out. The customer's own grouping is kept where the text shows it: "five five five, one two three
+four" is "555 1234" (a comma between groups of digits said one by one), while Whisper's "4, 7, 2, 9" (a comma after
+every digit) is one group, 4729.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ _WORD_BESIDE_DIGITS = re.compile(r"\b(zero|oh|one|two|three|four|five|six|seven|
 _GROUP = r"\d+"
 _SEPARATOR = r"(?:,? |-)"
 _RUN = re.compile(rf"(?<!\d)(?<!\d\.){_GROUP}(?:{_SEPARATOR}{_GROUP})+(?!\d|\.\d)")
+_REPEATED_DIGIT = re.compile(r"\b(double|triple)[ -](\d)\b", re.IGNORECASE)
 
 
 def numbers_as_digits(text: str) -> str:
@@ -32,13 +36,19 @@ def numbers_as_digits(text: str) -> str:
         if replaced == text:
             break
         text = replaced
+    text = _REPEATED_DIGIT.sub(lambda m: m.group(2) * (2 if m.group(1).lower() == "double" else 3), text)
     return _RUN.sub(_joined, text)
 
 
 def _joined(match: re.Match) -> str:
     groups = re.findall(r"\d+", match.group(0))
     one_number = len(groups) >= 3 or (min(map(len, groups)) == 1 and sum(map(len, groups)) >= 4)
-    return "".join(groups) if one_number else match.group(0)
+    if not one_number:
+        return match.group(0)
+    said = re.split(r", ", match.group(0))
+    if len(said) > 1 and any(re.search(r"\d[ -]\d", part) for part in said):  # digits said in groups, a comma between
+        return " ".join(re.sub(r"\D", "", part) for part in said)
+    return "".join(groups)
 
 
 def _digit_word(match: re.Match) -> str:

@@ -16,15 +16,16 @@ from typing import Protocol
 
 import numpy as np
 
-from .messages import Answer, Heard
+from .messages import Answer, Expectation, Heard
 
 
 class Transcriber(Protocol):
-    def transcribe(self, audio: np.ndarray) -> str:
-        """16 kHz mono float32 speech -> text; '' when nothing was said."""
+    def hear(self, audio: np.ndarray, expecting: Expectation = Expectation()) -> Heard:
+        """A turn (16 kHz mono float32 speech) -> its text ('' when nothing was said) and how sure the transcriber is
+        of it; `expecting`: what the agent just asked for (a number, a yes or no)."""
 
-    def hear_so_far(self, audio: np.ndarray) -> Heard:
-        """The turn up to a pause -> its text, and how sure the transcriber is that the words end there."""
+    def hear_so_far(self, audio: np.ndarray, expecting: Expectation = Expectation()) -> Heard:
+        """The turn up to a pause -> the same, and how sure the transcriber is that the words end there."""
 
 
 class EndOfTurn(Protocol):

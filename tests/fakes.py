@@ -28,17 +28,20 @@ FAQ = {  # keyword -> answer, in the spirit of configs/faq/demo.csv
 class FakeTranscriber:
     """Hears what the test says the customer said, whenever there is sound in the turn."""
 
-    def __init__(self, text: str = "") -> None:
+    def __init__(self, text: str = "", sure: float = 0.9) -> None:
         self.text = text
+        self.sure = sure  # how sure of `text` the decoder would be
         self.calls = 0
+        self.expected: list = []  # what the conversation said it expected, turn by turn
 
-    def transcribe(self, audio: np.ndarray) -> str:
+    def hear(self, audio: np.ndarray, expecting=None) -> Heard:
         self.calls += 1
-        return self.text if audio.size and np.abs(audio).max() > 0.02 else ""
+        self.expected.append(expecting)
+        text = self.text if audio.size and np.abs(audio).max() > 0.02 else ""
+        return Heard(text, 1.0 if text else 0.0, self.sure if text else 0.0)
 
-    def hear_so_far(self, audio: np.ndarray) -> Heard:
-        text = self.transcribe(audio)
-        return Heard(text, 1.0 if text else 0.0)
+    def hear_so_far(self, audio: np.ndarray, expecting=None) -> Heard:
+        return self.hear(audio, expecting)
 
 
 class FakeAnswerer:

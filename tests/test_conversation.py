@@ -340,3 +340,51 @@ async def test_a_busy_end_of_turn_model_is_asked_again_only_once_it_has_answered
     assert model.at_once == 1 and 1 <= model.asked <= 2, f"asked {model.asked} times, {model.at_once} at once"
     assert questions("busy") > busy, "the rechecks it held back are counted on /metrics"
     await conversation.close()
+
+
+async def test_a_short_turn_heard_unsure_is_asked_back_not_answered_and_a_yes_answers_it(speech_dir):
+    events, transcriber = [], FakeTranscriber("hours", sure=0.2)
+    conversation = Conversation("unsure", fake_stages(transcriber), HearConfig(), events.append)
+    audio, _ = read_wav(espeak("hours", speech_dir / "hours-word.wav"))
+    await feed(conversation, audio)
+    await conversation.settled()
+    assert conversation.history[-1].text == "Sorry, did you say hours?" and conversation.history[-1].matched_question is None
+    assert not [e for e in events if e.type == "handoff"], "an unsure word is neither answered nor handed off"
+    assert [e.text for e in events if e.type == "user"] == ["hours"], "the caption shows what was heard"
+
+    transcriber.text, transcriber.sure = "Yes.", 0.9
+    await feed(conversation, audio)
+    await conversation.settled()
+    assert conversation.history[-1].matched_question == "What are your opening hours?", "the yes answers the turn asked back about"
+
+    transcriber.text, transcriber.sure = "hours", 0.2
+    await feed(conversation, audio)
+    await conversation.settled()
+    transcriber.text, transcriber.sure = "No.", 0.9
+    await feed(conversation, audio)
+    await conversation.settled()
+    assert conversation.history[-1].text == "Sorry about that. Could you say it again?"
+    transcriber.text, transcriber.sure = "Where is my password?", 0.3  # a longer turn is answered, however unsure
+    await feed(conversation, audio)
+    await conversation.settled()
+    assert conversation.history[-1].matched_question == "How do I reset my password?"
+    await conversation.close()
+
+
+async def test_after_a_question_for_a_number_the_transcriber_expects_one(speech_dir):
+    from agent.messages import Answer
+
+    from .fakes import FakeAnswerer
+
+    transcriber = FakeTranscriber("my order")
+    answerer = FakeAnswerer({"order": Answer("I can look that up. What is your order number?", "neutral", 0.9, False, "Where is my order?")})
+    conversation = Conversation("number", fake_stages(transcriber, answerer=answerer), HearConfig(), lambda event: None)
+    audio, _ = read_wav(espeak("where is my order", speech_dir / "order-where.wav"))
+    await feed(conversation, audio)
+    await conversation.settled()
+    assert {e.kind for e in transcriber.expected} == {"open"}, "the first turn is open"
+    transcriber.expected.clear()
+    await feed(conversation, audio)
+    await conversation.settled()
+    assert transcriber.expected and {e.kind for e in transcriber.expected} == {"number"}, transcriber.expected
+    await conversation.close()

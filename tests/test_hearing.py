@@ -26,6 +26,23 @@ def test_numbers_read_the_same_in_words_and_in_digits():
     # not everything that sounds like a number is one
     for text in ("the first one please", "one of my items", "5, 5", "10 30", "it costs $4.99", "oh no"):
         assert numbers_as_digits(text) == text
+    # read out as people do, the customer's grouping kept where the words show it
+    assert numbers_as_digits("double five one two") == "5512" and numbers_as_digits("triple seven") == "777"
+    assert numbers_as_digits("forty-seven nineteen") == "47 19"
+    assert numbers_as_digits("my number is five five five, one two three four") == "my number is 555 1234"
+
+
+def test_what_the_agent_asked_says_what_it_expects_to_hear():
+    from agent.hear.expect import check_question, expectation_after, yes_or_no
+
+    assert expectation_after("I can check that. What is your order number?").kind == "number"
+    assert expectation_after("Could you read me the code on the card?").kind == "number"
+    assert expectation_after("Is there anything else I can help with?").kind == "yes_no"
+    assert expectation_after("Sorry, was that 5?").kind == "yes_no"
+    assert expectation_after("Would you like delivery or collection?").options[-1] == "collection"
+    assert expectation_after("We open at nine. Our number is on the site.").kind == "open", "no question, nothing expected"
+    assert [yes_or_no(t) for t in ("Yeah.", "Yes, please.", "nope", "No, thanks.", "Bye!", "no yes")] == [True, True, False, False, None, None]
+    assert check_question("4719") == "Sorry, was that 4 7 1 9?" and check_question("Yes.") == "Sorry, was that a yes?"
 
 
 def test_a_loop_is_told_from_a_customer_who_repeats_himself():
@@ -35,6 +52,23 @@ def test_a_loop_is_told_from_a_customer_who_repeats_himself():
         assert looks_looped(looped), looped
     assert cut_repeats("10 of clubs 10 of clubs 10 of clubs") == "10 of clubs"
     assert cut_repeats("5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5") == "5, 5, 5, 5"
+
+
+@pytest.mark.slow
+def test_a_digit_said_down_a_phone_line_after_a_question_for_a_number_is_heard_as_one(engines):
+    from agent.messages import Expectation
+    from benchmarks.short_answers import telephone
+
+    digits = "zero one two three four five six seven eight nine".split()
+    number = Expectation("number")
+    heard = {voice: [engines.transcriber.transcribe(telephone(speaker(voice)(word)), number) for word in digits]
+             for voice in ("joe", "espeak:en-us")}
+    right = sum(said == str(d) for said_by_voice in heard.values() for d, said in enumerate(said_by_voice))
+    assert right >= 19, heard
+    say = speaker("espeak:en-us")
+    assert numbers_as_digits("four seven one nine") in engines.transcriber.transcribe(telephone(say("four seven one nine")), number)
+    for words in ("no", "I don't have one"):  # what a customer says instead stays as said
+        assert comparable(engines.transcriber.transcribe(telephone(say(words)), number)) == comparable(words)
 
 
 @pytest.mark.slow
