@@ -1,6 +1,8 @@
 """The stylised head (the fakes' avatar) and the offscreen renderer."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -177,6 +179,9 @@ async def test_a_dead_render_process_leaves_the_call_its_last_frame(head):
     track = AvatarVideoTrack(ServerVideo(AvatarOutput(), worker), fps=25)
     try:
         first = await track.recv()
+        nice = RenderConfig().nice
+        assert os.getpriority(os.PRIO_PROCESS, worker._process.pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + nice), \
+            "the worker runs at render.nice below the agent"
         worker._process.kill()
         worker._process.wait(10)
         with pytest.raises(RenderWorkerDied, match="render process ended"):
@@ -198,7 +203,7 @@ def test_a_render_worker_whose_agent_is_gone_says_so_and_exits():
     import sys
 
     ours, theirs = multiprocessing.Pipe()
-    run = subprocess.run([sys.executable, "-m", "agent.render.worker", str(theirs.fileno()), "psm_no_such_image"],
+    run = subprocess.run([sys.executable, "-m", "agent.render.worker", str(theirs.fileno()), "psm_no_such_image", "5"],
                          pass_fds=[theirs.fileno()], capture_output=True, text=True, timeout=120)
     ours.close()
     theirs.close()

@@ -84,9 +84,11 @@ class RenderWorker:
         self._image = np.ndarray((self.height, self.width, 3), np.uint8, self._shm.buf)
         ours, theirs = socket.socketpair()
         env = {**os.environ, **WORKER_ENV, "PYOPENGL_PLATFORM": backend}
+        # No preexec_fn: Python code run between fork and exec in a process full of model threads can hang on a
+        # lock one of them held at the fork (a CI run hung so); the worker lowers its own priority first thing.
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "agent.render.worker", str(theirs.fileno()), self._shm.name],
-            pass_fds=[theirs.fileno()], env=env, preexec_fn=lambda: os.nice(settings.nice),
+            [sys.executable, "-m", "agent.render.worker", str(theirs.fileno()), self._shm.name, str(settings.nice)],
+            pass_fds=[theirs.fileno()], env=env,
         )
         theirs.close()
         self._conn = Connection(ours.detach())
@@ -147,4 +149,5 @@ class RenderWorker:
 
 
 if __name__ == "__main__":
+    os.nice(int(sys.argv[3]))
     _serve(Connection(int(sys.argv[1])), sys.argv[2])
