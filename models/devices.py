@@ -62,3 +62,12 @@ def gl_platform(backend: str = "auto") -> str:
     if backend != "auto":
         return backend
     return "egl" if Path("/dev/nvidia0").exists() else "osmesa"
+
+
+def fresh_processes():
+    """The multiprocessing context for worker pools: processes forked from a clean server, never from this one.
+    A fork of a process with model, codec or encoder threads can hang in the child on a lock one of them held
+    (a CI run hung so, in a video converter's destructor run by the child)."""
+    import multiprocessing
+
+    return multiprocessing.get_context("forkserver")

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from models.devices import fresh_processes
 from models.audio import from_pcm16, to_pcm16
 
 from ..features import OUTPUT_FPS, SAMPLE_RATE, log_mel, output_frames
@@ -152,7 +153,7 @@ def build(out_dir: Path, sentences_per_variant: int = 24, workers: int = 2, voic
     jobs = build_jobs(sentences_per_variant, voices)
     started = time.time()
     records, errors = [], []
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(agent_voice,)) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(agent_voice,), mp_context=fresh_processes()) as pool:
         for result in tqdm(pool.map(_make_utterance, jobs, chunksize=4), total=len(jobs), desc="synthesising", unit="utt"):
             for r in result:
                 (errors.append(r["error"]) if "error" in r else records.append(r))

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models.devices import fresh_processes
 from models.audio import from_pcm16
 from tqdm import tqdm
 
@@ -63,7 +64,7 @@ def split_features(data_dir: Path, split: str, kind: str, workers: int = 2) -> t
     with np.load(path) as z:
         audio, offsets = z["audio"], z["audio_offsets"]
     clips = [audio[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(kind,)) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(kind,), mp_context=fresh_processes()) as pool:
         feats = list(tqdm(pool.map(_featurize, clips, chunksize=8), total=len(clips), desc=f"{kind} features ({split})", unit="utt"))
     dim = feats[0].shape[1] if feats else 0
     packed = np.concatenate(feats) if feats else np.zeros((0, dim), np.float16)
