@@ -58,8 +58,9 @@ MAX_REPEATS = {1: 4, 2: 2}
 LONG_PHRASE_REPEATS = 1
 SENTENCE_STOPS = {".", "?", "!"}
 SHORT_TURN_S = 2.5  # this much speech, from its first loud 20 ms to its last, holds a word or a few
-SHORT_PRIOR = {"open": " Cancel my order. 4 7 1 9. No. 5. Yes.", "yes_no": " Yes. No. Yes, please. No, thanks.",
-               "number": " Cancel my order. 4 7 1 9. No. 5. Yes."}  # a prior that ends in a digit leaks it: "two" -> "2 9"
+_ANY_SHORT_ANSWER = " Cancel my order. 4 7 1 9. No. 5. Yes."  # a prior that ends in a digit leaks it: "two" -> "2 9"
+SHORT_PRIOR = {"open": _ANY_SHORT_ANSWER, "number": _ANY_SHORT_ANSWER, "yes_no": " Yes. No. Yes, please. No, thanks."}
+PROMPTS_KEPT = 16  # prompts for one FAQ version: the priors times the options the agent's questions offered
 # How much likelier (mean log-probability a token, without the prompt) the open pass's words must be than the
 # digits-only pass's to win after a question that asked for a number (a yes or a no always stays as heard): the
 # digits of a single digit misheard as a word ("Bye!") score within 3.5 of it in 95 of 100 of the set's, a short
@@ -128,7 +129,7 @@ class WhisperTranscriber:
         self._tokenizer = Tokenizer(whisper.tokenizer, multilingual, task="transcribe", language=language if multilingual else None)
         self._prompt = [*self._tokenizer.sot_sequence, self._tokenizer.no_timestamps]
         self._prompts: dict[tuple, list[int]] = {}
-        self._digits: list[int] | None = None
+        self._not_digits: list[int] | None = None
 
     def with_vocabulary(self, vocabulary: Callable[[], Sequence[str]]) -> "WhisperTranscriber":
         """The same model, biased towards other words (another tenant's FAQ)."""
@@ -142,8 +143,8 @@ class WhisperTranscriber:
             return self._prompt
         key = (words, prior, tuple(options))
         if key not in self._prompts:
-            if self._prompts and next(iter(self._prompts))[0] != words:
-                self._prompts = {}  # one FAQ version at a time
+            if len(self._prompts) >= PROMPTS_KEPT or (self._prompts and next(iter(self._prompts))[0] != words):
+                self._prompts = {}  # one FAQ version at a time, and a bounded number of options
             context = self._tokenizer.encode(" " + ", ".join(words))[:VOCABULARY_TOKENS] if words else []
             if options:
                 context += self._tokenizer.encode(" " + " or ".join(options) + "?")
@@ -196,11 +197,12 @@ class WhisperTranscriber:
         mel = mel[:, : min(mel.shape[1] - mel.shape[1] % 2, 3000)]  # the encoder halves the frames; 30 s at most
         return _Encoded(self.whisper.encode(mel), mel.shape[1])
 
-    def _decode(self, encoded: "_Encoded", prompt: list[int], budget: int, only: list[int] | None = None) -> "_Decoded":
-        """The text (empty when nothing was said), with what scoring its words needs; `only`: the tokens it may write."""
+    def _decode(self, encoded: "_Encoded", prompt: list[int], budget: int, suppress: list[int] | None = None) -> "_Decoded":
+        """The text (empty when nothing was said), with what scoring its words needs; `suppress`: tokens it may not
+        write (default: Whisper's own list)."""
         [result] = self.whisper.model.generate(encoded.features, [prompt], beam_size=BEAM_SIZE, repetition_penalty=REPETITION_PENALTY,
                                                max_length=budget, return_scores=True, return_no_speech_prob=True,
-                                               suppress_tokens=self._all_but(only) if only else [-1])
+                                               suppress_tokens=suppress or [-1])
         tokens = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
         spent = len(prompt) + len(result.sequences_ids[0]) >= budget
         sure = float(np.exp(result.scores[0]))
@@ -213,7 +215,7 @@ class WhisperTranscriber:
         far likelier (both scored on the same audio, without a prompt)."""
         if yes_or_no(heard.text) is not None:
             return heard
-        digits = self._decode(encoded, self._prompt, len(self._prompt) + MIN_TOKENS + 2 * len(heard.tokens), only=self._digit_tokens())
+        digits = self._decode(encoded, self._prompt, len(self._prompt) + MIN_TOKENS + 2 * len(heard.tokens), suppress=self._all_but_digits())
         said = re.sub(r"\D", "", digits.text)
         if not said:
             return heard
@@ -228,16 +230,13 @@ class WhisperTranscriber:
         [aligned] = self.whisper.model.align(encoded.features, self._tokenizer.sot_sequence, [tokens], encoded.frames)
         return float(np.mean(np.log(np.maximum(aligned.text_token_probs, 1e-9))))
 
-    def _digit_tokens(self) -> list[int]:
-        """" 0" to " 9", "," and "." (one digit a token: "nine nine one" cannot become "99" and a guess), and the end."""
-        if self._digits is None:
-            self._digits = sorted({*(self._tokenizer.encode(f" {d}")[0] for d in range(10)), *self._tokenizer.encode(","),
-                                   *self._tokenizer.encode("."), self._tokenizer.eot})
-        return self._digits
-
-    def _all_but(self, allowed: list[int]) -> list[int]:
-        keep = set(allowed)
-        return [t for t in range(self._tokenizer.eot) if t not in keep]
+    def _all_but_digits(self) -> list[int]:
+        """Every text token but " 0" to " 9", "," and "." (one digit a token: "nine nine one" cannot become "99" and a
+        guess); built once, as it is some 50,000 long."""
+        if self._not_digits is None:
+            keep = {*(self._tokenizer.encode(f" {d}")[0] for d in range(10)), *self._tokenizer.encode(","), *self._tokenizer.encode(".")}
+            self._not_digits = [t for t in range(self._tokenizer.eot) if t not in keep]
+        return self._not_digits
 
     def _ending(self, decoded: "_Decoded") -> float:
         """The lower of the probabilities of the last word and of the stop that closes it (0 without one), each a word's
